@@ -1,0 +1,13 @@
+"""A tiny job that proves the wiring: counts to `n`, reporting progress as it goes."""
+from jobs import tracked_job
+from portal.services import jobs as job_runs
+
+
+@tracked_job
+def count_to(run, n: int) -> int:
+    total = 0
+    for i in range(1, n + 1):
+        total += i
+        job_runs.report_progress(run, i * 100 // n, f"{i}/{n}")
+    job_runs.finish(run, result={"sum": total}, message=f"counted to {n}")
+    return total

@@ -1,0 +1,80 @@
+"""The contact-center management portal: `create_app` builds a configured Flask app."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    load_dotenv(os.environ.get("PORTAL_DOTENV", ".env"), override=False)
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from portal.config import Config, validate
+
+    app.config.from_object(Config(app.instance_path))
+    if config:
+        app.config.update(config)
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    validate(app.config)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from portal import cli, errors, layout
+
+    errors.register(app)
+    layout.register(app)
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from portal import models  # noqa: F401  (every table registered before Alembic looks)
+    from portal.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+    from portal.i18n import select_locale
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, directory=os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "migrations")))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    mail.init_app(app)
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_member(member_id: str):
+        from portal.models import Member
+
+        return db.session.get(Member, int(member_id)) if member_id.isdigit() else None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.blueprints import BLUEPRINTS
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers run beside the writer; busy_timeout waits for a lock instead of failing at once."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,75 @@
+"""Who may call a view. Every view declares one level; `tests/test_access.py` walks the URL map against it.
+
+Levels, lowest first: `public`, `member` (any logged-in member), `service_member` (a member of the
+service in the URL, any role), `service_manager` (a manager of that service, or an org admin),
+`org_admin`. Org admin alone grants no counseling features (SPEC 1), so `service_member` does not
+admit an org admin who is not in the service.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import abort, g
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Service, ServiceMember, ServiceRole
+from portal.tenancy import get_or_404
+
+LEVELS = ("public", "member", "service_member", "service_manager", "org_admin")
+
+
+def _mark(view: Callable, level: str) -> Callable:
+    view.access_level = level  # type: ignore[attr-defined]
+    return view
+
+
+def public(view: Callable) -> Callable:
+    return _mark(view, "public")
+
+
+def member_required(view: Callable) -> Callable:
+    return _mark(login_required(view), "member")
+
+
+def org_admin_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_org_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return _mark(login_required(wrapper), "org_admin")
+
+
+def membership(member_id: int, service_id: int) -> ServiceMember | None:
+    return db.session.scalars(
+        select(ServiceMember).where(ServiceMember.member_id == member_id, ServiceMember.service_id == service_id)
+    ).first()
+
+
+def service_role_required(role: str = "agent") -> Callable[[Callable], Callable]:
+    """Load the service named by the `service_key` URL argument (404 outside the organization) into
+    `g.service`, then require `role`: "agent" admits any member of the service, "manager" a manager
+    of it or an org admin."""
+    if role not in ("agent", "manager"):
+        raise ValueError(role)
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            service = get_or_404(Service, service_key=kwargs["service_key"])
+            link = membership(current_user.id, service.id)
+            allowed = link is not None
+            if role == "manager":
+                allowed = current_user.is_org_admin or (link is not None and link.role == ServiceRole.manager)
+            if not allowed:
+                abort(403)
+            g.service, g.service_membership = service, link
+            return view(*args, **kwargs)
+
+        return _mark(login_required(wrapper), "service_manager" if role == "manager" else "service_member")
+
+    return decorator

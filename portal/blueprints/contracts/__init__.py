@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("contracts", __name__, url_prefix="/admin")
+
+from portal.blueprints.contracts import routes  # noqa: E402,F401

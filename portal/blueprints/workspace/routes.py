@@ -1,0 +1,17 @@
+from flask import g, render_template, session
+from flask_babel import gettext as _
+
+from portal.access import service_role_required
+from portal.blueprints.workspace import bp
+from portal.errors import render_error
+from portal.layout import SESSION_SERVICE_KEY
+
+
+@bp.get("/")
+@service_role_required("agent")
+def index(service_key: str):
+    """The agent's workspace of one service (tickets, chat and phone arrive with later issues)."""
+    if not g.service.is_usable:
+        return render_error(403, _("%(name)s is not active, so it cannot be used now.", name=g.service.name))
+    session[SESSION_SERVICE_KEY] = g.service.service_key
+    return render_template("workspace/index.html", service=g.service, link=g.service_membership)

@@ -1,0 +1,101 @@
+"""Operator commands: `flask org create`, `flask seed-demo`, `flask jobs demo`."""
+from __future__ import annotations
+
+import click
+from flask import Flask, url_for
+from flask.cli import AppGroup
+
+from portal.extensions import db
+from portal.services import ServiceError
+
+org_cli = AppGroup("org", help="Organizations (the platform operator's commands).")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+
+def _invite_link(token: str) -> str:
+    from flask import current_app
+
+    with current_app.test_request_context(base_url=current_app.config["PORTAL_URL"]):
+        return url_for("auth.invite", token=token, _external=True)
+
+
+@org_cli.command("create")
+@click.option("--name", required=True, help="Organization name.")
+@click.option("--domain", required=True, help="Domain: lowercase letters, digits, hyphens.")
+@click.option("--admin-login", required=True, help="Login ID of the first org admin.")
+@click.option("--admin-email", required=True)
+@click.option("--admin-name", default=None, help="Defaults to the login ID.")
+@click.option("--password", default=None, help="Set the admin's password now instead of e-mailing an invitation.")
+def create_org(name, domain, admin_login, admin_email, admin_name, password):
+    """Provision an organization with its first org admin. Running it again changes nothing."""
+    from portal.services.accounts import invitation_mail
+    from portal.services.mail import send_mail
+    from portal.services.organizations import provision_organization
+
+    try:
+        done = provision_organization(
+            name=name, domain=domain, admin_login=admin_login, admin_email=admin_email,
+            admin_name=admin_name, password=password,
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    org = done.organization
+    if not done.created:
+        click.echo(f"Organization {org.domain} ({org.public_id}) already exists with admin {done.admin.login_id}; nothing changed.")
+        return
+    click.echo(f"Created organization {org.name} — domain {org.domain}, organization ID {org.public_id}.")
+    if done.invitation_token:
+        link = _invite_link(done.invitation_token)
+        send_mail(done.admin.email, *invitation_mail(done.admin, link))
+        click.echo(f"Invitation sent to {done.admin.email}. Link: {link}")
+    else:
+        click.echo(f"Admin {done.admin.login_id} can log in now.")
+
+
+@click.command("seed-demo")
+@click.option("--password", envvar="DEMO_PASSWORD", default="demo-pass-1234", show_default=True,
+              help="Dev-only password of every demo member.")
+def seed_demo_command(password):
+    """Create the demo organization (domain `demo`) with an admin, a manager and agents. Idempotent."""
+    from portal.services.demo import seed_demo
+
+    try:
+        result = seed_demo(password)
+    except ServiceError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo("Demo data " + ("created." if result.created else "already present; nothing changed."))
+    click.echo(f"Log in with organization '{result.domain}' and password '{password}' (development only) as:")
+    for login, role in result.logins:
+        click.echo(f"  {login:<10} {role}")
+
+
+@jobs_cli.command("demo")
+@click.option("-n", default=10, show_default=True)
+def demo_job(n):
+    """Enqueue the demonstration job and print its run ID (watch it with `flask jobs show ID`)."""
+    from portal.services.jobs import start_job
+
+    run = start_job("demo.count_to", "jobs.demo.count_to", n, organization_id=None)
+    db.session.commit()
+    click.echo(f"Enqueued job run {run.id}.")
+
+
+@jobs_cli.command("show")
+@click.argument("run_id", type=int)
+def show_job(run_id):
+    from portal.models import JobRun
+
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise click.ClickException(f"No job run {run_id}.")
+    click.echo(f"{run.kind}: {run.state.value} {run.progress}% {run.message or ''}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(org_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(seed_demo_command)

@@ -1,0 +1,86 @@
+"""Settings, read once from the environment (and `.env`, loaded by `create_app`)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Only for a developer's laptop: production refuses to start with it (see `validate`).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+SUPPORTED_LOCALES = ("ko", "en")
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Built from the environment each time, so tests can set variables before `create_app`."""
+
+    def __init__(self, instance_path: str) -> None:
+        self.PORTAL_ENV = os.environ.get("PORTAL_ENV", "development")
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+        default_db = "sqlite:///" + str(Path(instance_path) / "portal.db")
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(os.environ.get("DATABASE_URL") or default_db)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.RQ_QUEUES = ("default", "scheduled")
+        self.PORTAL_BASE_DOMAIN = os.environ.get("PORTAL_BASE_DOMAIN", "localhost")
+        # Where people reach the portal; used for links in e-mails sent outside a request (CLI, jobs).
+        self.PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.MAX_UPLOAD_MB = _int("MAX_UPLOAD_MB", 20)
+        self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_MB * 1024 * 1024
+
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        self.MAIL_PORT = _int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "no-reply@localhost")
+
+        self.BABEL_DEFAULT_LOCALE = "ko"
+        self.BABEL_DEFAULT_TIMEZONE = "Asia/Seoul"
+        self.BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
+
+        production = self.PORTAL_ENV == "production"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = production
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = production
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", self.REDIS_URL)
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
+        self.LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 5 minutes")
+
+        self.INVITATION_TTL_HOURS = _int("INVITATION_TTL_HOURS", 72)
+        # "fast" trades KDF cost for speed; only the test suite sets it.
+        self.PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")
+
+
+
+def validate(config) -> None:
+    """Refuse settings that must never reach production."""
+    if config["PORTAL_ENV"] == "production" and config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
+        raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
+
+
+def _normalise_db_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants the driver spelled out.
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url

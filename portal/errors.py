@@ -1,0 +1,56 @@
+"""Error pages: a full page for browsers, a small fragment for htmx, in the member's language."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.htmx import is_htmx
+
+
+def _messages() -> dict[int, tuple[str, str]]:
+    return {
+        400: (_("Bad request"), _("The request could not be understood. Check what you entered and try again.")),
+        403: (_("No permission"), _("You do not have permission to open this page. Ask your organization admin.")),
+        404: (_("Not found"), _("The page does not exist, or it belongs to another organization.")),
+        405: (_("Not allowed"), _("This address does not accept that kind of request.")),
+        413: (_("Too large"), _("The upload is too large. The limit is %(mb)d MB.", mb=_max_mb())),
+        429: (_("Too many attempts"), _("Too many attempts. Wait a few minutes and try again.")),
+        500: (_("Something went wrong"), _("An unexpected error occurred. Nothing was changed; try again shortly.")),
+    }
+
+
+def _max_mb() -> int:
+    from flask import current_app
+
+    return current_app.config["MAX_UPLOAD_MB"]
+
+
+def render_error(status: int, detail: str | None = None):
+    title, message = _messages().get(status, (str(status), ""))
+    template = "errors/_error.html" if is_htmx() else "errors/error.html"
+    return render_template(template, status=status, title=title, message=detail or message), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code == 429 and request.endpoint == "auth.login":
+            from portal.blueprints.auth.routes import login_throttled
+
+            return login_throttled()
+        if error.code in (400, 403, 404, 405, 413, 429):
+            return render_error(error.code)
+        return error
+
+    @app.errorhandler(InternalServerError)
+    def server_error(error):
+        from portal.extensions import db
+
+        db.session.rollback()
+        return render_error(500)

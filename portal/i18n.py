@@ -1,0 +1,36 @@
+"""Which language a page is shown in: the member's choice, else a cookie (anonymous visitors),
+else the browser's Accept-Language, else Korean."""
+from __future__ import annotations
+
+from babel import Locale
+from flask import current_app, has_request_context, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.config import SUPPORTED_LOCALES
+from portal.services import ServiceError
+
+LANGUAGE_COOKIE = "portal_lang"
+
+
+def require_supported(code: str) -> str:
+    code = (code or "").strip().lower()
+    if code not in SUPPORTED_LOCALES:
+        raise ServiceError(_("The language %(code)s is not available.", code=code or "?"), "bad_language")
+    return code
+
+
+def select_locale() -> str:
+    if not has_request_context():  # CLI and jobs: messages in the home language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if current_user and current_user.is_authenticated and current_user.ui_language in SUPPORTED_LOCALES:
+        return current_user.ui_language
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in SUPPORTED_LOCALES:
+        return cookie
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """Each UI language named in itself (한국어, English), from Babel's CLDR data."""
+    return [(code, Locale.parse(code).get_display_name(code).capitalize()) for code in SUPPORTED_LOCALES]

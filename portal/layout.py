@@ -1,0 +1,60 @@
+"""What every page's layout needs: the Global Management menu, the service switcher, the languages."""
+from __future__ import annotations
+
+from flask import Flask, request, session
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from portal.i18n import language_choices
+from portal.models import Service
+
+# SPEC order. (endpoint, label, endpoints that highlight the entry)
+GLOBAL_MENU = [
+    ("contracts.status", _l("Contracted services"), ("contracts.",)),
+    ("org_admins.index", _l("Org admins"), ("org_admins.",)),
+    ("company_info.index", _l("Company info"), ("company_info.",)),
+    ("cti.settings", _l("CTI management"), ("cti.",)),
+    ("permission_log.index", _l("Permission change log"), ("permission_log.",)),
+    ("migrations.index", _l("Data migration"), ("migrations.",)),
+]
+
+SESSION_SERVICE_KEY = "service_key"
+
+
+def my_services() -> list[Service]:
+    from portal.services.service_setup import services_of
+
+    if not current_user.is_authenticated:
+        return []
+    cached = getattr(request, "_portal_my_services", None)
+    if cached is None:
+        cached = services_of(current_user)
+        request._portal_my_services = cached
+    return cached
+
+
+def current_service() -> Service | None:
+    """The service the member is working in (kept in the session; agents work in one at a time)."""
+    services = my_services()
+    chosen = session.get(SESSION_SERVICE_KEY)
+    for service in services:
+        if service.service_key == chosen:
+            return service
+    return services[0] if services else None
+
+
+def register(app: Flask) -> None:
+    @app.template_filter("dict_without_none")
+    def dict_without_none(attributes: dict) -> dict:
+        return {k: v for k, v in attributes.items() if v is not None}
+
+    @app.context_processor
+    def layout_context():
+        return {
+            "global_menu": GLOBAL_MENU,
+            "my_services": my_services,
+            "current_service": current_service,
+            "language_choices": language_choices(),
+            "current_locale": str(get_locale()),
+        }

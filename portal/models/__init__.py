@@ -1,0 +1,31 @@
+"""All models, imported here so Alembic and `db.create_all` see every table."""
+from portal.models.job_run import JobRun, JobState
+from portal.models.member import Invitation, Member, MemberStatus
+from portal.models.organization import Organization
+from portal.models.service import (
+    CHANNELS,
+    EditorType,
+    Service,
+    ServiceLanguage,
+    ServiceMember,
+    ServiceRole,
+    ServiceStatus,
+    ServiceType,
+)
+
+__all__ = [
+    "CHANNELS",
+    "EditorType",
+    "Invitation",
+    "JobRun",
+    "JobState",
+    "Member",
+    "MemberStatus",
+    "Organization",
+    "Service",
+    "ServiceLanguage",
+    "ServiceMember",
+    "ServiceRole",
+    "ServiceStatus",
+    "ServiceType",
+]

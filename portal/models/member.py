@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from portal.models.organization import Organization
+
+
+class MemberStatus(str, enum.Enum):
+    invited = "invited"
+    active = "active"
+    disabled = "disabled"
+
+
+class Member(UserMixin, TenantMixin, TimestampMixin, db.Model):
+    """A person of one organization (an IAM member). Login IDs are unique within the organization."""
+
+    __tablename__ = "member"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "login_id"),
+        UniqueConstraint("organization_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    ui_language: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[MemberStatus] = mapped_column(
+        str_enum(MemberStatus, "member_status"),
+        default=MemberStatus.invited,
+    )
+    is_org_admin: Mapped[bool] = mapped_column(default=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: only active members keep a session
+        return self.status == MemberStatus.active
+
+    def __repr__(self) -> str:
+        return f"<Member {self.login_id}>"
+
+
+class Invitation(TenantMixin, TimestampMixin, db.Model):
+    """A single-use, expiring link that lets an invited member set a password. Only its hash is kept."""
+
+    __tablename__ = "invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    member: Mapped[Member] = relationship()

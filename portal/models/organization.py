@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.base import TimestampMixin
+
+DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+def new_public_id() -> str:
+    return "ORG" + secrets.token_hex(6).upper()
+
+
+class Organization(TimestampMixin, db.Model):
+    """A tenant. `public_id` is the opaque organization ID shown to people and integrations."""
+
+    __tablename__ = "organization"
+    __table_args__ = (CheckConstraint("length(domain) between 1 and 63", name="domain_length"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    name: Mapped[str] = mapped_column(String(100))
+    domain: Mapped[str] = mapped_column(String(63), unique=True)
+    api_key_hash: Mapped[str | None] = mapped_column(String(128))
+
+    def oc_url(self, base_domain: str) -> str:
+        return f"https://{self.domain}.{base_domain}"
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.domain}>"

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from portal.models.member import Member
+
+
+class ServiceType(str, enum.Enum):
+    counseling = "counseling"
+    issue = "issue"
+
+
+class ServiceStatus(str, enum.Enum):
+    draft = "draft"
+    active = "active"
+    suspended = "suspended"
+    terminated = "terminated"
+
+
+class EditorType(str, enum.Enum):
+    html = "HTML"
+    text = "TEXT"
+
+
+class ServiceRole(str, enum.Enum):
+    manager = "manager"
+    agent = "agent"
+
+
+CHANNELS = ("ticket", "chat", "phone")
+
+
+class Service(TenantMixin, TimestampMixin, db.Model):
+    """A contracted service. `service_key` is the service ID of the guide: letters only, part of URLs, immutable."""
+
+    __tablename__ = "service"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "service_key"),
+        # GLOB is SQLite-only, so the letters-only rule is enforced by length here and by the form.
+        CheckConstraint("length(service_key) between 1 and 40", name="service_key_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[ServiceType] = mapped_column(str_enum(ServiceType, "service_type"))
+    status: Mapped[ServiceStatus] = mapped_column(str_enum(ServiceStatus, "service_status"), default=ServiceStatus.draft)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
+    editor_type: Mapped[EditorType] = mapped_column(str_enum(EditorType, "editor_type"), default=EditorType.html)
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    languages: Mapped[list[ServiceLanguage]] = relationship(
+        back_populates="service", cascade="all, delete-orphan", order_by="ServiceLanguage.code"
+    )
+
+    @property
+    def default_language(self) -> str | None:
+        return next((lang.code for lang in self.languages if lang.is_default), None)
+
+    @property
+    def is_usable(self) -> bool:
+        """Agents and the help center may use only an active service (suspended ones are still billed)."""
+        return self.status == ServiceStatus.active
+
+    def __repr__(self) -> str:
+        return f"<Service {self.service_key}>"
+
+
+class ServiceLanguage(db.Model):
+    """A help-center language of a service; exactly one per service is the default."""
+
+    __tablename__ = "service_language"
+    __table_args__ = (
+        UniqueConstraint("service_id", "code"),
+        # At most one default per service, in the database (partial unique index, SQLite and PostgreSQL).
+        Index(
+            "uq_service_language_one_default",
+            "service_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(16))
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+    service: Mapped[Service] = relationship(back_populates="languages")
+
+
+class ServiceMember(TenantMixin, TimestampMixin, db.Model):
+    """A member's role and channel permissions in one service."""
+
+    __tablename__ = "service_member"
+    __table_args__ = (UniqueConstraint("service_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    role: Mapped[ServiceRole] = mapped_column(str_enum(ServiceRole, "service_role"), default=ServiceRole.agent)
+    can_ticket: Mapped[bool] = mapped_column(default=False)
+    can_chat: Mapped[bool] = mapped_column(default=False)
+    can_phone: Mapped[bool] = mapped_column(default=False)
+
+    service: Mapped[Service] = relationship()
+    member: Mapped[Member] = relationship()
+
+    @property
+    def permissions(self) -> dict[str, bool]:
+        return {channel: getattr(self, f"can_{channel}") for channel in CHANNELS}

@@ -1,0 +1,10 @@
+"""Business rules as plain functions. They flush, never commit: the caller (request, job, CLI) commits once."""
+
+
+class ServiceError(Exception):
+    """A rule refused the action. `message` is translated and fit to show to the person who asked."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

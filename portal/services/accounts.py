@@ -1,0 +1,174 @@
+"""Log-in, members and invitations."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Invitation, Member, MemberStatus, Organization
+from portal.models.base import utcnow
+from portal.services import ServiceError
+from portal.services.passwords import check_strength, hash_password, verify_password
+
+LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
+
+
+def normalise_login_id(login_id: str) -> str:
+    return login_id.strip().lower()
+
+
+def find_organization(domain: str) -> Organization | None:
+    return db.session.scalars(select(Organization).where(Organization.domain == domain.strip().lower())).first()
+
+
+def authenticate(org_domain: str, login_id: str, password: str) -> Member:
+    """Return the active member with these credentials. Unknown organization, unknown login and wrong
+    password give the same message, so the form never confirms that an account exists."""
+    org = find_organization(org_domain)
+    member = None
+    if org is not None:
+        member = db.session.scalars(
+            select(Member).where(Member.organization_id == org.id, Member.login_id == normalise_login_id(login_id))
+        ).first()
+    if not verify_password(member.password_hash if member else None, password):
+        raise ServiceError(_("The organization, login ID or password is incorrect."), "bad_credentials")
+    if member.status == MemberStatus.disabled:
+        raise ServiceError(_("This account is disabled. Ask your organization admin."), "disabled")
+    if member.status != MemberStatus.active:
+        raise ServiceError(_("This account is not activated yet. Use the link in your invitation e-mail."), "invited")
+    member.last_login_at = utcnow()
+    return member
+
+
+def validate_new_member(organization_id: int, login_id: str, email: str) -> tuple[str, str]:
+    login_id = normalise_login_id(login_id)
+    if not LOGIN_ID_RE.match(login_id):
+        raise ServiceError(
+            _("A login ID is 2–64 letters, digits or . _ @ - and starts with a letter or digit."), "bad_login_id"
+        )
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ServiceError(_("Enter a valid e-mail address."), "bad_email") from None
+    taken = db.session.scalars(
+        select(Member).where(
+            Member.organization_id == organization_id,
+            (Member.login_id == login_id) | (func.lower(Member.email) == email.lower()),
+        )
+    ).first()
+    if taken is not None:
+        if taken.login_id == login_id:
+            raise ServiceError(_("The login ID %(login)s is already in use.", login=login_id), "login_taken")
+        raise ServiceError(_("The e-mail address %(email)s is already in use.", email=email), "email_taken")
+    return login_id, email
+
+
+def create_member(
+    organization_id: int,
+    *,
+    login_id: str,
+    name: str,
+    email: str,
+    password: str | None = None,
+    is_org_admin: bool = False,
+    phone: str | None = None,
+) -> Member:
+    """Create a member; with a password it is active at once, otherwise it waits for an invitation."""
+    login_id, email = validate_new_member(organization_id, login_id, email)
+    member = Member(
+        organization_id=organization_id,
+        login_id=login_id,
+        name=name.strip(),
+        email=email,
+        phone=phone,
+        is_org_admin=is_org_admin,
+        status=MemberStatus.invited,
+    )
+    if password is not None:
+        check_strength(password, login_id)
+        member.password_hash = hash_password(password)
+        member.status = MemberStatus.active
+    db.session.add(member)
+    db.session.flush()
+    return member
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_invitation(member: Member) -> str:
+    """Open a new invitation for an invited member, revoking earlier ones; returns the raw token (kept nowhere)."""
+    if member.status != MemberStatus.invited:
+        raise ServiceError(_("%(name)s has already activated the account.", name=member.name), "not_invited")
+    now = utcnow()
+    for old in db.session.scalars(
+        select(Invitation).where(Invitation.member_id == member.id, Invitation.used_at.is_(None))
+    ):
+        old.revoked_at = old.revoked_at or now
+    token = secrets.token_urlsafe(32)
+    ttl = timedelta(hours=current_app.config["INVITATION_TTL_HOURS"])
+    db.session.add(
+        Invitation(
+            organization_id=member.organization_id,
+            member_id=member.id,
+            token_hash=_token_hash(token),
+            expires_at=now + ttl,
+        )
+    )
+    db.session.flush()
+    return token
+
+
+def open_invitation(token: str) -> Invitation:
+    """The invitation behind a link, if it can still be used; otherwise a message saying why not."""
+    invitation = db.session.scalars(select(Invitation).where(Invitation.token_hash == _token_hash(token))).first()
+    if invitation is None:
+        raise ServiceError(_("This invitation link is not valid. Ask your organization admin for a new one."), "bad_token")
+    if invitation.used_at is not None:
+        raise ServiceError(_("This invitation link has already been used. Log in with your password."), "used")
+    if invitation.revoked_at is not None:
+        raise ServiceError(_("This invitation link was replaced or revoked. Use the newest e-mail."), "revoked")
+    if invitation.expires_at <= utcnow():
+        raise ServiceError(_("This invitation link has expired. Ask your organization admin to resend it."), "expired")
+    return invitation
+
+
+def accept_invitation(token: str, password: str) -> Member:
+    """Set the password of an invited member and activate it; the link cannot be used again."""
+    invitation = open_invitation(token)
+    member = invitation.member
+    check_strength(password, member.login_id)
+    member.password_hash = hash_password(password)
+    member.status = MemberStatus.active
+    invitation.used_at = utcnow()
+    db.session.flush()
+    return member
+
+
+def invitation_mail(member: Member, link: str) -> tuple[str, str]:
+    subject = _("You are invited to %(org)s", org=member.organization.name)
+    body = _(
+        "Hello %(name)s,\n\nYou have been invited to the contact center portal of %(org)s.\n"
+        "Your login ID is %(login)s. Set your password here (the link works once and expires in %(hours)d hours):\n\n"
+        "%(link)s\n",
+        name=member.name,
+        org=member.organization.name,
+        login=member.login_id,
+        hours=current_app.config["INVITATION_TTL_HOURS"],
+        link=link,
+    )
+    return subject, body
+
+
+def set_ui_language(member: Member, code: str) -> None:
+    from portal.i18n import require_supported
+
+    member.ui_language = require_supported(code)

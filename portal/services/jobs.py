@@ -1,0 +1,91 @@
+"""Job runs: the database row the UI reads, and enqueueing that happens only once the row is committed."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from portal.extensions import db
+from portal.models import JobRun, JobState
+from portal.models.base import utcnow
+from portal.queue import get_queue
+
+_PENDING = "portal_pending_enqueues"
+
+
+def start_job(
+    kind: str,
+    func: str,
+    *args: Any,
+    organization_id: int | None,
+    member_id: int | None = None,
+    queue: str = "default",
+    at: datetime | None = None,
+    timeout: int = 600,
+    retries: int = 0,
+) -> JobRun:
+    """Record a pending job run and enqueue `func(run_id, *args)` when the transaction commits, so a
+    worker never picks up a job whose row it cannot see and a rolled-back request enqueues nothing.
+    `at` schedules it with RQ's scheduler."""
+    run = JobRun(kind=kind, organization_id=organization_id, member_id=member_id, state=JobState.pending)
+    db.session.add(run)
+    db.session.flush()
+    db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries, run.id))
+    return run
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    from rq import Retry
+
+    for queue_name, func, args, at, timeout, retries, run_id in pending:
+        q = get_queue(queue_name)
+        options = {"job_timeout": timeout, "job_id": f"jobrun-{run_id}"}
+        if retries:
+            options["retry"] = Retry(max=retries, interval=[10, 60, 300][:retries])
+        if at is None:
+            q.enqueue(func, *args, **options)
+        else:
+            q.enqueue_at(at, func, *args, **options)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def claim(run_id: int, rq_job_id: str | None) -> JobRun | None:
+    """Mark a run as running. Returns None when it already finished, so a repeated delivery does nothing."""
+    run = db.session.get(JobRun, run_id)
+    if run is None or run.is_finished:
+        return None
+    run.state, run.started_at, run.rq_job_id, run.progress = JobState.running, utcnow(), rq_job_id, 0
+    db.session.commit()
+    return run
+
+
+def report_progress(run: JobRun, progress: int, message: str | None = None) -> None:
+    run.progress = max(0, min(100, int(progress)))
+    if message is not None:
+        run.message = message[:500]
+    db.session.commit()
+
+
+def finish(run: JobRun, *, result: dict | None = None, message: str | None = None) -> None:
+    run.state, run.progress, run.finished_at, run.result = JobState.succeeded, 100, utcnow(), result
+    if message is not None:
+        run.message = message[:500]
+    db.session.commit()
+
+
+def fail(run_id: int, message: str) -> None:
+    db.session.rollback()
+    run = db.session.get(JobRun, run_id)
+    if run is not None:
+        run.state, run.finished_at, run.message = JobState.failed, utcnow(), message[:500]
+        db.session.commit()

@@ -1,0 +1,101 @@
+"""Every route, by the access table: anonymous, a lower role, and another organization."""
+import pytest
+
+from tests.access_table import ACCESS, Rule
+from tests.conftest import csrf_token
+
+SECRET = "Zyxwvut"  # a marker in organization A's names that organization B must never see
+
+
+@pytest.fixture
+def world(make):
+    """Organization A with a service and one member per role; organization B with its own admin and manager."""
+    a = make.org(domain="alpha", name=f"Alpha {SECRET} Org")
+    service = make.service(a, "desk", name=f"Desk {SECRET}")
+    manager = make.member(a, "mgr", name=f"Manager {SECRET}")
+    agent = make.member(a, "agt", name=f"Agent {SECRET}")
+    outsider = make.member(a, "plain", name=f"Plain {SECRET}")
+    make.place(service, manager, "manager")
+    make.place(service, agent, "agent")
+
+    b = make.org(domain="beta", name="Beta Org")
+    b_service = make.service(b, "other", name="Beta Service")
+    b_manager = make.member(b, "bmgr", name="Beta Manager")
+    b_agent = make.member(b, "bagt", name="Beta Agent")
+    make.place(b_service, b_manager, "manager")
+    make.place(b_service, b_agent, "agent")
+    return {
+        "service": service.service_key,
+        "a": {"admin": make.admin_of(a), "manager": manager, "agent": agent, "member": outsider},
+        "b": {"admin": make.admin_of(b), "manager": b_manager, "agent": b_agent},
+    }
+
+
+def call(client, rule: Rule, service: str, **headers):
+    path = rule.path.format(service=service, token="not-a-real-token")
+    if rule.method == "GET":
+        return client.get(path, headers=headers)
+    data = {k: v.format(service=service) for k, v in rule.data.items()}
+    data["csrf_token"] = csrf_token(client)
+    return client.post(path, data=data, headers=headers)
+
+
+def test_every_endpoint_is_in_the_access_table(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - set(ACCESS) == set(), "add these endpoints to tests/access_table.py"
+    assert set(ACCESS) - endpoints == set(), "these endpoints no longer exist"
+
+
+def test_every_view_declares_the_level_the_table_expects(app):
+    for endpoint, rule in ACCESS.items():
+        if endpoint == "static":
+            continue
+        declared = getattr(app.view_functions[endpoint], "access_level", None)
+        assert declared == rule.level, f"{endpoint} declares {declared}, table says {rule.level}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+def test_anonymous_visitors_are_sent_to_log_in(endpoint, client, world):
+    rule = ACCESS[endpoint]
+    response = call(client, rule, world["service"])
+    if rule.level == "public":
+        assert response.status_code < 500
+        assert not response.headers.get("Location", "").startswith("/login")
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+
+
+ROLE_ORDER = ["member", "agent", "manager", "admin"]
+ALLOWED = {
+    "public": {"member", "agent", "manager", "admin"},
+    "member": {"member", "agent", "manager", "admin"},
+    "service_member": {"agent", "manager"},
+    "service_manager": {"manager", "admin"},
+    "org_admin": {"admin"},
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+@pytest.mark.parametrize("role", ROLE_ORDER)
+def test_each_role_is_admitted_or_refused_as_the_table_says(endpoint, role, world, login_as):
+    rule = ACCESS[endpoint]
+    client = login_as(world["a"][role])
+    response = call(client, rule, world["service"])
+    if role in ALLOWED[rule.level]:
+        expected = (404,) if endpoint == "auth.invite" else (200, 302, 303)  # the token in the table is not real
+        assert response.status_code in expected, response.status_code
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+@pytest.mark.parametrize("role", ["admin", "manager", "agent"])
+def test_another_organization_never_sees_this_one(endpoint, role, world, login_as):
+    rule = ACCESS[endpoint]
+    client = login_as(world["b"][role])
+    response = call(client, rule, world["service"])
+    if "{service}" in rule.path or "{service}" in str(rule.data):
+        assert response.status_code == 404, f"{endpoint} as B's {role}: {response.status_code}"
+    body = response.get_data(as_text=True)
+    assert SECRET not in body
