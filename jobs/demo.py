@@ -5,6 +5,8 @@ from portal.services import jobs as job_runs
 
 @tracked_job
 def count_to(run, n: int) -> int:
+    if n < 1:
+        raise ValueError("n must be at least 1")
     total = 0
     for i in range(1, n + 1):
         total += i

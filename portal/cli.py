@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, url_for
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from portal.extensions import db
 from portal.services import ServiceError
@@ -55,6 +55,7 @@ def create_org(name, domain, admin_login, admin_email, admin_name, password):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--password", envvar="DEMO_PASSWORD", default="demo-pass-1234", show_default=True,
               help="Dev-only password of every demo member.")
 def seed_demo_command(password):

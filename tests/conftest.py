@@ -17,7 +17,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
-def test_config(database_url: str) -> dict:
+def make_test_config(database_url: str) -> dict:
     return {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -38,7 +38,7 @@ def database_url(tmp_path_factory) -> str:
 def app(database_url):
     import flask_migrate
 
-    app = create_app(test_config(database_url))
+    app = create_app(make_test_config(database_url))
     with app.app_context():
         if _db.engine.dialect.name == "postgresql":
             with _db.engine.begin() as conn:

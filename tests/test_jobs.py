@@ -67,7 +67,7 @@ def test_a_failing_job_is_recorded_as_failed_with_its_message(app):
     _work(app)
     failed = _run(app, run_id)
     assert failed.state == JobState.failed
-    assert "ZeroDivisionError" in failed.message
+    assert failed.message == "ValueError: n must be at least 1"
 
 
 def test_a_job_scheduled_for_later_waits_in_the_scheduler(app):

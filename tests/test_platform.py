@@ -6,20 +6,20 @@ from portal import create_app
 from portal.config import DEV_SECRET_KEY
 from portal.extensions import db
 from portal.models import Invitation, Member, MemberStatus, Organization, Service, ServiceMember
-from tests.conftest import csrf_token, test_config
+from tests.conftest import csrf_token, make_test_config
 
 
 def test_production_refuses_the_dev_secret_key(monkeypatch, database_url):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app(test_config(database_url))
+        create_app(make_test_config(database_url))
 
 
 def test_production_marks_cookies_secure(monkeypatch, database_url):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-real-secret-from-the-environment")
-    app = create_app(test_config(database_url))
+    app = create_app(make_test_config(database_url))
     assert app.config["SECRET_KEY"] != DEV_SECRET_KEY
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -52,7 +52,7 @@ def test_health_reports_database_and_redis(client):
 
 
 def test_health_is_503_when_redis_is_down(database_url):
-    config = test_config(database_url) | {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    config = make_test_config(database_url) | {"REDIS_URL": "redis://127.0.0.1:1/0"}
     response = create_app(config).test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["redis"].startswith("error")
@@ -89,7 +89,7 @@ def test_htmx_requests_need_the_csrf_header(client, login_as, make):
 
 def test_org_create_with_password_makes_an_active_admin_and_is_idempotent(runner, app):
     args = ["org", "create", "--name", "Acme", "--domain", "acme", "--admin-login", "boss",
-            "--admin-email", "boss@acme.example", "--password", "boss-pass-123"]
+            "--admin-email", "boss@acme.example", "--password", "correct-horse-42"]
     first = runner.invoke(args=args)
     assert first.exit_code == 0, first.output
     assert "Created organization Acme" in first.output
