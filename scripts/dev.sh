@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything and run the portal: web (gunicorn), RQ worker with its scheduler, and a local
+# Redis when REDIS_URL is unset. SQLite in instance/ unless DATABASE_URL says otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+source scripts/lib.sh
+
+mkdir -p instance
+export FLASK_APP=app
+export PORT="${PORT:-5000}"
+export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:$PORT}"
+
+if [[ -z "${REDIS_URL:-}" ]]; then
+  redis_port=6379
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 && redis_port=$(free_port)  # someone else's Redis: keep off it
+  start_redis "$PWD/instance" "$redis_port"
+  trap 'stop_redis "$PWD/instance"' EXIT
+  export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+fi
+
+.venv/bin/flask db upgrade
+.venv/bin/flask seed-demo
+echo
+echo "==> Open $PORTAL_URL/login  (organization: demo)"
+echo
+.venv/bin/honcho start -f Procfile -p "$PORT"
