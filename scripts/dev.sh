@@ -7,6 +7,14 @@ scripts/bootstrap.sh
 source scripts/lib.sh
 
 mkdir -p instance
+redis_dir=""
+honcho_pid=""
+cleanup() {
+  if [[ -n "$honcho_pid" ]]; then kill -TERM "$honcho_pid" 2>/dev/null || true; wait "$honcho_pid" 2>/dev/null || true; fi
+  if [[ -n "$redis_dir" ]]; then stop_redis "$redis_dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 export FLASK_APP=app
 export PORT="${PORT:-5000}"
 export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:$PORT}"
@@ -14,8 +22,8 @@ export PORTAL_URL="${PORTAL_URL:-http://127.0.0.1:$PORT}"
 if [[ -z "${REDIS_URL:-}" ]]; then
   redis_port=6379
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 && redis_port=$(free_port)  # someone else's Redis: keep off it
-  start_redis "$PWD/instance" "$redis_port"
-  trap 'stop_redis "$PWD/instance"' EXIT
+  redis_dir="$PWD/instance"
+  start_redis "$redis_dir" "$redis_port"
   export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 fi
 
@@ -24,4 +32,6 @@ fi
 echo
 echo "==> Open $PORTAL_URL/login  (organization: demo)"
 echo
-.venv/bin/honcho start -f Procfile -p "$PORT"
+.venv/bin/honcho start -f Procfile -p "$PORT" &
+honcho_pid=$!
+wait "$honcho_pid"
