@@ -161,3 +161,59 @@ def test_migrations_match_the_models(app):
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, db.metadata)
     assert diff == []
+
+
+def test_a_crash_shows_a_friendly_500_page_and_rolls_back(database_url, make):
+    org = make.org()
+    app = create_app(make_test_config(database_url) | {"PROPAGATE_EXCEPTIONS": False})
+
+    @app.get("/boom")
+    def boom():
+        db.session.add(Organization(name="half-written", domain="halfwritten"))
+        db.session.flush()
+        raise RuntimeError("boom")
+
+    client = app.test_client()
+    page = client.get("/boom", headers={"Accept-Language": "en"})
+    assert page.status_code == 500
+    assert "Nothing was changed" in page.get_data(as_text=True) and "<html" in page.get_data(as_text=True)
+    fragment = client.get("/boom", headers={"HX-Request": "true"})
+    assert fragment.status_code == 500 and "<html" not in fragment.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Organization).filter_by(domain="halfwritten")).first() is None
+
+
+def test_forbidden_page_is_a_fragment_for_htmx(login_as, make):
+    org = make.org()
+    agent = make.member(org, "agentx")
+    c = login_as(agent)
+    assert c.get("/admin/services").status_code == 403
+    fragment = c.get("/admin/services", headers={"HX-Request": "true", "Accept-Language": "en"})
+    assert fragment.status_code == 403
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and "You do not have permission" in body
+
+
+def test_suspended_service_workspace_is_refused_with_a_reason(login_as, make):
+    from portal.models import ServiceStatus
+
+    org = make.org()
+    service = make.service(org, "paused", name="Paused Desk", status=ServiceStatus.suspended)
+    agent = make.member(org, "agenty")
+    make.place(service, agent)
+    response = login_as(agent).get("/services/paused/", headers={"Accept-Language": "en"})
+    assert response.status_code == 403
+    assert "Paused Desk is not active" in response.get_data(as_text=True)
+
+
+def test_scoped_lookup_never_returns_another_organizations_row(app, make):
+    from portal.tenancy import get_or_404
+    from werkzeug.exceptions import NotFound
+
+    mine, theirs = make.org(), make.org()
+    make.service(theirs, "shared")
+    own = make.service(mine, "shared", name="Mine")
+    with app.app_context():
+        assert get_or_404(Service, organization_id=mine.id, service_key="shared").id == own.id
+        with pytest.raises(NotFound):
+            get_or_404(Service, organization_id=mine.id, service_key="nothere")
