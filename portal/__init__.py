@@ -24,12 +24,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
     validate(app.config)
 
+    from portal.services.price_list import features
+
+    features()  # a malformed price list stops start-up instead of pricing contracts wrongly
     _init_extensions(app)
     _register_blueprints(app)
 
     from portal import cli, errors, layout
 
     errors.register(app)
+    from portal.blueprints.contracts import labels
+
+    labels.register(app)
     layout.register(app)
     cli.register(app)
     return app

@@ -21,6 +21,16 @@ def _detach(*objects: Any) -> None:
         db.session.expunge(obj)
 
 
+def png_bytes(size=(8, 8), color=(31, 95, 191), fmt="PNG") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format=fmt)
+    return out.getvalue()
+
+
 class Factories:
     def __init__(self, app):
         self.app = app
@@ -60,7 +70,7 @@ class Factories:
             return member
 
     def service(self, org: Organization, key: str | None = None, *, name: str | None = None,
-                status: ServiceStatus = ServiceStatus.active, languages=("ko",)) -> Service:
+                status: ServiceStatus = ServiceStatus.active, languages=("ko",), banner: bool = False) -> Service:
         n = next(_seq)
         key = key or "svc" + "".join(chr(ord("a") + int(d)) for d in str(n))
         with self.app.app_context():
@@ -68,6 +78,11 @@ class Factories:
                 org.id, service_key=key, name=name or f"Service {n}", type=ServiceType.counseling,
                 languages=list(languages), default_language=languages[0], status=status,
             )
+            if banner:
+                from portal.services.storage import store
+
+                service.banner_file_id = store(org.id, purpose="service_banner", filename="b.png",
+                                               content_type="image/png", data=png_bytes()).id
             db.session.commit()
             _detach(service)
             return service

@@ -1,4 +1,7 @@
 """All models, imported here so Alembic and `db.create_all` see every table."""
+from portal.models.activity import Activity
+from portal.models.billing import MonthlyCharge
+from portal.models.contract import Contract, ContractLine
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
 from portal.models.organization import Organization
@@ -12,9 +15,15 @@ from portal.models.service import (
     ServiceStatus,
     ServiceType,
 )
+from portal.models.stored_file import StoredFile
 
 __all__ = [
+    "Activity",
     "CHANNELS",
+    "Contract",
+    "ContractLine",
+    "MonthlyCharge",
+    "StoredFile",
     "EditorType",
     "Invitation",
     "JobRun",

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-from portal.models.base import TimestampMixin
+from portal.models.base import TimestampMixin, UTCDateTime
 
 DOMAIN_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -26,6 +27,8 @@ class Organization(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(100))
     domain: Mapped[str] = mapped_column(String(63), unique=True)
     api_key_hash: Mapped[str | None] = mapped_column(String(128))
+    api_key_hint: Mapped[str | None] = mapped_column(String(16))  # the first characters, to show it masked
+    api_key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def oc_url(self, base_domain: str) -> str:
         return f"https://{self.domain}.{base_domain}"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,6 +54,11 @@ class Service(TenantMixin, TimestampMixin, db.Model):
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Seoul")
     editor_type: Mapped[EditorType] = mapped_column(str_enum(EditorType, "editor_type"), default=EditorType.html)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The service-local day of termination: billing stops that day, whatever later time-zone edits say.
+    terminated_on: Mapped[date | None]
+    banner_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id", ondelete="SET NULL"))
+    # Bumped by every basic-info edit, so a stale form re-submitted is noticed instead of overwriting.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
 
     languages: Mapped[list[ServiceLanguage]] = relationship(
         back_populates="service", cascade="all, delete-orphan", order_by="ServiceLanguage.code"

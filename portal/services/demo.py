@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Member, Service, ServiceRole, ServiceStatus, ServiceType
+from portal.models import Contract, Member, Service, ServiceRole, ServiceStatus, ServiceType
+from portal.models.base import utcnow
 from portal.services.accounts import create_member
 from portal.services.organizations import provision_organization
 from portal.services.service_setup import create_service, place_member
@@ -63,6 +65,8 @@ def seed_demo(password: str) -> DemoResult:
             result.created += 1
         services[key] = service
 
+    _demo_contracts(org.id, services)
+
     for login, name, email, placements in MEMBERS:
         member = db.session.scalars(
             select(Member).where(Member.organization_id == org.id, Member.login_id == login)
@@ -74,3 +78,32 @@ def seed_demo(password: str) -> DemoResult:
             result.created += 1
         result.logins.append((login, "service manager" if login == "manager" else "agent"))
     return result
+
+
+# Two contract versions per active service, months apart, so billing has history to show.
+CONTRACTS = {
+    "support": ({"base.seat": 8, "ticket.management": 8, "chat.basic": 6, "ticket.phone_cti": 4, "helpcenter": 1},
+                {"base.seat": 12, "ticket.management": 12, "chat.basic": 8, "ticket.phone_cti": 6, "helpcenter": 1,
+                 "survey": 1, "sms": 5}),
+    "shop": ({"base.seat": 4, "chat.basic": 4, "channel.messenger": 1},
+             {"base.seat": 5, "chat.basic": 5, "channel.messenger": 1, "chatbot": 1}),
+    "bugs": ({"base.seat": 3, "ticket.management": 3, "channel.email": 1},
+             {"base.seat": 3, "ticket.management": 3, "channel.email": 1}),
+}
+
+
+def _demo_contracts(organization_id: int, services: dict[str, Service]) -> None:
+    from portal.services import billing
+    from portal.services.contracts import Actor, sign_contract
+
+    actor = Actor(organization_id, None)
+    now = utcnow()
+    for key, (first, second) in CONTRACTS.items():
+        service = services[key]
+        if db.session.scalars(select(Contract.id).where(Contract.service_id == service.id)).first() is not None:
+            continue
+        was = service.status
+        v1 = sign_contract(actor, service, first, base_version=None, now=now - timedelta(days=130))
+        sign_contract(actor, service, second, base_version=v1.version, now=now - timedelta(days=45))
+        service.status = was
+    billing.close_finished_months(now)

@@ -1,7 +1,10 @@
 """Provisioning organizations (the platform operator's path: there is no self-sign-up)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -9,6 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Member, Organization
+from portal.models.base import utcnow
 from portal.services import ServiceError
 from portal.services.accounts import create_invitation, create_member, normalise_login_id
 
@@ -71,3 +75,60 @@ def provision_organization(
     )
     token = None if password is not None else create_invitation(admin)
     return Provisioned(org, admin, created=True, invitation_token=token)
+
+
+API_KEY_PREFIX = "oc_"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def masked_api_key(org: Organization) -> str | None:
+    return f"{org.api_key_hint}{'•' * 12}" if org.api_key_hint else None
+
+
+def update_organization(actor, org: Organization, *, name: str, domain: str) -> Organization:
+    """Name and domain (lowercase letters, digits, hyphens; unique on the platform). The OC URL follows the domain."""
+    from portal.services import activity
+
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError(_("Enter the organization name."), "bad_name")
+    if len(name) > 100:
+        raise ServiceError(_("The organization name is at most 100 characters."), "bad_name")
+    domain = validate_domain(domain, exclude_org_id=org.id)
+    changed = {k: {"from": old, "to": new} for k, old, new in
+               (("name", org.name, name), ("domain", org.domain, domain)) if old != new}
+    org.name, org.domain = name, domain
+    db.session.flush()
+    if changed:
+        activity.record(org.id, actor.member_id, "organization.updated", subject_type="organization",
+                        subject_id=org.id, subject_label=org.name, details=changed, ip=actor.ip)
+    return org
+
+
+def rotate_api_key(actor, org: Organization) -> str:
+    """Issue a new organization API key and return it (the only time it is seen in full). Only its hash is
+    kept, and the old key stops working at once."""
+    from portal.services import activity
+
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    org.api_key_hash = hash_api_key(key)
+    org.api_key_hint = key[:8]
+    org.api_key_rotated_at = utcnow()
+    db.session.flush()
+    activity.record(org.id, actor.member_id, "organization.api_key_rotated", subject_type="organization",
+                    subject_id=org.id, subject_label=org.name, details={"hint": org.api_key_hint}, ip=actor.ip)
+    return key
+
+
+def organization_for_api_key(key: str) -> Organization | None:
+    """The organization whose current key this is (compared by hash, in constant time)."""
+    if not key or not key.startswith(API_KEY_PREFIX):
+        return None
+    digest = hash_api_key(key)
+    org = db.session.scalars(select(Organization).where(Organization.api_key_hash == digest)).first()
+    if org is None or not org.api_key_hash or not hmac.compare_digest(org.api_key_hash, digest):
+        return None
+    return org

@@ -18,8 +18,41 @@ from portal.models import (
     ServiceType,
 )
 from portal.services import ServiceError
+from portal.services.catalog import is_time_zone, language_codes
 
 SERVICE_KEY_RE = re.compile(r"^[A-Za-z]{1,40}$")
+
+
+def check_basic_info(name: str, languages: list[str], default_language: str, time_zone: str) -> str:
+    """The rules every service's basic info follows (wizard, edit page and API alike); returns the name."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError(_("Enter the service name."), "bad_name")
+    if len(name) > 100:
+        raise ServiceError(_("The service name is at most 100 characters."), "bad_name")
+    if not languages:
+        raise ServiceError(_("Choose at least one help-center language."), "no_language")
+    unknown = [code for code in languages if code not in language_codes()]
+    if unknown:
+        raise ServiceError(_("Unknown language code: %(codes)s.", codes=", ".join(unknown)), "bad_language")
+    if default_language not in languages:
+        raise ServiceError(_("Mark exactly one of the chosen languages as the default."), "bad_default_language")
+    if not is_time_zone(time_zone):
+        raise ServiceError(_("Unknown time zone: %(tz)s.", tz=time_zone), "bad_time_zone")
+    return name
+
+
+def check_service_key(organization_id: int, service_key: str) -> str:
+    """A service ID is ASCII letters only and unique in the organization."""
+    service_key = (service_key or "").strip()
+    if not SERVICE_KEY_RE.match(service_key):
+        raise ServiceError(_("A service ID is 1–40 ASCII letters (A–Z, a–z)."), "bad_service_key")
+    taken = db.session.scalars(
+        select(Service.id).where(Service.organization_id == organization_id, Service.service_key == service_key)
+    ).first()
+    if taken is not None:
+        raise ServiceError(_("The service ID %(key)s is already used.", key=service_key), "service_key_taken")
+    return service_key
 
 
 def create_service(
@@ -34,29 +67,41 @@ def create_service(
     editor_type: EditorType = EditorType.html,
     status: ServiceStatus = ServiceStatus.draft,
 ) -> Service:
-    """A service ID is ASCII letters only and unique in the organization."""
-    if not SERVICE_KEY_RE.match(service_key):
-        raise ServiceError(_("A service ID is 1–40 ASCII letters (A–Z, a–z)."), "bad_service_key")
-    taken = db.session.scalars(
-        select(Service.id).where(Service.organization_id == organization_id, Service.service_key == service_key)
-    ).first()
-    if taken is not None:
-        raise ServiceError(_("The service ID %(key)s is already used.", key=service_key), "service_key_taken")
-    if default_language not in languages:
-        raise ServiceError(_("Choose the default language among the service's languages."), "bad_default_language")
+    """Create a service (a draft until its contract is signed)."""
+    name = check_basic_info(name, languages, default_language, time_zone)
+    service_key = check_service_key(organization_id, service_key)
     service = Service(
         organization_id=organization_id,
         service_key=service_key,
-        name=name.strip(),
+        name=name,
         type=type,
         time_zone=time_zone,
         editor_type=editor_type,
         status=status,
-        languages=[ServiceLanguage(code=code, is_default=code == default_language) for code in dict.fromkeys(languages)],
     )
+    set_languages(service, languages, default_language)
     db.session.add(service)
     db.session.flush()
     return service
+
+
+def set_languages(service: Service, languages: list[str], default_language: str) -> None:
+    """Make the service's languages exactly `languages`, in place: the old default and dropped languages go
+    first, so the unique indexes (one row per code, one default) never see two rows at once."""
+    wanted = list(dict.fromkeys(languages))
+    existing = {lang.code: lang for lang in service.languages}
+    for code, lang in existing.items():
+        if code not in wanted:
+            service.languages.remove(lang)
+        elif lang.is_default and code != default_language:
+            lang.is_default = False
+    if service.id is not None:
+        db.session.flush()
+    for code in wanted:
+        if code in existing:
+            existing[code].is_default = code == default_language
+        else:
+            service.languages.append(ServiceLanguage(code=code, is_default=code == default_language))
 
 
 def place_member(

@@ -8,6 +8,23 @@
       el.form.requestSubmit();
     }
   });
+  // A search box with data-filter-list hides the rows whose data-filter-text lacks what is typed.
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("[data-filter-list]")) { return; }
+    var needle = box.value.trim().toLowerCase();
+    document.querySelectorAll(box.getAttribute("data-filter-list") + " [data-filter-text]").forEach(function (row) {
+      row.hidden = needle !== "" && row.getAttribute("data-filter-text").indexOf(needle) === -1;
+    });
+  });
+  // Ticking a language as the default also chooses it.
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.name === "default_language" && el.checked) {
+      var box = el.closest("tr") && el.closest("tr").querySelector("input[name=languages]");
+      if (box) { box.checked = true; }
+    }
+  });
   // Content swapped into the dialog host opens it; a [data-close-dialog] button closes it.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = document.getElementById("dialog");
@@ -19,7 +36,17 @@
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     if (closer) {
       var dialog = closer.closest("dialog");
-      if (dialog) { dialog.close(); }
+      if (dialog) { event.preventDefault(); dialog.close(); }
+    }
+    // A [data-copy="#id"] button copies that field's value.
+    var copier = event.target.closest && event.target.closest("[data-copy]");
+    if (copier) {
+      var field = document.querySelector(copier.getAttribute("data-copy"));
+      if (field && navigator.clipboard) {
+        navigator.clipboard.writeText(field.value).then(function () {
+          copier.textContent = copier.getAttribute("data-copied") || copier.textContent;
+        });
+      } else if (field) { field.select(); }
     }
     // Clicking outside an open account menu closes it.
     document.querySelectorAll("details.account-menu[open]").forEach(function (menu) {

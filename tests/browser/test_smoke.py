@@ -24,7 +24,7 @@ def test_admin_logs_in_and_switches_language_both_ways(page: Page, live_server, 
     expect(menu.get_by_role("link", name="계약 서비스 현황")).to_have_attribute("aria-current", "page")
     for label in ("조직관리자", "회사정보 관리", "CTI 관리", "권한 변경 로그 관리", "데이터 이관"):
         expect(menu.get_by_role("link", name=label)).to_be_visible()
-    expect(page.get_by_text("준비 중", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="서비스 추가")).to_be_visible()
     axe_check(page, "layout (ko)")
     shot(page, "layout-ko")
 

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+from portal.models.base import TenantMixin, TimestampMixin
+
+
+class Contract(TenantMixin, TimestampMixin, db.Model):
+    """One version of a service's contract, in force on the service-local days [effective_from, effective_to).
+
+    Unique (service, effective_from) is the once-a-day rule in the database: two changes on the same
+    local day would both start that day, and the second insert fails even when both pass the check.
+    """
+
+    __tablename__ = "contract"
+    __table_args__ = (
+        UniqueConstraint("service_id", "effective_from"),
+        UniqueConstraint("service_id", "version"),
+        CheckConstraint("effective_to IS NULL OR effective_to > effective_from", name="effective_range"),
+        CheckConstraint("monthly_total >= 0", name="total_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    effective_from: Mapped[date]
+    effective_to: Mapped[date | None]
+    monthly_total: Mapped[int]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+
+    lines: Mapped[list[ContractLine]] = relationship(
+        back_populates="contract", cascade="all, delete-orphan", order_by="ContractLine.position"
+    )
+
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+
+class ContractLine(db.Model):
+    """A price-list feature as contracted: quantity and the unit price of that day (later price changes
+    do not rewrite history)."""
+
+    __tablename__ = "contract_line"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "feature_key"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    feature_key: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int]
+    unit_price: Mapped[int]
+    amount: Mapped[int]
+
+    contract: Mapped[Contract] = relationship(back_populates="lines")

@@ -1,0 +1,245 @@
+"""A service's life: basic info, contract versions, active ⇄ suspended, termination.
+
+Every change records an activity row in the same transaction. Functions flush; callers commit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
+from portal.models.base import utcnow
+from portal.services import ServiceError, activity
+from portal.services.banners import normalise_banner
+from portal.services.price_list import Estimate, estimate
+from portal.services.service_setup import check_basic_info, create_service, set_languages
+from portal.services.storage import store
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a member (or None for the platform), from which address."""
+
+    organization_id: int
+    member_id: int | None
+    ip: str | None = None
+
+
+def local_today(service: Service, now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(ZoneInfo(service.time_zone)).date()
+
+
+def local_midnight(service: Service, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(service.time_zone))
+
+
+def _log(actor: Actor, action: str, service: Service, details: dict | None = None) -> None:
+    activity.record(
+        actor.organization_id, actor.member_id, action, subject_type="service", subject_id=service.id,
+        subject_label=f"{service.name} ({service.service_key})", details=details, ip=actor.ip,
+    )
+
+
+def _attach_banner(service: Service, banner: tuple[str, bytes] | None) -> None:
+    if banner is None:
+        return
+    filename, data = banner
+    png = normalise_banner(data)
+    stored = store(service.organization_id, purpose="service_banner", filename=filename or "banner.png",
+                   content_type="image/png", data=png)
+    service.banner_file_id = stored.id
+
+
+# -- basic info ---------------------------------------------------------------------------------------------
+
+def add_service(
+    actor: Actor, *, service_key: str, name: str, type: ServiceType, languages: list[str], default_language: str,
+    time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
+) -> Service:
+    """Wizard step 1: a draft service, whose contract column says Register until it is contracted."""
+    if banner is not None:
+        normalise_banner(banner[1])  # refuse a bad banner before anything is written
+    service = create_service(
+        actor.organization_id, service_key=service_key, name=name, type=type, languages=languages,
+        default_language=default_language, time_zone=time_zone, editor_type=editor_type,
+        status=ServiceStatus.draft,
+    )
+    _attach_banner(service, banner)
+    _log(actor, "service.created", service, {"type": type.value, "languages": languages,
+                                             "default_language": default_language, "time_zone": time_zone})
+    return service
+
+
+def update_basic_info(
+    actor: Actor, service: Service, *, revision: int, name: str, type: ServiceType, languages: list[str],
+    default_language: str, time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
+    remove_banner: bool = False,
+) -> Service:
+    """Every basic field but the service ID. A form opened before someone else's edit is refused."""
+    _require_not_terminated(service)
+    if revision != service.revision:
+        raise ServiceError(
+            _("Someone changed this service after you opened the form. Reload it and make your change again."),
+            "stale",
+        )
+    name = check_basic_info(name, languages, default_language, time_zone)
+    before = _basic_snapshot(service)
+    service.name, service.type, service.time_zone, service.editor_type = name, type, time_zone, editor_type
+    set_languages(service, languages, default_language)
+    if remove_banner:
+        service.banner_file_id = None
+    _attach_banner(service, banner)
+    service.revision += 1
+    db.session.flush()
+    after = _basic_snapshot(service)
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    _log(actor, "service.updated", service, changed)
+    return service
+
+
+def _basic_snapshot(service: Service) -> dict:
+    return {
+        "name": service.name, "type": service.type.value, "time_zone": service.time_zone,
+        "editor_type": service.editor_type.value, "languages": sorted(lang.code for lang in service.languages),
+        "default_language": service.default_language, "banner_file_id": service.banner_file_id,
+    }
+
+
+# -- contracts ----------------------------------------------------------------------------------------------
+
+def current_contract(service: Service) -> Contract | None:
+    return db.session.scalars(
+        select(Contract).where(Contract.service_id == service.id, Contract.effective_to.is_(None))
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def contract_history(service: Service) -> list[Contract]:
+    return list(db.session.scalars(
+        select(Contract).where(Contract.service_id == service.id).order_by(Contract.version.desc())
+    ))
+
+
+def next_change_at(service: Service, now: datetime | None = None) -> datetime | None:
+    """When the contract may change again: None if now, else the next local midnight."""
+    contract = current_contract(service)
+    today = local_today(service, now)
+    if contract is None or contract.effective_from < today:
+        return None
+    return local_midnight(service, today + timedelta(days=1))
+
+
+def _locked_until_message(service: Service, until: datetime) -> str:
+    return _("The contract can be changed once a day. The next change is possible from %(when)s (%(tz)s).",
+             when=format_datetime(until.replace(tzinfo=None), "yyyy-MM-dd HH:mm"), tz=service.time_zone)
+
+
+def quantities_of(contract: Contract | None) -> dict[str, int]:
+    return {line.feature_key: line.quantity for line in contract.lines} if contract else {}
+
+
+def sign_contract(
+    actor: Actor, service: Service, quantities: dict[str, int], *, base_version: int | None,
+    now: datetime | None = None,
+) -> Contract:
+    """Contract a draft service (it becomes active) or change a contracted one: at most once per calendar
+    day in the service's time zone. The new version is in force from today; the previous one ends today.
+
+    The service row is locked (PostgreSQL) and (service, effective_from) is unique, so two concurrent
+    changes cannot both pass; the loser gets the same message as a sequential second change."""
+    db.session.execute(
+        select(Service.id).where(Service.id == service.id).with_for_update()
+    )
+    _require_not_terminated(service)
+    priced = estimate(quantities)
+    today = local_today(service, now)
+    previous = current_contract(service)
+    if previous is not None and previous.effective_from >= today:
+        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
+                           "once_a_day")
+    if (previous.version if previous else None) != base_version:
+        raise ServiceError(
+            _("The contract changed after you opened this page. Review the contract in force and try again."),
+            "stale",
+        )
+    contract = Contract(
+        organization_id=service.organization_id, service_id=service.id,
+        version=(previous.version + 1) if previous else 1, effective_from=today,
+        monthly_total=priced.total, created_by_id=actor.member_id,
+        lines=[ContractLine(position=i, feature_key=line.feature.key, quantity=line.quantity,
+                            unit_price=line.unit_price, amount=line.amount) for i, line in enumerate(priced.lines)],
+    )
+    if previous is not None:
+        previous.effective_to = today
+    db.session.add(contract)
+    was_draft = service.status == ServiceStatus.draft
+    if was_draft:
+        service.status = ServiceStatus.active
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Another change of this service won the race for today; its transaction committed first.
+        db.session.rollback()
+        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
+                           "once_a_day") from None
+    _log(actor, "contract.signed" if was_draft else "contract.changed", service, {
+        "version": contract.version, "effective_from": today.isoformat(), "monthly_total": priced.total,
+        "previous_total": previous.monthly_total if previous else None,
+        "quantities": {line.feature.key: line.quantity for line in priced.lines},
+    })
+    return contract
+
+
+def price_difference(service: Service, proposed: Estimate) -> int | None:
+    """Proposed monthly total minus the contract in force (None when there is none yet)."""
+    contract = current_contract(service)
+    return None if contract is None else proposed.total - contract.monthly_total
+
+
+# -- status -------------------------------------------------------------------------------------------------
+
+def _require_not_terminated(service: Service) -> None:
+    if service.status == ServiceStatus.terminated:
+        raise ServiceError(_("%(name)s is terminated and can no longer be changed.", name=service.name), "terminated")
+
+
+def set_status(actor: Actor, service: Service, target: ServiceStatus) -> Service:
+    """Active ⇄ suspended. A suspended service cannot be used but is billed as if active. Setting the status
+    it already has changes nothing (a double click is harmless)."""
+    if target not in (ServiceStatus.active, ServiceStatus.suspended):
+        raise ServiceError(_("A service can only be switched between in use and suspended."), "bad_status")
+    _require_not_terminated(service)
+    if service.status == ServiceStatus.draft:
+        raise ServiceError(_("Register the contract of %(name)s before switching it on.", name=service.name), "draft")
+    if service.status == target:
+        return service
+    before = service.status
+    service.status = target
+    db.session.flush()
+    _log(actor, "service.resumed" if target == ServiceStatus.active else "service.suspended", service,
+         {"from": before.value, "to": target.value})
+    return service
+
+
+def terminate(actor: Actor, service: Service, *, confirm_key: str, now: datetime | None = None) -> Service:
+    """Only a suspended service can be terminated, and only by naming it. Billing stops on that
+    service-local day; the service and its data stay, read-only, for audit and billing history."""
+    _require_not_terminated(service)
+    if service.status != ServiceStatus.suspended:
+        raise ServiceError(_("Suspend %(name)s before terminating it.", name=service.name), "not_suspended")
+    if (confirm_key or "").strip() != service.service_key:
+        raise ServiceError(_("Type the service ID %(key)s to confirm.", key=service.service_key), "confirm")
+    now = now or utcnow()
+    service.status = ServiceStatus.terminated
+    service.terminated_at = now
+    service.terminated_on = local_today(service, now)
+    db.session.flush()
+    _log(actor, "service.terminated", service, {"terminated_on": service.terminated_on.isoformat()})
+    return service
