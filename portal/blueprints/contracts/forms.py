@@ -1,14 +1,14 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.services.catalog import languages
 
 
 def _type_choices():
-    return [("counseling", _l("Counseling management")), ("issue", _l("Issue management"))]
+    return [SelectChoice("counseling", _l("Counseling management")), SelectChoice("issue", _l("Issue management"))]
 
 
 class ServiceBasicForm(FlaskForm):
@@ -17,13 +17,13 @@ class ServiceBasicForm(FlaskForm):
 
     type = RadioField(_l("Type"), choices=_type_choices(), default="counseling", validators=[DataRequired()])
     name = StringField(_l("Service name"), validators=[DataRequired(), Length(max=100)])
-    service_key = StringField(_l("Service ID"), validators=[Optional(), Length(max=40)])
+    service_key = StringField(_l("Service ID"), validators=[Optional()])  # rules: services.service_setup
     languages = SelectMultipleField(_l("Help-center languages"), validate_choice=False)
     default_language = StringField(_l("Default language"), validators=[Optional(), Length(max=16)])
     time_zone = StringField(_l("Time zone"), default="Asia/Seoul", validators=[DataRequired(), Length(max=64)])
     banner = FileField(_l("Service banner"))
     remove_banner = BooleanField(_l("Remove the current banner"))
-    editor_type = RadioField(_l("Editor type"), choices=[("HTML", "HTML"), ("TEXT", "TEXT")], default="HTML",
+    editor_type = RadioField(_l("Editor type"), choices=[SelectChoice("HTML"), SelectChoice("TEXT")], default="HTML",
                              validators=[DataRequired()])
     revision = HiddenField()
 

@@ -149,6 +149,12 @@ def _basic_values(form: ServiceBasicForm) -> dict:
     }
 
 
+def _one_default(form: ServiceBasicForm) -> None:
+    """A crafted request may carry two defaults; the form shows radios, so refuse rather than pick one."""
+    if len(request.form.getlist("default_language")) > 1:
+        raise ServiceError(_("Mark exactly one of the chosen languages as the default."), "bad_default_language")
+
+
 def _show_error(form: ServiceBasicForm, exc: ServiceError) -> str | None:
     """Put a rule's refusal next to its field; return it when it belongs to the form as a whole."""
     field = ERROR_FIELDS.get(exc.code)
@@ -159,7 +165,8 @@ def _show_error(form: ServiceBasicForm, exc: ServiceError) -> str | None:
 
 
 def _basic_page(template: str, form: ServiceBasicForm, status_code: int, **context):
-    chosen = request.form.getlist("languages") if form.is_submitted() else context.pop("chosen", ["ko"])
+    initial = context.pop("chosen", ["ko"])
+    chosen = request.form.getlist("languages") if form.is_submitted() else initial
     return render_template(template, form=form, time_zones=time_zones(), chosen=set(chosen), **context), status_code
 
 
@@ -172,6 +179,7 @@ def new_service():
         form.default_language.data = "ko"
     if form.validate_on_submit():
         try:
+            _one_default(form)
             service = contracts.add_service(actor(), service_key=form.service_key.data or "", **_basic_values(form))
         except ServiceError as exc:
             db.session.rollback()
@@ -199,6 +207,7 @@ def edit_service(service_key: str):
         status_code = 409 if form.is_submitted() else 200
     elif form.validate_on_submit():
         try:
+            _one_default(form)
             contracts.update_basic_info(actor(), service, revision=_int(form.revision.data),
                                         remove_banner=form.remove_banner.data, **_basic_values(form))
         except ServiceError as exc:
