@@ -85,6 +85,16 @@ def demo_job(n):
     click.echo(f"Enqueued job run {run.id}.")
 
 
+@jobs_cli.command("schedule")
+def schedule_jobs():
+    """Make sure the recurring jobs are scheduled (idempotent; run at every deploy)."""
+    from portal.services.billing import schedule_month_closing
+
+    run = schedule_month_closing()
+    db.session.commit()
+    click.echo(f"Month closing scheduled (job run {run.id}).")
+
+
 @jobs_cli.command("show")
 @click.argument("run_id", type=int)
 def show_job(run_id):

@@ -29,6 +29,7 @@ fi
 
 .venv/bin/flask db upgrade
 .venv/bin/flask seed-demo
+.venv/bin/flask jobs schedule
 echo
 echo "==> Open $PORTAL_URL/login  (organization: demo)"
 echo

@@ -217,3 +217,12 @@ def test_scoped_lookup_never_returns_another_organizations_row(app, make):
         assert get_or_404(Service, organization_id=mine.id, service_key="shared").id == own.id
         with pytest.raises(NotFound):
             get_or_404(Service, organization_id=mine.id, service_key="nothere")
+
+
+def test_jobs_schedule_schedules_month_closing_once(runner, app):
+    from portal.models import JobRun
+
+    assert runner.invoke(args=["jobs", "schedule"]).exit_code == 0
+    assert runner.invoke(args=["jobs", "schedule"]).exit_code == 0
+    with app.app_context():
+        assert db.session.query(JobRun).filter_by(kind="billing.close_months").count() == 1
