@@ -25,6 +25,14 @@
       if (box) { box.checked = true; }
     }
   });
+  // Typing a quantity for a feature also ticks its "use" box.
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    if (el.matches && el.matches("input.qty") && el.value) {
+      var use = el.closest("tr") && el.closest("tr").querySelector("input[type=checkbox][name^='use.']");
+      if (use && !use.checked) { use.checked = true; }
+    }
+  });
   // Content swapped into the dialog host opens it; a [data-close-dialog] button closes it.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = document.getElementById("dialog");
