@@ -6,6 +6,9 @@
 # BENCH_DURATION (10s), BENCH_WARMUP (3s) and BENCH_BACKENDS ("sqlite postgres") change the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test  # .venv, Redis, PostgreSQL, compiled translations
+sudo=(); [[ $(id -u) -ne 0 ]] && sudo=(sudo)
+command -v wrk >/dev/null || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq wrk >/dev/null; }
 source scripts/lib.sh  # free_port, start_redis/stop_redis, start_postgres/stop_postgres (throwaway cluster)
 
 duration=${BENCH_DURATION:-10s}
@@ -34,6 +37,7 @@ serve() {
   shift 2
   .venv/bin/gunicorn -w 2 -b "127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
+  server_pid=$!
   for _ in $(seq 100); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/") != 000 ]] && return 0
     sleep 0.1
@@ -46,14 +50,26 @@ csrf_of() { grep -o 'name="csrf_token"[^>]*' | head -n 1 | sed -E 's/.*value="([
 # to_ms VALUE — wrk's "850.00us" / "12.34ms" / "1.02s" in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/) n *= 1000; if (v ~ /m$/) n *= 60000; printf "%.2f", n }'; }
 
-# drive NAME URL — warm up, then the measured wrk run; sets rps, p99 and bad (answers other than 200).
+# worker_ticks PID — CPU clock ticks used so far by the gunicorn workers (children) of master PID.
+worker_ticks() {
+  local total=0 child
+  for child in $(pgrep -P "$1"); do total=$(( total + $(sed 's/.*) //' "/proc/$child/stat" | awk '{ print $12 + $13 }') )); done
+  echo "$total"
+}
+
+# drive NAME URL PID — warm up, then the measured wrk run against gunicorn PID; sets rps, p99 (ms),
+# bad (answers other than 200), requests and cpu (worker CPU ms per request: steadier than req/s on a busy box).
 drive() {
   wrk -t2 -c8 -d"$warmup" -s bench/toggle.lua "$2" >/dev/null
+  local ticks
+  ticks=$(worker_ticks "$3")
   wrk -t2 -c8 -d"$duration" --latency -s bench/toggle.lua "$2" | tee "$work/$1.wrk" | sed 's/^/    /'
+  ticks=$(( $(worker_ticks "$3") - ticks ))
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$work/$1.wrk")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$work/$1.wrk")")
   bad=$(awk '/^not-200 answers:/ { print $3 }' "$work/$1.wrk")
   requests=$(awk '/requests in/ { print $1 }' "$work/$1.wrk")
+  cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
 }
 
 activity_rows() {
@@ -77,7 +93,9 @@ for backend in $backends; do
   .venv/bin/python bench/bare_app.py
   portal_port=$(free_port); bare_port=$(free_port)
   serve "$backend-portal" "$portal_port" app:app
+  portal_pid=$server_pid
   serve "$backend-bare" "$bare_port" --pythonpath bench bare_app:app
+  bare_pid=$server_pid
   base="http://127.0.0.1:$portal_port"
 
   jar="$work/$backend.cookies"
@@ -96,16 +114,17 @@ for backend in $backends; do
 
   before=$(activity_rows)
   echo "  portal: POST $url"
-  drive "$backend-portal" "$url"
-  portal_rps=$rps portal_p99=$p99 portal_bad=$bad
+  drive "$backend-portal" "$url" "$portal_pid"
+  portal_rps=$rps portal_p99=$p99 portal_bad=$bad portal_cpu=$cpu
   flips=$(( $(activity_rows) - before ))
   echo "  status changes written: $flips of $requests requests (the rest found the status already set)"
   echo "  bare: POST http://127.0.0.1:$bare_port/flip"
-  drive "$backend-bare" "http://127.0.0.1:$bare_port/flip"
+  drive "$backend-bare" "http://127.0.0.1:$bare_port/flip" "$bare_pid"
   ratio=$(awk -v p="$portal_rps" -v b="$rps" 'BEGIN { printf "%.2f", p / b }')
-  met=$(awk -v r="$ratio" -v p="$portal_p99" 'BEGIN { printf "ratio>=0.50 %s, p99<25ms %s", (r >= 0.5 ? "yes" : "NO"), (p < 25 ? "yes" : "NO") }')
-  results+=("$backend|portal toggle|$portal_rps|$portal_p99|$ratio|$met|$portal_bad")
-  results+=("$backend|bare flip|$rps|$p99| | |$bad")
+  met=$(awk -v p="$portal_rps" -v b="$rps" -v l="$portal_p99" \
+    'BEGIN { printf "ratio>=0.50 %s, p99<25ms %s", (p >= 0.5 * b ? "yes" : "NO"), (l < 25 ? "yes" : "NO") }')
+  results+=("$backend|portal toggle|$portal_rps|$portal_p99|$ratio|$met|$portal_cpu|$portal_bad")
+  results+=("$backend|bare flip|$rps|$p99| | |$cpu|$bad")
 
   for pid in "${pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
   pids=()
@@ -113,9 +132,11 @@ done
 
 echo
 echo "wrk -t2 -c8 -d$duration, gunicorn -w 2, $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
-printf '| %-8s | %-13s | %8s | %7s | %11s | %-30s | %7s |\n' backend endpoint 'req/s' 'p99 ms' 'portal/bare' 'targets' 'not-200'
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- --------------- ---------: --------: ------------: -------------------------------- --------:
-for row in "${results[@]}"; do
-  IFS='|' read -r b e r p q m n <<<"$row"
-  printf '| %-8s | %-13s | %8s | %7s | %11s | %-30s | %7s |\n' "$b" "$e" "$r" "$p" "$q" "$m" "$n"
+row='| %-8s | %-13s | %8s | %7s | %11s | %-28s | %10s | %7s |\n'
+printf "$row" backend endpoint 'req/s' 'p99 ms' 'portal/bare' targets 'CPU ms/req' 'not-200'
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- --------------- ---------: --------: ------------: \
+  ------------------------------ -----------: --------:
+for result in "${results[@]}"; do
+  IFS='|' read -r -a cells <<<"$result"
+  printf "$row" "${cells[@]}"
 done

@@ -33,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal import cli, errors, layout
 
     errors.register(app)
-    from portal.blueprints.contracts import labels
+    from portal import labels
 
     labels.register(app)
     layout.register(app)

@@ -10,6 +10,7 @@ from portal.services import ServiceError
 
 org_cli = AppGroup("org", help="Organizations (the platform operator's commands).")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
+audit_cli = AppGroup("audit", help="The permission change log.")
 
 
 def _invite_link(token: str) -> str:
@@ -106,7 +107,48 @@ def show_job(run_id):
     click.echo(f"{run.kind}: {run.state.value} {run.progress}% {run.message or ''}")
 
 
+@audit_cli.command("verify")
+@click.option("--domain", default=None, help="Only this organization (default: all).")
+def audit_verify(domain):
+    """Check every organization's permission log chain; report the first broken link. Exit 1 if any is broken."""
+    from sqlalchemy import select
+
+    from portal.models import Organization
+    from portal.services.permissions import verify_chain
+
+    query = select(Organization).order_by(Organization.domain)
+    if domain:
+        query = query.where(Organization.domain == domain)
+    orgs = list(db.session.scalars(query))
+    if not orgs:
+        raise click.ClickException(f"No organization {domain!r}.")
+    broken = False
+    for org in orgs:
+        report = verify_chain(org.id)
+        if report.ok:
+            click.echo(f"{org.domain}: {report.rows} rows, chain intact.")
+        else:
+            broken = True
+            click.echo(f"{org.domain}: BROKEN at row {report.broken_at_seq}: {report.reason}.")
+    if broken:
+        raise SystemExit(1)
+
+
+@click.command("seed-load")
+@with_appcontext
+@click.option("--permission-log", "log_rows", type=int, default=0, help="Rows of permission log to add.")
+@click.option("--domain", default="demo", show_default=True)
+def seed_load_command(log_rows, domain):
+    """Fill the database for benchmarks (on top of the demo data): a valid, chained permission log."""
+    from portal.services.load import fill_permission_log
+
+    added = fill_permission_log(domain, log_rows, progress=lambda n: click.echo(f"  {n:,} rows…"))
+    click.echo(f"Added {added:,} permission log rows to {domain}.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(org_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(seed_load_command)
+    app.cli.add_command(audit_cli)

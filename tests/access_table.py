@@ -2,7 +2,8 @@
 view's declared level differs, or when the behaviour does not match: add a row with every new route.
 
 level: public | member | service_member | service_manager | org_admin | api_key
-path: with `{service}` for a service ID of the organization under test, `{token}` for an opaque token.
+path: with `{service}` for a service ID of the organization under test, `{member}` for a plain member of it,
+`{agent}` for an agent of that service, `{token}` for an opaque token.
 data: form fields for POST endpoints (the CSRF token is added by the test).
 """
 from dataclasses import dataclass, field
@@ -14,13 +15,14 @@ class Rule:
     path: str
     method: str = "GET"
     data: dict = field(default_factory=dict)
+    ok: tuple = (200, 302, 303)  # what an admitted caller gets (422: admitted, and the dummy input refused)
 
 
 ACCESS = {
     "static": Rule("public", "/static/portal.css"),
     "auth.login": Rule("public", "/login"),
     "auth.logout": Rule("member", "/logout"),
-    "auth.invite": Rule("public", "/invite/{token}"),
+    "auth.invite": Rule("public", "/invite/{token}", ok=(404,)),  # the token in the table is not a real one
     "auth.language": Rule("public", "/language", "POST", {"code": "en"}),
     "home.index": Rule("member", "/"),
     "home.healthz": Rule("public", "/healthz"),
@@ -38,12 +40,32 @@ ACCESS = {
     "contracts.organization": Rule("org_admin", "/admin/organization"),
     "contracts.rotate_key": Rule("org_admin", "/admin/organization/api-key"),
     "org_admins.index": Rule("org_admin", "/admin/org-admins"),
+    "org_admins.invite": Rule("org_admin", "/admin/org-admins/invite"),
+    "org_admins.resend": Rule("org_admin", "/admin/org-admins/invitations/{member}/resend", "POST"),
+    "org_admins.revoke_invitation": Rule("org_admin", "/admin/org-admins/invitations/{member}/revoke", "POST"),
+    "org_admins.add": Rule("org_admin", "/admin/org-admins/add"),
+    "org_admins.search": Rule("org_admin", "/admin/org-admins/search?name=a"),
+    "org_admins.grant": Rule("org_admin", "/admin/org-admins/{member}/grant", "POST"),
+    "org_admins.revoke": Rule("org_admin", "/admin/org-admins/{member}/revoke"),
+    "service_members.index": Rule("service_manager", "/services/{service}/members"),
+    "service_members.search": Rule("service_manager", "/services/{service}/members/search?name=a"),
+    "service_members.add": Rule("service_manager", "/services/{service}/members/add", "POST",
+                                {"member_id": "{member}", "role": "agent"}),
+    "service_members.channel": Rule("service_manager", "/services/{service}/members/{agent}/channel", "POST",
+                                    {"channel": "chat", "value": "off"}),
+    "service_members.role": Rule("service_manager", "/services/{service}/members/{agent}/role", "POST",
+                                 {"role": "agent"}),
+    "service_members.remove": Rule("service_manager", "/services/{service}/members/{agent}/remove"),
     "company_info.index": Rule("org_admin", "/admin/company-info"),
     "cti.settings": Rule("org_admin", "/admin/cti"),
     "cti.agents": Rule("org_admin", "/admin/cti/agents"),
     "permission_log.index": Rule("org_admin", "/admin/permission-log"),
+    "permission_log.export": Rule("org_admin", "/admin/permission-log.xlsx"),
     "migrations.index": Rule("org_admin", "/admin/migrations"),
     "me.settings": Rule("member", "/me/settings"),
+    "me.profile": Rule("member", "/me/settings/profile", "POST", {"name": "Same Name"}),
+    "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},
+                        ok=(422,)),
     "me.performance": Rule("member", "/me/performance"),
     "me.cti_logs": Rule("member", "/me/cti-logs"),
     "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"}),

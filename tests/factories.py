@@ -9,7 +9,9 @@ from portal.extensions import db
 from portal.models import Member, Organization, Service, ServiceRole, ServiceStatus, ServiceType
 from portal.services.accounts import create_member
 from portal.services.organizations import provision_organization
-from portal.services.service_setup import create_service, place_member
+from portal.services import Actor
+from portal.services.permissions import add_service_member
+from portal.services.service_setup import create_service
 
 PASSWORD = "test-pass-1234"
 _seq = itertools.count(1)
@@ -89,9 +91,9 @@ class Factories:
 
     def place(self, service: Service, member: Member, role: str = "agent", *, ticket=True, chat=True, phone=True):
         with self.app.app_context():
-            link = place_member(
-                db.session.get(Service, service.id), db.session.get(Member, member.id), ServiceRole(role),
-                ticket=ticket, chat=chat, phone=phone,
+            link = add_service_member(
+                Actor(service.organization_id, None), db.session.get(Service, service.id),
+                db.session.get(Member, member.id), ServiceRole(role), ticket=ticket, chat=chat, phone=phone,
             )
             db.session.commit()
             _detach(link)

@@ -8,6 +8,8 @@ from portal.blueprints.me import bp as me
 from portal.blueprints.migrations import bp as migrations
 from portal.blueprints.org_admins import bp as org_admins
 from portal.blueprints.permission_log import bp as permission_log
+from portal.blueprints.service_members import bp as service_members
 from portal.blueprints.workspace import bp as workspace
 
-BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace]
+BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace,
+              service_members]

@@ -5,6 +5,7 @@ from portal.models.contract import Contract, ContractLine
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
 from portal.models.organization import Organization
+from portal.models.permission_change import Operation, PermissionChange
 from portal.models.service import (
     CHANNELS,
     EditorType,
@@ -30,7 +31,9 @@ __all__ = [
     "JobState",
     "Member",
     "MemberStatus",
+    "Operation",
     "Organization",
+    "PermissionChange",
     "Service",
     "ServiceLanguage",
     "ServiceMember",

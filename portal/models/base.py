@@ -32,10 +32,10 @@ class UTCDateTime(types.TypeDecorator):
         return value.replace(tzinfo=timezone.utc)
 
 
-def str_enum(cls: type[enum.Enum], name: str) -> Enum:
+def str_enum(cls: type[enum.Enum], name: str, length: int = 16) -> Enum:
     """An enum stored as its values in a VARCHAR with a CHECK constraint: portable to SQLite and PostgreSQL."""
     return Enum(
-        cls, native_enum=False, create_constraint=True, length=16, name=name,
+        cls, native_enum=False, create_constraint=True, length=length, name=name,
         values_callable=lambda members: [m.value for m in members],
     )
 

@@ -1,4 +1,5 @@
 """Business rules as plain functions. They flush, never commit: the caller (request, job, CLI) commits once."""
+from dataclasses import dataclass
 
 
 class ServiceError(Exception):
@@ -8,3 +9,12 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a member of an organization (None for the platform or the API key), from which address."""
+
+    organization_id: int
+    member_id: int | None
+    ip: str | None = None

@@ -18,6 +18,7 @@ from portal.services import ServiceError
 from portal.services.passwords import check_strength, hash_password, verify_password
 
 LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{2,31}$")
 
 
 def normalise_login_id(login_id: str) -> str:
@@ -172,3 +173,103 @@ def set_ui_language(member: Member, code: str) -> None:
     from portal.i18n import require_supported
 
     member.ui_language = require_supported(code)
+
+
+# -- inviting members -------------------------------------------------------------------------------------------
+
+def invite_member(actor, *, name: str, login_id: str, email: str) -> tuple[Member, str]:
+    """A new member in state invited, with a single-use link (returned as a raw token for the e-mail)."""
+    from portal.services import activity
+
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError(_("Enter the name."), "bad_name")
+    if len(name) > 100:
+        raise ServiceError(_("The name is at most 100 characters."), "bad_name")
+    member = create_member(actor.organization_id, login_id=login_id, name=name, email=email)
+    token = create_invitation(member)
+    activity.record(actor.organization_id, actor.member_id, "member.invited", subject_type="member",
+                    subject_id=member.id, subject_label=f"{member.name} ({member.login_id})", ip=actor.ip)
+    return member, token
+
+
+def resend_invitation(actor, member: Member) -> str:
+    """A fresh link; earlier links of this member stop working."""
+    from portal.services import activity
+
+    token = create_invitation(member)
+    activity.record(actor.organization_id, actor.member_id, "member.invitation_resent", subject_type="member",
+                    subject_id=member.id, subject_label=f"{member.name} ({member.login_id})", ip=actor.ip)
+    return token
+
+
+def revoke_invitation(actor, member: Member) -> None:
+    """Every open link of the member stops working; the member stays invited and can be invited again."""
+    from portal.services import activity
+
+    if member.status != MemberStatus.invited:
+        raise ServiceError(_("%(name)s has already activated the account.", name=member.name), "not_invited")
+    now = utcnow()
+    for invitation in db.session.scalars(
+        select(Invitation).where(Invitation.member_id == member.id, Invitation.used_at.is_(None),
+                                 Invitation.revoked_at.is_(None))
+    ):
+        invitation.revoked_at = now
+    activity.record(actor.organization_id, actor.member_id, "member.invitation_revoked", subject_type="member",
+                    subject_id=member.id, subject_label=f"{member.name} ({member.login_id})", ip=actor.ip)
+
+
+def latest_invitation(member: Member) -> Invitation | None:
+    return db.session.scalars(
+        select(Invitation).where(Invitation.member_id == member.id).order_by(Invitation.id.desc()).limit(1)
+    ).first()
+
+
+# -- finding members --------------------------------------------------------------------------------------------
+
+SEARCH_PAGE_SIZE = 20
+
+
+def search_members(organization_id: int, *, name: str = "", login_id: str = "", email: str = "", page: int = 1,
+                   exclude_ids=None, only_not_admin: bool = False) -> tuple[list[Member], int]:
+    """Members matching every given criterion (substring, case-insensitive), by name. At least one is needed."""
+    name, login_id, email = (name or "").strip(), (login_id or "").strip(), (email or "").strip()
+    if not (name or login_id or email):
+        raise ServiceError(_("Enter a name, login ID or e-mail to search."), "no_criterion")
+    query = select(Member).where(Member.organization_id == organization_id, Member.status != MemberStatus.disabled)
+    for column, value in ((Member.name, name), (Member.login_id, login_id), (Member.email, email)):
+        if value:
+            query = query.where(func.lower(column).contains(value.lower(), autoescape=True))
+    if exclude_ids is not None:
+        query = query.where(Member.id.not_in(exclude_ids))
+    if only_not_admin:
+        query = query.where(Member.is_org_admin.is_(False))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    members = list(db.session.scalars(
+        query.order_by(Member.name, Member.id).limit(SEARCH_PAGE_SIZE).offset((max(page, 1) - 1) * SEARCH_PAGE_SIZE)))
+    return members, total
+
+
+# -- personal settings ------------------------------------------------------------------------------------------
+
+def update_profile(member: Member, *, name: str, phone: str) -> Member:
+    name, phone = (name or "").strip(), (phone or "").strip()
+    if not name:
+        raise ServiceError(_("Enter the name."), "bad_name")
+    if len(name) > 100:
+        raise ServiceError(_("The name is at most 100 characters."), "bad_name")
+    if phone and not PHONE_RE.match(phone):
+        raise ServiceError(_("A phone number has digits, spaces, + and - only (at most 32)."), "bad_phone")
+    member.name, member.phone = name, phone or None
+    return member
+
+
+def change_password(member: Member, *, current: str, new: str) -> Member:
+    """The current password is required; the new one must pass the strength rule and differ from it."""
+    if not verify_password(member.password_hash, current or ""):
+        raise ServiceError(_("The current password is not correct."), "wrong_password")
+    if new == current:
+        raise ServiceError(_("Choose a password different from the current one."), "same_password")
+    check_strength(new or "", member.login_id, member.name)
+    member.password_hash = hash_password(new)
+    return member

@@ -4,7 +4,6 @@ Every change records an activity row in the same transaction. Functions flush; c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,20 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from portal.extensions import db
 from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
 from portal.models.base import utcnow
-from portal.services import ServiceError, activity
+from portal.services import Actor, ServiceError, activity
 from portal.services.banners import normalise_banner
 from portal.services.price_list import Estimate, estimate
 from portal.services.service_setup import check_basic_info, create_service, set_languages
 from portal.services.storage import store
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a member (or None for the platform), from which address."""
-
-    organization_id: int
-    member_id: int | None
-    ip: str | None = None
 
 
 def local_today(service: Service, now: datetime | None = None) -> date:

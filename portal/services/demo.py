@@ -11,7 +11,9 @@ from portal.models import Contract, Member, Service, ServiceRole, ServiceStatus,
 from portal.models.base import utcnow
 from portal.services.accounts import create_member
 from portal.services.organizations import provision_organization
-from portal.services.service_setup import create_service, place_member
+from portal.services import Actor
+from portal.services.permissions import add_service_member, change_role, grant_org_admin, set_channel
+from portal.services.service_setup import create_service
 
 DEMO_DOMAIN = "demo"
 
@@ -33,7 +35,13 @@ MEMBERS = [
     ("agent3", "최상담", "agent3@demo.example", [("support", ServiceRole.agent, True, True, False)]),
     ("agent4", "정상담", "agent4@demo.example", [("shop", ServiceRole.agent, True, True, True),
                                                  ("bugs", ServiceRole.agent, True, False, False)]),
+    ("subadmin", "강관리", "subadmin@demo.example", []),
 ]
+# More agents, so lists, searches and the permission log look like a working contact center.
+SURNAMES = "김이박최정강조윤장임한오서신권황안송류홍"
+GIVEN = ["민준", "서연", "도윤", "하은", "시우", "지우", "예준", "수아", "주원", "지아", "하준", "서윤", "은우", "다은"]
+EXTRA_AGENTS = 24
+HISTORY_CHANGES = 300
 
 
 @dataclass
@@ -67,16 +75,25 @@ def seed_demo(password: str) -> DemoResult:
 
     _demo_contracts(org.id, services)
 
-    for login, name, email, placements in MEMBERS:
+    admin = provisioned.admin
+    actor = Actor(org.id, admin.id)
+    created_members = []
+    for login, name, email, placements in MEMBERS + _extra_agents():
         member = db.session.scalars(
             select(Member).where(Member.organization_id == org.id, Member.login_id == login)
         ).first()
         if member is None:
             member = create_member(org.id, login_id=login, name=name, email=email, password=password)
             for key, role, ticket, chat, phone in placements:
-                place_member(services[key], member, role, ticket=ticket, chat=chat, phone=phone)
+                add_service_member(actor, services[key], member, role, ticket=ticket, chat=chat, phone=phone,
+                                   at=utcnow() - timedelta(days=40))
+            created_members.append(member)
             result.created += 1
-        result.logins.append((login, "service manager" if login == "manager" else "agent"))
+        if login in ("manager", "agent", "subadmin"):
+            result.logins.append((login, {"manager": "service manager", "agent": "agent",
+                                          "subadmin": "org admin"}[login]))
+    if created_members:
+        _history(actor, services, created_members)
     return result
 
 
@@ -107,3 +124,43 @@ def _demo_contracts(organization_id: int, services: dict[str, Service]) -> None:
         sign_contract(actor, service, second, base_version=v1.version, now=now - timedelta(days=45))
         service.status = was
     billing.close_finished_months(now)
+
+
+def _extra_agents() -> list:
+    agents = []
+    for i in range(EXTRA_AGENTS):
+        name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 5) % len(GIVEN)]
+        key = ("support", "shop", "bugs")[i % 3]
+        agents.append((f"agent{i + 5:02d}", name, f"agent{i + 5:02d}@demo.example",
+                       [(key, ServiceRole.agent, True, i % 2 == 0, i % 3 == 0)]))
+    return agents
+
+
+def _history(actor: Actor, services: dict[str, Service], members: list[Member]) -> None:
+    """A month of realistic permission changes, oldest first, through the same functions as the UI."""
+    import random
+
+    rng = random.Random(7)  # the same demo every time
+    start = utcnow() - timedelta(days=30)
+    step = timedelta(days=30) / (HISTORY_CHANGES + 2)
+    from portal.models import ServiceMember
+
+    # Only the extra agents' permissions churn: the named demo logins keep what the README promises.
+    churn = [m.id for m in members if m.login_id in {login for login, *_rest in _extra_agents()}]
+    links = list(db.session.scalars(select(ServiceMember).where(ServiceMember.member_id.in_(churn))))
+    if not links:
+        return
+    by_id = {m.id: m for m in members}
+    for i in range(HISTORY_CHANGES):
+        link = rng.choice(links)
+        channel = rng.choice(("ticket", "chat", "phone"))
+        set_channel(actor, link.service, by_id[link.member_id], channel, not getattr(link, f"can_{channel}"),
+                    at=start + step * i)
+    subadmin = next((m for m in members if m.login_id == "subadmin"), None)
+    if subadmin is not None:
+        grant_org_admin(actor, subadmin, at=start + step * HISTORY_CHANGES)
+    promoted = next((m for m in members if m.login_id == "agent3"), None)
+    if promoted is not None:
+        change_role(actor, services["support"], promoted, ServiceRole.manager, acting_is_org_admin=True,
+                    at=start + step * (HISTORY_CHANGES + 1))
+        change_role(actor, services["support"], promoted, ServiceRole.agent, acting_is_org_admin=True)

@@ -30,7 +30,7 @@ def _header(ws, titles: list[str]) -> list[WriteOnlyCell]:
 
 def billing_workbook(rows: Iterable) -> bytes:
     """Exactly the rows of the billing tab: month, service, ID, type, status, billed days, amount, state."""
-    from portal.blueprints.contracts.labels import status_label, type_label
+    from portal.labels import status_label, type_label
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_("Billing"))
@@ -51,3 +51,29 @@ def billing_workbook(rows: Iterable) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def permission_log_workbook(rows: Iterable, zone) -> tuple:
+    """Write the log rows into a write-only workbook kept in a spooled temporary file (memory up to 8 MB,
+    then disk); return the file, rewound, and the number of rows."""
+    import tempfile
+
+    from portal.labels import operation_label, permissions_text
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(_("Permission change log"))
+    ws.append(_header(ws, [_("Time"), _("Service"), _("Operation"), _("Target"), _("Target login ID"),
+                           _("Actor"), _("Actor login ID"), _("Before"), _("After"), _("IP address")]))
+    count = 0
+    for row in rows:
+        count += 1
+        ws.append([
+            row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+            safe_text(row.service_label or _("Organization")), operation_label(row.operation),
+            safe_text(row.target_name), safe_text(row.target_login), safe_text(row.actor_name or "—"),
+            safe_text(row.actor_login or ""), permissions_text(row.before), permissions_text(row.after), row.ip or "",
+        ])
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    wb.save(spool)
+    spool.seek(0)
+    return spool, count

@@ -48,5 +48,5 @@ def check_strength(password: str, *personal: str) -> None:
     if not (has_letter and has_other):
         raise ServiceError(_("Mix letters with digits or symbols."), "weak_password")
     lowered = password.lower()
-    if any(p and p.lower() in lowered for p in personal):
+    if any(p and len(p) >= 3 and p.lower() in lowered for p in personal):
         raise ServiceError(_("The password must not contain your login ID or name."), "weak_password")

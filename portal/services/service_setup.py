@@ -1,4 +1,4 @@
-"""Creating services and placing members in them (the first cut; the wizard and contracts build on it)."""
+"""Creating services, their basic-info rules, and which services a member works in."""
 from __future__ import annotations
 
 import re
@@ -7,16 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import (
-    EditorType,
-    Member,
-    Service,
-    ServiceLanguage,
-    ServiceMember,
-    ServiceRole,
-    ServiceStatus,
-    ServiceType,
-)
+from portal.models import EditorType, Member, Service, ServiceLanguage, ServiceMember, ServiceStatus, ServiceType
 from portal.services import ServiceError
 from portal.services.catalog import is_time_zone, language_codes
 
@@ -102,26 +93,6 @@ def set_languages(service: Service, languages: list[str], default_language: str)
             existing[code].is_default = code == default_language
         else:
             service.languages.append(ServiceLanguage(code=code, is_default=code == default_language))
-
-
-def place_member(
-    service: Service, member: Member, role: ServiceRole, *, ticket: bool = False, chat: bool = False,
-    phone: bool = False,
-) -> ServiceMember:
-    if member.organization_id != service.organization_id:
-        raise ServiceError(_("The member is not part of this organization."), "foreign_member")
-    link = ServiceMember(
-        organization_id=service.organization_id,
-        service_id=service.id,
-        member_id=member.id,
-        role=role,
-        can_ticket=ticket,
-        can_chat=chat,
-        can_phone=phone,
-    )
-    db.session.add(link)
-    db.session.flush()
-    return link
 
 
 def services_of(member: Member, *, usable_only: bool = True) -> list[Service]:

@@ -1,11 +1,175 @@
+"""Org admins (조직관리자): the list, inviting members, adding and removing org admins."""
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from portal.access import org_admin_required
 from portal.blueprints.org_admins import bp
-from portal.blueprints.placeholder import coming_soon
+from portal.blueprints.org_admins.forms import ConfirmForm, InviteForm, RevokeForm
+from portal.extensions import db
+from portal.htmx import is_htmx, render
+from portal.models import Member, MemberStatus
+from portal.services import Actor, ServiceError
+from portal.services import accounts, permissions
+from portal.services.mail import send_mail
+from portal.tenancy import get_or_404, scoped
+
+INVITE_ERROR_FIELDS = {"bad_login_id": "login_id", "login_taken": "login_id", "bad_email": "email",
+                       "email_taken": "email", "bad_name": "name"}
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+def _send_invitation(member: Member, token: str) -> bool:
+    """Mail the link after the commit; a mail failure is reported, not hidden, and the member can be re-sent."""
+    link = url_for("auth.invite", token=token, _external=True)
+    try:
+        send_mail(member.email, *accounts.invitation_mail(member, link))
+        return True
+    except Exception:  # SMTP trouble of any kind: the invitation exists and can be resent
+        current_app.logger.exception("invitation mail to %s failed", member.email)
+        return False
 
 
 @bp.get("")
 @org_admin_required
 def index():
-    return coming_soon(_("Org admins"))
+    admins = list(db.session.scalars(scoped(Member).where(Member.is_org_admin.is_(True)).order_by(Member.name)))
+    invited = list(db.session.scalars(scoped(Member).where(Member.status == MemberStatus.invited).order_by(Member.name)))
+    invitations = {m.id: accounts.latest_invitation(m) for m in invited}
+    return render_template("org_admins/index.html", admins=admins, invited=invited, invitations=invitations,
+                           form=ConfirmForm())
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+@org_admin_required
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            member, token = accounts.invite_member(actor(), name=form.name.data, login_id=form.login_id.data,
+                                                   email=form.email.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            field = getattr(form, INVITE_ERROR_FIELDS.get(exc.code, "name"))
+            field.errors = [exc.message]
+        else:
+            db.session.commit()
+            if _send_invitation(member, token):
+                flash(_("An invitation was sent to %(email)s.", email=member.email), "success")
+            else:
+                flash(_("%(name)s was added, but the invitation mail could not be sent. Try Resend.", name=member.name),
+                      "error")
+            return redirect(url_for("org_admins.index"), code=303)
+    status = 422 if form.is_submitted() else 200
+    return render("org_admins/invite.html", partial="org_admins/_invite.html", form=form), status
+
+
+@bp.post("/invitations/<int:member_id>/resend")
+@org_admin_required
+def resend(member_id: int):
+    member = get_or_404(Member, id=member_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("org_admins.index"), code=303)
+    try:
+        token = accounts.resend_invitation(actor(), member)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("org_admins.index"), code=303)
+    db.session.commit()
+    if _send_invitation(member, token):
+        flash(_("A new invitation was sent to %(email)s. Earlier links no longer work.", email=member.email), "success")
+    else:
+        flash(_("The invitation mail to %(email)s could not be sent. Try again later.", email=member.email), "error")
+    return redirect(url_for("org_admins.index"), code=303)
+
+
+@bp.post("/invitations/<int:member_id>/revoke")
+@org_admin_required
+def revoke_invitation(member_id: int):
+    member = get_or_404(Member, id=member_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("org_admins.index"), code=303)
+    try:
+        accounts.revoke_invitation(actor(), member)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("org_admins.index"), code=303)
+    db.session.commit()
+    flash(_("The invitation of %(name)s is revoked. Its link no longer works.", name=member.name), "success")
+    return redirect(url_for("org_admins.index"), code=303)
+
+
+@bp.get("/add")
+@org_admin_required
+def add():
+    """Add org admin: search members (HTMX live search), pick one."""
+    return _search_page("org_admins/add.html")
+
+
+@bp.get("/search")
+@org_admin_required
+def search():
+    return _search_page("org_admins/add.html", partial="org_admins/_search_results.html")
+
+
+def _search_page(template: str, partial: str | None = None):
+    criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
+    page = max(request.args.get("page", 1, type=int), 1)
+    members, total, error = [], 0, None
+    searched = any(v.strip() for v in criteria.values())
+    if searched or partial:
+        try:
+            members, total = accounts.search_members(current_user.organization_id, page=page, only_not_admin=True,
+                                                     **criteria)
+        except ServiceError as exc:
+            error = exc.message
+    pages = max(1, -(-total // accounts.SEARCH_PAGE_SIZE))
+    status = 400 if error and request.args.get("strict") else 200
+    return render(template, partial=partial, members=members, total=total, page=page, pages=pages,
+                  criteria=criteria, error=error, searched=searched, form=ConfirmForm()), status
+
+
+@bp.post("/<int:member_id>/grant")
+@org_admin_required
+def grant(member_id: int):
+    member = get_or_404(Member, id=member_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            permissions.grant_org_admin(actor(), member)
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("org_admins.add"), code=303)
+        db.session.commit()
+        flash(_("%(name)s is now an org admin.", name=member.name), "success")
+    return redirect(url_for("org_admins.index"), code=303)
+
+
+@bp.route("/<int:member_id>/revoke", methods=["GET", "POST"])
+@org_admin_required
+def revoke(member_id: int):
+    member = get_or_404(Member, id=member_id)
+    form = RevokeForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            permissions.revoke_org_admin(actor(), member, confirm_self=form.confirm_self.data)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+            flash(_("%(name)s is no longer an org admin.", name=member.name), "success")
+            target = url_for("org_admins.index") if member.id != current_user.id else url_for("home.index")
+            if is_htmx():
+                return "", 204, {"HX-Redirect": target}
+            return redirect(target, code=303)
+    last = permissions.org_admin_count(current_user.organization_id) <= 1
+    status = (409 if error and not form.confirm_self.errors else 422) if form.is_submitted() else 200
+    return render("org_admins/revoke.html", partial="org_admins/_revoke.html", member=member, form=form,
+                  error=error, last=last, is_self=member.id == current_user.id), status

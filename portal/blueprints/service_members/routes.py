@@ -1,0 +1,158 @@
+"""Service members (서비스관리 → 상담원): who works in a service, as what, on which channels.
+
+For the service's managers and the org admins. Every change writes the permission change log."""
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal.access import service_role_required
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.blueprints.service_members import bp
+from portal.extensions import db
+from portal.htmx import is_htmx, render
+from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
+from portal.services import Actor, ServiceError, accounts, permissions
+from portal.tenancy import get_or_404
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+def _links():
+    return list(db.session.execute(
+        select(ServiceMember, Member).join(Member, Member.id == ServiceMember.member_id)
+        .where(ServiceMember.service_id == g.service.id).order_by(Member.name, Member.id)
+    ))
+
+
+def _row(link: ServiceMember, member: Member, error: str | None = None, status: int = 200):
+    return render_template("service_members/_member_row.html", service=g.service, link=link, member=member,
+                           form=ConfirmForm(), row_error=error), status
+
+
+def _back():
+    return redirect(url_for("service_members.index", service_key=g.service.service_key), code=303)
+
+
+@bp.get("")
+@service_role_required("manager")
+def index(service_key: str):
+    criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
+    return render_template("service_members/index.html", service=g.service, links=_links(), form=ConfirmForm(),
+                           channels=CHANNELS, criteria=criteria, **_search(criteria))
+
+
+def _search(criteria: dict) -> dict:
+    page = max(request.args.get("page", 1, type=int), 1)
+    found, total, error = [], 0, None
+    searched = any(v.strip() for v in criteria.values())
+    if searched:
+        in_service = select(ServiceMember.member_id).where(ServiceMember.service_id == g.service.id)
+        try:
+            found, total = accounts.search_members(current_user.organization_id, page=page, exclude_ids=in_service,
+                                                   **criteria)
+        except ServiceError as exc:
+            error = exc.message
+    return {"found": found, "total": total, "page": page, "searched": searched, "error": error,
+            "pages": max(1, -(-total // accounts.SEARCH_PAGE_SIZE))}
+
+
+@bp.get("/search")
+@service_role_required("manager")
+def search(service_key: str):
+    criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
+    context = _search(criteria)
+    if not context["searched"]:
+        context["error"] = _("Enter a name, login ID or e-mail to search.")
+    return render("service_members/index.html", partial="service_members/_search_results.html", service=g.service,
+                  links=_links(), form=ConfirmForm(), channels=CHANNELS, criteria=criteria, **context)
+
+
+@bp.post("/add")
+@service_role_required("manager")
+def add(service_key: str):
+    form = ConfirmForm()
+    member = get_or_404(Member, id=request.form.get("member_id", type=int) or 0)
+    role = request.form.get("role", "agent")
+    if not form.validate_on_submit() or role not in ServiceRole._value2member_map_:
+        flash(_("Choose manager or agent."), "error")
+        return _back()
+    wanted = {channel: request.form.get(channel) == "on" for channel in CHANNELS}
+    try:
+        permissions.add_service_member(actor(), g.service, member, ServiceRole(role), **wanted)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _back()
+    db.session.commit()
+    flash(_("%(name)s joined %(service)s as %(role)s.", name=member.name, service=g.service.name,
+            role=_("service manager") if role == "manager" else _("agent")), "success")
+    return _back()
+
+
+def _member_action(member_id: int, change):
+    """Run one change on a member of the service; htmx gets the row back, a plain form a redirect."""
+    member = get_or_404(Member, id=member_id)
+    error = None
+    if not ConfirmForm().validate_on_submit():
+        error = _("Your form expired or was sent from elsewhere. Reload the page and try again.")
+    else:
+        try:
+            change(member)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    link = permissions.membership(g.service, member)
+    if is_htmx() and link is not None:
+        return _row(link, member, error, 409 if error else 200)
+    if error:
+        flash(error, "error")
+    return _back()
+
+
+@bp.post("/<int:member_id>/channel")
+@service_role_required("manager")
+def channel(service_key: str, member_id: int):
+    name, value = request.form.get("channel", ""), request.form.get("value") == "on"
+    return _member_action(member_id, lambda m: permissions.set_channel(actor(), g.service, m, name, value))
+
+
+@bp.post("/<int:member_id>/role")
+@service_role_required("manager")
+def role(service_key: str, member_id: int):
+    wanted = request.form.get("role", "")
+
+    def change(member):
+        if wanted not in ServiceRole._value2member_map_:
+            raise ServiceError(_("Choose manager or agent."), "bad_role")
+        permissions.change_role(actor(), g.service, member, ServiceRole(wanted),
+                                acting_is_org_admin=current_user.is_org_admin)
+
+    return _member_action(member_id, change)
+
+
+@bp.route("/<int:member_id>/remove", methods=["GET", "POST"])
+@service_role_required("manager")
+def remove(service_key: str, member_id: int):
+    member = get_or_404(Member, id=member_id)
+    form = ConfirmForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            permissions.remove_service_member(actor(), g.service, member, acting_is_org_admin=current_user.is_org_admin)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+            flash(_("%(name)s was removed from %(service)s.", name=member.name, service=g.service.name), "success")
+            if is_htmx():
+                return "", 204, {"HX-Redirect": url_for("service_members.index", service_key=service_key)}
+            return _back()
+    status = 409 if error else 200
+    return render("service_members/remove.html", partial="service_members/_remove.html", service=g.service,
+                  member=member, form=form, error=error), status

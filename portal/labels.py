@@ -1,0 +1,82 @@
+"""Display names of enums and units in the UI language, and the template helpers that show them."""
+from flask_babel import format_currency
+from flask_babel import gettext as _
+
+from portal.models import MemberStatus, Operation, ServiceRole, ServiceStatus, ServiceType
+from portal.models.base import utcnow
+
+
+def type_label(value: ServiceType) -> str:
+    return {ServiceType.counseling: _("Counseling management"), ServiceType.issue: _("Issue management")}[value]
+
+
+def status_label(value: ServiceStatus) -> str:
+    return {
+        ServiceStatus.draft: _("Draft"), ServiceStatus.active: _("In use"),
+        ServiceStatus.suspended: _("Suspended"), ServiceStatus.terminated: _("Terminated"),
+    }[value]
+
+
+def member_status_label(value: MemberStatus) -> str:
+    return {MemberStatus.invited: _("Invited"), MemberStatus.active: _("Active"),
+            MemberStatus.disabled: _("Disabled")}[value]
+
+
+def role_label(value: ServiceRole) -> str:
+    return {ServiceRole.manager: _("Service manager"), ServiceRole.agent: _("Agent")}[value]
+
+
+def channel_label(channel: str) -> str:
+    return {"ticket": _("Ticket"), "chat": _("Chat"), "phone": _("Phone")}[channel]
+
+
+def operation_label(value: Operation) -> str:
+    return {
+        Operation.grant_org_admin: _("Org admin granted"), Operation.revoke_org_admin: _("Org admin revoked"),
+        Operation.add_service_member: _("Service member added"),
+        Operation.remove_service_member: _("Service member removed"),
+        Operation.change_role: _("Role changed"), Operation.change_channel: _("Channel permission changed"),
+    }[value]
+
+
+def permissions_text(snapshot: dict | None) -> str:
+    """A permission snapshot as people read it: "Org admin" or "Agent · Ticket, Phone"."""
+    if not snapshot:
+        return "—"
+    if "org_admin" in snapshot:
+        return _("Org admin") if snapshot["org_admin"] else _("Not org admin")
+    channels = [channel_label(c) for c in ("ticket", "chat", "phone") if snapshot.get(c)]
+    role = role_label(ServiceRole(snapshot["role"])) if snapshot.get("role") else ""
+    return " · ".join(part for part in (role, ", ".join(channels) or _("no channel")) if part)
+
+
+def won(amount: int) -> str:
+    return format_currency(amount, "KRW")
+
+
+def unit_label(unit: str) -> str:
+    return {"per_agent_month": _("per agent / month"), "per_1000": _("per 1,000 / month"),
+            "flat_month": _("per month")}[unit]
+
+
+def quantity_label(unit: str) -> str:
+    return {"per_agent_month": _("agents"), "per_1000": _("× 1,000 items"), "flat_month": ""}[unit]
+
+
+def feature_name(key: str) -> str:
+    from portal.services.price_list import feature
+
+    try:
+        return feature(key).name
+    except KeyError:
+        return key
+
+
+def register(app) -> None:
+    app.jinja_env.globals.update(
+        status_label=status_label, type_label=type_label, unit_label=unit_label, quantity_label=quantity_label,
+        feature_name=feature_name, member_status_label=member_status_label, role_label=role_label,
+        channel_label=channel_label, operation_label=operation_label, permissions_text=permissions_text,
+        now=utcnow,
+    )
+    app.jinja_env.filters["won"] = won
