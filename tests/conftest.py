@@ -125,3 +125,41 @@ def login_as(app):
         return c
 
     return _login
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback (aiosmtpd); the app sends to it. `smtp.messages` holds what arrived."""
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from portal.extensions import mail
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(email.message_from_bytes(envelope.content))
+            return "250 Message accepted"
+
+        def last_body(self) -> str:
+            message = self.messages[-1]
+            part = message.get_payload()[0] if message.is_multipart() else message
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved_state, saved_server = app.extensions["mail"], app.config["MAIL_SERVER"]
+    settings = {**app.config, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "MAIL_SUPPRESS_SEND": False}
+    app.extensions["mail"] = mail.init_mail(settings, False, False)
+    app.config["MAIL_SERVER"] = "127.0.0.1"
+    yield inbox
+    app.extensions["mail"], app.config["MAIL_SERVER"] = saved_state, saved_server
+    controller.stop()
