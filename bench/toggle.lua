@@ -1,6 +1,8 @@
 -- wrk script for bench/toggle.sh: an htmx POST whose body alternates to=suspended / to=active, carrying
 -- the session cookie and CSRF token from BENCH_COOKIE / BENCH_CSRF (empty for the bare app, which ignores
--- them). Counts answers other than 200, because wrk alone counts a 302 to /login as a success.
+-- them). Counts answers other than 200, because wrk alone counts a 302 to /login as a success. The
+-- User-Agent is the one toggle.sh logs in with: Flask-Login's session protection hashes it, and a
+-- mismatch would re-sign and re-send the session cookie on every answer.
 local cookie, token = os.getenv("BENCH_COOKIE") or "", os.getenv("BENCH_CSRF") or ""
 local bodies = { "to=suspended", "to=active" }
 local sent = 0
@@ -18,6 +20,7 @@ function request()
     ["HX-Request"] = "true",
     ["X-CSRFToken"] = token,
     ["Cookie"] = cookie,
+    ["User-Agent"] = "portal-bench",
   }, bodies[sent % 2 + 1])
 end
 

@@ -99,17 +99,18 @@ for backend in $backends; do
   base="http://127.0.0.1:$portal_port"
 
   jar="$work/$backend.cookies"
-  token=$(curl -sSf -c "$jar" "$base/login" | csrf_of)
-  code=$(curl -s -b "$jar" -c "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "csrf_token=$token" \
+  token=$(curl -sSf -A portal-bench -c "$jar" "$base/login" | csrf_of)
+  code=$(curl -s -A portal-bench -b "$jar" -c "$jar" -o /dev/null -w '%{http_code}' --data-urlencode "csrf_token=$token" \
     -d organization=demo -d login_id=admin -d password=demo-pass-1234 "$base/login")
   [[ $code == 303 ]] || { echo "log-in answered $code, not 303" >&2; exit 1; }
-  BENCH_CSRF=$(curl -sSf -b "$jar" -c "$jar" "$base/admin/services" | csrf_of)  # login starts a new session
+  BENCH_CSRF=$(curl -sSf -A portal-bench -b "$jar" -c "$jar" "$base/admin/services" | csrf_of)  # login starts a new session
   BENCH_COOKIE="session=$(awk '$6 == "session" { print $7 }' "$jar")"
   export BENCH_CSRF BENCH_COOKIE
   url="$base/admin/services/support/status"
   for to in suspended active; do  # the request wrk will send must really toggle and render the row
-    row=$(curl -s -w " HTTP %{http_code}" -H 'HX-Request: true' -H "X-CSRFToken: $BENCH_CSRF" -H "Cookie: $BENCH_COOKIE" -d "to=$to" "$url")
+    row=$(curl -s -A portal-bench -D "$work/headers" -w " HTTP %{http_code}" -H 'HX-Request: true' -H "X-CSRFToken: $BENCH_CSRF" -H "Cookie: $BENCH_COOKIE" -d "to=$to" "$url")
     grep -q "status-row-$to" <<<"$row" || { echo "toggle to $to did not render the row: $row" >&2; exit 1; }
+    grep -qi '^set-cookie' "$work/headers" && echo "  warning: the toggle answers with a new session cookie" >&2
   done
 
   before=$(activity_rows)

@@ -267,7 +267,7 @@ def test_adding_a_member_of_another_organization_is_not_found(org, desk, make, a
 def test_adding_someone_twice_is_refused(org, desk, make, admin, app):
     agent = make.member(org, "agt")
     make.place(desk, agent)
-    admin.post("/services/desk/members/add", data={
+    admin.post("/services/desk/members/add", headers=EN, data={
         "csrf_token": csrf_token(admin, "/services/desk/members"), "member_id": agent.id, "role": "manager"})
     page = admin.get("/services/desk/members", headers=EN).get_data(as_text=True)
     assert "is already in Desk" in page
