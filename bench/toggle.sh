@@ -57,10 +57,11 @@ worker_ticks() {
   echo "$total"
 }
 
-# drive NAME URL PID — warm up, then the measured wrk run against gunicorn PID; sets rps, p99 (ms),
-# bad (answers other than 200), requests and cpu (worker CPU ms per request: steadier than req/s on a busy box).
+warm() { wrk -t2 -c8 -d"$warmup" -s bench/toggle.lua "$1" >/dev/null; }
+
+# drive NAME URL PID — the measured wrk run against gunicorn PID; sets rps, p99 (ms), bad (answers other
+# than 200), requests and cpu (worker CPU ms per request: steadier than req/s on a busy machine).
 drive() {
-  wrk -t2 -c8 -d"$warmup" -s bench/toggle.lua "$2" >/dev/null
   local ticks
   ticks=$(worker_ticks "$3")
   wrk -t2 -c8 -d"$duration" --latency -s bench/toggle.lua "$2" | tee "$work/$1.wrk" | sed 's/^/    /'
@@ -72,10 +73,12 @@ drive() {
   cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
 }
 
+# activity_rows — how many status changes the activity trail holds.
 activity_rows() {
-  .venv/bin/python -c 'import os, sqlalchemy as sa; from portal.config import _normalise_db_url as n
-e = sa.create_engine(n(os.environ["DATABASE_URL"]))
-with e.connect() as c: print(c.scalar(sa.text("select count(*) from activity where action in (:a, :b)"), {"a": "service.suspended", "b": "service.resumed"}))'
+  .venv/bin/python -c 'import os, sqlalchemy as sa
+url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+with sa.create_engine(url).connect() as c:
+    print(c.scalar(sa.text("select count(*) from activity where action in (:a, :b)"), {"a": "service.suspended", "b": "service.resumed"}))'
 }
 
 results=()
@@ -110,16 +113,17 @@ for backend in $backends; do
   for to in suspended active; do  # the request wrk will send must really toggle and render the row
     row=$(curl -s -A portal-bench -D "$work/headers" -w " HTTP %{http_code}" -H 'HX-Request: true' -H "X-CSRFToken: $BENCH_CSRF" -H "Cookie: $BENCH_COOKIE" -d "to=$to" "$url")
     grep -q "status-row-$to" <<<"$row" || { echo "toggle to $to did not render the row: $row" >&2; exit 1; }
-    grep -qi '^set-cookie' "$work/headers" && echo "  warning: the toggle answers with a new session cookie" >&2
+    if grep -qi '^set-cookie' "$work/headers"; then echo "  warning: the toggle re-sends the session cookie" >&2; fi
   done
 
-  before=$(activity_rows)
   echo "  portal: POST $url"
+  warm "$url"
+  before=$(activity_rows)
   drive "$backend-portal" "$url" "$portal_pid"
   portal_rps=$rps portal_p99=$p99 portal_bad=$bad portal_cpu=$cpu
-  flips=$(( $(activity_rows) - before ))
-  echo "  status changes written: $flips of $requests requests (the rest found the status already set)"
+  echo "  activity rows written: $(( $(activity_rows) - before )) for $requests requests"
   echo "  bare: POST http://127.0.0.1:$bare_port/flip"
+  warm "http://127.0.0.1:$bare_port/flip"
   drive "$backend-bare" "http://127.0.0.1:$bare_port/flip" "$bare_pid"
   ratio=$(awk -v p="$portal_rps" -v b="$rps" 'BEGIN { printf "%.2f", p / b }')
   met=$(awk -v p="$portal_rps" -v b="$rps" -v l="$portal_p99" \
@@ -132,7 +136,8 @@ for backend in $backends; do
 done
 
 echo
-echo "wrk -t2 -c8 -d$duration, gunicorn -w 2, $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
+commit=$(git describe --always --dirty 2>/dev/null || echo "no git")
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, gunicorn -w 2, wrk -t2 -c8 -d$duration"
 row='| %-8s | %-13s | %8s | %7s | %11s | %-28s | %10s | %7s |\n'
 printf "$row" backend endpoint 'req/s' 'p99 ms' 'portal/bare' targets 'CPU ms/req' 'not-200'
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- --------------- ---------: --------: ------------: \

@@ -11,6 +11,7 @@ from portal.services import ServiceError
 org_cli = AppGroup("org", help="Organizations (the platform operator's commands).")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 audit_cli = AppGroup("audit", help="The permission change log.")
+migration_cli = AppGroup("migration", help="Ticket migration batches.")
 
 
 def _invite_link(token: str) -> str:
@@ -91,9 +92,12 @@ def schedule_jobs():
     """Make sure the recurring jobs are scheduled (idempotent; run at every deploy)."""
     from portal.services.billing import schedule_month_closing
 
+    from jobs.migration import schedule_sweep
+
     run = schedule_month_closing()
     db.session.commit()
-    click.echo(f"Month closing scheduled (job run {run.id}).")
+    schedule_sweep()
+    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep scheduled.")
 
 
 @jobs_cli.command("show")
@@ -146,9 +150,22 @@ def seed_load_command(log_rows, domain):
     click.echo(f"Added {added:,} permission log rows to {domain}.")
 
 
+@migration_cli.command("apply-due")
+@click.option("--now", "now_", is_flag=True, help="Apply every reserved batch now, whatever its scheduled time.")
+def migration_apply_due(now_):
+    """Apply reserved batches that are due (or all reserved ones with --now), and restart dead checks."""
+    from jobs.migration import sweep_now
+
+    result = sweep_now(force=now_)
+    applied = [state for state in result["applied"] if state]
+    click.echo(f"Applied {len(applied)} batch(es): {', '.join(applied) or 'none due'}; "
+               f"restarted {len(result['restarted_checks'])} check(s).")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(org_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(seed_load_command)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(migration_cli)

@@ -65,6 +65,10 @@ class Config:
         self.LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 5 minutes")
         self.LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 5 minutes")
 
+        self.MIGRATION_MAX_ROWS = _int("MIGRATION_MAX_ROWS", 200_000)
+        self.MIGRATION_MAX_UNPACKED_MB = _int("MIGRATION_MAX_UNPACKED_MB", 400)
+        # A check whose worker has not reported for this long is started again (the worker died).
+        self.MIGRATION_STALE_SECONDS = _int("MIGRATION_STALE_SECONDS", 300)
         self.INVITATION_TTL_HOURS = _int("INVITATION_TTL_HOURS", 72)
         # "fast" trades KDF cost for speed; only the test suite sets it.
         self.PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")

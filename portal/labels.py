@@ -2,7 +2,16 @@
 from flask_babel import format_currency
 from flask_babel import gettext as _
 
-from portal.models import MemberStatus, Operation, ServiceRole, ServiceStatus, ServiceType
+from portal.models import (
+    BatchStatus,
+    FieldType,
+    MemberStatus,
+    Operation,
+    ServiceRole,
+    ServiceStatus,
+    ServiceType,
+    TicketStatus,
+)
 from portal.models.base import utcnow
 
 
@@ -50,6 +59,42 @@ def permissions_text(snapshot: dict | None) -> str:
     return " · ".join(part for part in (role, ", ".join(channels) or _("no channel")) if part)
 
 
+def field_type_label(value: FieldType) -> str:
+    return {
+        FieldType.text: _("Text"), FieldType.long_text: _("Long text"), FieldType.number: _("Number"),
+        FieldType.date: _("Date"), FieldType.datetime: _("Date and time"), FieldType.single_choice: _("Single choice"),
+        FieldType.multi_choice: _("Multiple choice"), FieldType.checkbox: _("Checkbox"), FieldType.email: _("E-mail"),
+        FieldType.phone: _("Phone"), FieldType.member: _("Member login ID"),
+    }[value]
+
+
+def field_label(field) -> str:
+    from portal.services.ticket_fields import label
+
+    return label(field)
+
+
+def ticket_status_label(value: TicketStatus) -> str:
+    return {TicketStatus.unassigned: _("Unassigned"), TicketStatus.in_progress: _("In progress"),
+            TicketStatus.resolved: _("Resolved"), TicketStatus.completed: _("Completed")}[value]
+
+
+def batch_status_label(value: BatchStatus) -> str:
+    return {
+        BatchStatus.checking: _("Checking"), BatchStatus.check_failed: _("Check failed"),
+        BatchStatus.ready: _("Ready to confirm"), BatchStatus.reserved: _("Reserved"),
+        BatchStatus.applying: _("Applying"), BatchStatus.completed: _("Completed"), BatchStatus.failed: _("Failed"),
+        BatchStatus.deleted: _("Deleted"),
+    }[value]
+
+
+def local(moment, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware time shown in a service's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime(fmt) if moment else ""
+
+
 def won(amount: int) -> str:
     return format_currency(amount, "KRW")
 
@@ -77,6 +122,12 @@ def register(app) -> None:
         status_label=status_label, type_label=type_label, unit_label=unit_label, quantity_label=quantity_label,
         feature_name=feature_name, member_status_label=member_status_label, role_label=role_label,
         channel_label=channel_label, operation_label=operation_label, permissions_text=permissions_text,
-        now=utcnow,
+        now=utcnow, field_type_label=field_type_label, field_label=field_label,
+        ticket_status_label=ticket_status_label, batch_status_label=batch_status_label,
     )
     app.jinja_env.filters["won"] = won
+    app.jinja_env.filters["local"] = local
+
+    from portal.services.migration import next_one_am
+
+    app.jinja_env.globals["next_one_am"] = next_one_am

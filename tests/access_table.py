@@ -3,7 +3,8 @@ view's declared level differs, or when the behaviour does not match: add a row w
 
 level: public | member | service_member | service_manager | org_admin | api_key
 path: with `{service}` for a service ID of the organization under test, `{member}` for a plain member of it,
-`{agent}` for an agent of that service, `{token}` for an opaque token.
+`{agent}` for an agent of that service, `{batch}` for a migration batch of it (check failed, with an error report),
+`{field}` / `{custom_field}` for a system / custom ticket field of the service, `{token}` for an opaque token.
 data: form fields for POST endpoints (the CSRF token is added by the test).
 """
 from dataclasses import dataclass, field
@@ -62,6 +63,22 @@ ACCESS = {
     "permission_log.index": Rule("org_admin", "/admin/permission-log"),
     "permission_log.export": Rule("org_admin", "/admin/permission-log.xlsx"),
     "migrations.index": Rule("org_admin", "/admin/migrations"),
+    "migrations.new": Rule("org_admin", "/admin/migrations/new?service={service}"),
+    "migrations.template": Rule("org_admin", "/admin/migrations/template/{service}.xlsx"),
+    "migrations.detail": Rule("org_admin", "/admin/migrations/{batch}"),
+    "migrations.progress": Rule("org_admin", "/admin/migrations/{batch}/progress"),
+    "migrations.errors": Rule("org_admin", "/admin/migrations/{batch}/errors.xlsx"),
+    "migrations.confirm": Rule("org_admin", "/admin/migrations/{batch}/confirm", "POST", {"understood": "on"}),
+    "migrations.delete": Rule("org_admin", "/admin/migrations/{batch}/delete", "POST"),
+    "ticket_fields.index": Rule("service_manager", "/services/{service}/ticket-fields"),
+    "ticket_fields.add": Rule("service_manager", "/services/{service}/ticket-fields", "POST",
+                              {"key": "extra", "type": "text", "label_ko": "추가", "label_en": "Extra"}),
+    "ticket_fields.update": Rule("service_manager", "/services/{service}/ticket-fields/{field}", "POST",
+                                 {"label_ko": "제목", "label_en": "Title", "required": "on"}),
+    "ticket_fields.move": Rule("service_manager", "/services/{service}/ticket-fields/{field}/move", "POST",
+                               {"direction": "down"}),
+    "ticket_fields.delete": Rule("service_manager", "/services/{service}/ticket-fields/{custom_field}/delete", "POST"),
+    "tickets.index": Rule("service_member", "/services/{service}/tickets"),
     "me.settings": Rule("member", "/me/settings"),
     "me.profile": Rule("member", "/me/settings/profile", "POST", {"name": "Same Name"}),
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},

@@ -24,15 +24,38 @@ def world(make):
     b_agent = make.member(b, "bagt", name="Beta Agent")
     make.place(b_service, b_manager, "manager")
     make.place(b_service, b_agent, "agent")
+    batch, field, custom_field = _migration_world(make.app, a, service)
     return {
-        "service": service.service_key,
+        "service": service.service_key, "batch": batch, "field": field, "custom_field": custom_field,
         "a": {"admin": make.admin_of(a), "manager": manager, "agent": agent, "member": outsider},
         "b": {"admin": make.admin_of(b), "manager": b_manager, "agent": b_agent},
     }
 
 
+def _migration_world(app, org, service):
+    """A failed migration batch with an error report, and a system and a custom ticket field."""
+    from portal.extensions import db
+    from portal.models import BatchStatus, MigrationBatch, Service
+    from portal.services import Actor, ticket_fields
+    from portal.services.storage import store
+
+    with app.app_context():
+        svc = db.session.get(Service, service.id)
+        fields = ticket_fields.fields_of(svc)
+        custom = ticket_fields.add_custom_field(Actor(org.id, None), svc, key="mood", type="text", label_ko="기분",
+                                                label_en="Mood")
+        upload = store(org.id, purpose="migration_upload", filename="f.xlsx", content_type="x", data=b"x")
+        report = store(org.id, purpose="migration_errors", filename="e.xlsx", content_type="x", data=b"e")
+        batch = MigrationBatch(organization_id=org.id, service_id=svc.id, file_id=upload.id, filename=f"f {SECRET}.xlsx",
+                               status=BatchStatus.check_failed, error_report_file_id=report.id)
+        db.session.add(batch)
+        db.session.commit()
+        return batch.id, fields[0].id, custom.id
+
+
 def call(client, rule: Rule, world: dict, **headers):
     names = {"service": world["service"], "member": world["a"]["member"].id, "agent": world["a"]["agent"].id,
+             "batch": world["batch"], "field": world["field"], "custom_field": world["custom_field"],
              "token": "not-a-real-token"}
     path = rule.path.format(**names)
     if rule.method == "GET":
@@ -96,7 +119,8 @@ def test_another_organization_never_sees_this_one(endpoint, role, world, login_a
     rule = ACCESS[endpoint]
     client = login_as(world["b"][role])
     response = call(client, rule, world)
-    if any(name in rule.path + str(rule.data) for name in ("{service}", "{member}", "{agent}")):
+    if any(name in rule.path + str(rule.data) for name in ("{service}", "{member}", "{agent}", "{batch}", "{field}",
+                                                           "{custom_field}")):
         # Someone who would be admitted in their own organization gets 404; someone lacking the role gets
         # 403 before anything is looked up, which tells nothing about the other organization either.
         expected = (404,) if role in ALLOWED[rule.level] else (403, 404)

@@ -9,7 +9,9 @@ from portal.blueprints.migrations import bp as migrations
 from portal.blueprints.org_admins import bp as org_admins
 from portal.blueprints.permission_log import bp as permission_log
 from portal.blueprints.service_members import bp as service_members
+from portal.blueprints.ticket_fields import bp as ticket_fields
+from portal.blueprints.tickets import bp as tickets
 from portal.blueprints.workspace import bp as workspace
 
 BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace,
-              service_members]
+              service_members, ticket_fields, tickets]

@@ -4,6 +4,7 @@ from portal.models.billing import MonthlyCharge
 from portal.models.contract import Contract, ContractLine
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
+from portal.models.migration_batch import BatchStatus, MigrationBatch
 from portal.models.organization import Organization
 from portal.models.permission_change import Operation, PermissionChange
 from portal.models.service import (
@@ -17,9 +18,18 @@ from portal.models.service import (
     ServiceType,
 )
 from portal.models.stored_file import StoredFile
+from portal.models.ticket import FieldType, Ticket, TicketChannel, TicketField, TicketPriority, TicketStatus
 
 __all__ = [
     "Activity",
+    "BatchStatus",
+    "FieldType",
+    "MigrationBatch",
+    "Ticket",
+    "TicketChannel",
+    "TicketField",
+    "TicketPriority",
+    "TicketStatus",
     "CHANNELS",
     "Contract",
     "ContractLine",

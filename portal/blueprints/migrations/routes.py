@@ -1,11 +1,165 @@
+"""Data migration (데이터 이관): template, upload, live check, confirm (reserve), delete, and the batch list."""
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
 
 from portal.access import org_admin_required
 from portal.blueprints.migrations import bp
-from portal.blueprints.placeholder import coming_soon
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.extensions import db
+from portal.htmx import is_htmx, render
+from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
+from portal.services import Actor, ServiceError, migration
+from portal.services.jobs import start_job
+from portal.services.migration_files import template_workbook
+from portal.services.storage import load
+from portal.services.ticket_fields import fields_of
+from portal.tenancy import get_or_404, scoped
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE_SIZE = 50
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+def _open_services():
+    return list(db.session.scalars(scoped(Service).where(
+        Service.status.in_([ServiceStatus.active, ServiceStatus.suspended])).order_by(func.lower(Service.name))))
 
 
 @bp.get("")
 @org_admin_required
 def index():
-    return coming_soon(_("Data migration"))
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = scoped(MigrationBatch)
+    if request.args.get("show") != "all":
+        query = query.where(MigrationBatch.status != BatchStatus.deleted)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    batches = list(db.session.scalars(query.order_by(MigrationBatch.created_at.desc(), MigrationBatch.id.desc())
+                                      .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    services = {s.id: s for s in db.session.scalars(scoped(Service))}
+    uploaders = {m.id: m for m in db.session.scalars(scoped(Member).where(
+        Member.id.in_({b.uploader_id for b in batches if b.uploader_id})))}
+    return render_template("migrations/index.html", batches=batches, services=services, uploaders=uploaders,
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)), form=ConfirmForm())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@org_admin_required
+def new():
+    services = _open_services()
+    chosen = request.values.get("service", services[0].service_key if services else "")
+    if services and chosen not in {s.service_key for s in services}:
+        abort(404)  # another organization's, or a draft or terminated service
+    form, error = ConfirmForm(), None
+    if request.method == "POST":
+        service = get_or_404(Service, service_key=chosen)
+        upload = request.files.get("file")
+        if not form.validate_on_submit():
+            error = _("Your form expired or was sent from elsewhere. Reload the page and try again.")
+        elif upload is None or not upload.filename:
+            error = _("Choose the filled template (.xlsx) to upload.")
+        else:
+            try:
+                batch = migration.upload(actor(), service, upload.filename, upload.read())
+            except ServiceError as exc:
+                db.session.rollback()
+                error = exc.message
+            else:
+                start_job("migration.check", "jobs.migration.check_batch", batch.id,
+                          organization_id=current_user.organization_id, member_id=current_user.id, retries=1)
+                db.session.commit()
+                return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
+    return render_template("migrations/new.html", services=services, chosen=chosen, form=form,
+                           error=error), 422 if error else 200
+
+
+@bp.get("/template/<service_key>.xlsx")
+@org_admin_required
+def template(service_key: str):
+    service = get_or_404(Service, service_key=service_key)
+    fields = fields_of(service)
+    db.session.commit()
+    lang = "ko" if str(get_locale()) == "ko" else "en"
+    return Response(template_workbook(service, fields, lang), mimetype=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="migration-template-{service.service_key}.xlsx"'})
+
+
+def _batch(batch_id: int) -> MigrationBatch:
+    return get_or_404(MigrationBatch, id=batch_id)
+
+
+@bp.get("/<int:batch_id>")
+@org_admin_required
+def detail(batch_id: int):
+    batch = _batch(batch_id)
+    return render("migrations/detail.html", partial="migrations/_status.html", batch=batch,
+                  service=db.session.get(Service, batch.service_id), form=ConfirmForm())
+
+
+@bp.get("/<int:batch_id>/progress")
+@org_admin_required
+def progress(batch_id: int):
+    """The batch's status as a fragment: it polls itself while the check runs, then shows the summary."""
+    batch = _batch(batch_id)
+    return render_template("migrations/_status.html", batch=batch, service=db.session.get(Service, batch.service_id),
+                           form=ConfirmForm())
+
+
+@bp.get("/<int:batch_id>/errors.xlsx")
+@org_admin_required
+def errors(batch_id: int):
+    batch = _batch(batch_id)
+    stored = load(batch.organization_id, batch.error_report_file_id) if batch.error_report_file_id else None
+    if stored is None:
+        abort(404)
+    return Response(stored.data, mimetype=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="migration-errors-{batch.id}.xlsx"'})
+
+
+@bp.post("/<int:batch_id>/confirm")
+@org_admin_required
+def confirm(batch_id: int):
+    batch = _batch(batch_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit() or request.form.get("understood") != "on":
+        flash(_("Tick the box to confirm you read the cautions."), "error")
+        return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
+    try:
+        migration.confirm(actor(), batch)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
+    start_job("migration.apply", "jobs.migration.apply_batch", batch.id, organization_id=batch.organization_id,
+              member_id=current_user.id, queue="scheduled", at=batch.scheduled_for, retries=2, timeout=3600)
+    db.session.commit()
+    flash(_("The batch is reserved. It will be applied at %(when)s.",
+            when=batch.scheduled_for.astimezone(_zone(batch)).strftime("%Y-%m-%d %H:%M %Z")), "success")
+    return redirect(url_for("migrations.index"), code=303)
+
+
+def _zone(batch: MigrationBatch):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(db.session.get(Service, batch.service_id).time_zone)
+
+
+@bp.post("/<int:batch_id>/delete")
+@org_admin_required
+def delete(batch_id: int):
+    batch = _batch(batch_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            migration.delete(actor(), batch)
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("migrations.index"), code=303)
+        db.session.commit()
+        flash(_("The batch %(file)s is deleted.", file=batch.filename), "success")
+    return redirect(url_for("migrations.index"), code=303)

@@ -1,0 +1,111 @@
+"""Ticket fields of a service (서비스관리 → 티켓 → 필드), for its managers and the org admins."""
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.access import service_role_required
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.blueprints.ticket_fields import bp
+from portal.extensions import db
+from portal.htmx import is_htmx
+from portal.models import TicketField
+from portal.services import Actor, ServiceError, ticket_fields
+from portal.tenancy import get_or_404
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+def _page(status: int = 200, error: str | None = None, values: dict | None = None, editing: int | None = None):
+    fields = ticket_fields.fields_of(g.service)
+    db.session.commit()  # the system fields, the first time
+    template = "ticket_fields/_table.html" if is_htmx() and request.method == "POST" else "ticket_fields/index.html"
+    return render_template(template, service=g.service, fields=fields, form=ConfirmForm(), error=error,
+                           values=values or {}, types=ticket_fields.CUSTOM_TYPES, editing=editing,
+                           fingerprint=ticket_fields.fingerprint(fields)), status
+
+
+def _back():
+    return redirect(url_for("ticket_fields.index", service_key=g.service.service_key), code=303)
+
+
+@bp.get("")
+@service_role_required("manager")
+def index(service_key: str):
+    return _page(editing=request.args.get("edit", type=int))
+
+
+@bp.post("")
+@service_role_required("manager")
+def add(service_key: str):
+    values = {k: request.form.get(k, "") for k in ("key", "type", "label_ko", "label_en", "choices")}
+    if not ConfirmForm().validate_on_submit():
+        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."), values)
+    try:
+        ticket_fields.add_custom_field(actor(), g.service, required=request.form.get("required") == "on", **values)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _page(422, exc.message, values)
+    db.session.commit()
+    flash(_("The field %(key)s is added. Templates downloaded before now no longer match.", key=values["key"]),
+          "success")
+    return _back()
+
+
+def _field(field_id: int) -> TicketField:
+    field = get_or_404(TicketField, id=field_id)
+    if field.service_id != g.service.id:
+        from flask import abort
+
+        abort(404)
+    return field
+
+
+@bp.post("/<int:field_id>")
+@service_role_required("manager")
+def update(service_key: str, field_id: int):
+    field = _field(field_id)
+    if not ConfirmForm().validate_on_submit():
+        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+    try:
+        ticket_fields.update_field(actor(), g.service, field, label_ko=request.form.get("label_ko", ""),
+                                   label_en=request.form.get("label_en", ""),
+                                   required=request.form.get("required") == "on",
+                                   choices=request.form.get("choices"))
+    except ServiceError as exc:
+        db.session.rollback()
+        return _page(422, exc.message, editing=field_id)
+    db.session.commit()
+    return _page() if is_htmx() else _back()
+
+
+@bp.post("/<int:field_id>/move")
+@service_role_required("manager")
+def move(service_key: str, field_id: int):
+    field = _field(field_id)
+    if not ConfirmForm().validate_on_submit():
+        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+    try:
+        ticket_fields.move_field(actor(), g.service, field, request.form.get("direction", ""))
+    except ServiceError as exc:
+        db.session.rollback()
+        return _page(422, exc.message)
+    db.session.commit()
+    return _page() if is_htmx() else _back()
+
+
+@bp.post("/<int:field_id>/delete")
+@service_role_required("manager")
+def delete(service_key: str, field_id: int):
+    field = _field(field_id)
+    if not ConfirmForm().validate_on_submit():
+        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+    try:
+        ticket_fields.delete_field(actor(), g.service, field)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _page(422, exc.message)
+    db.session.commit()
+    flash(_("The field %(key)s is deleted.", key=field.key), "success")
+    return _page() if is_htmx() else _back()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum
+
+
+class BatchStatus(str, enum.Enum):
+    checking = "checking"
+    check_failed = "check_failed"
+    ready = "ready"
+    reserved = "reserved"
+    applying = "applying"
+    completed = "completed"
+    failed = "failed"
+    deleted = "deleted"
+
+
+class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
+    """One uploaded Excel file of tickets for a service, from check to application."""
+
+    __tablename__ = "migration_batch"
+    __table_args__ = (Index("ix_migration_batch_status_due", "status", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_file.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    status: Mapped[BatchStatus] = mapped_column(str_enum(BatchStatus, "batch_status"), default=BatchStatus.checking)
+    rows: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list | None] = mapped_column(JSON)  # the first errors, for the detail page
+    message: Mapped[str | None] = mapped_column(String(1000))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    error_report_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id", ondelete="SET NULL"))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    apply_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_tickets: Mapped[int | None]
+    duration_ms: Mapped[int | None]

@@ -1,0 +1,465 @@
+"""Data migration (데이터 이관): upload → check (job) → confirm (reserve) → apply at 01:00 (job) → tickets.
+
+State lives in the MigrationBatch row; jobs take ids and can run twice without doing the work twice.
+"""
+from __future__ import annotations
+
+import io
+import re
+import time as clock
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from portal.extensions import db
+from portal.models import (
+    BatchStatus,
+    FieldType,
+    Member,
+    MigrationBatch,
+    Service,
+    ServiceMember,
+    ServiceStatus,
+    Ticket,
+    TicketField,
+)
+from portal.models.base import utcnow
+from portal.services import Actor, ServiceError, activity
+from portal.services.exports import safe_text
+from portal.services.migration_files import FileRefused, open_workbook, precheck, template_differences
+from portal.services.storage import load, store
+from portal.services.ticket_fields import fields_of, fingerprint
+
+MAX_STORED_ERRORS = 200
+PROGRESS_EVERY = 2000
+LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
+TEXT_MAX, LONG_TEXT_MAX = 1000, 20000
+TRUE, FALSE = {"y", "yes", "true", "1", "o", "예"}, {"n", "no", "false", "0", "x", "아니오"}
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{2,31}$")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
+DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+
+# -- reading and validating rows -------------------------------------------------------------------------------
+
+class RowError(ValueError):
+    pass
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():  # calamine gives every number as a float
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _number(value):
+    if isinstance(value, bool):
+        raise RowError(_("Enter a number."))
+    if isinstance(value, (int, float)):
+        return int(value) if float(value).is_integer() else float(value)
+    try:
+        number = float(str(value).replace(",", ""))
+    except ValueError:
+        raise RowError(_("Enter a number.")) from None
+    return int(number) if number.is_integer() else number
+
+
+def _date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(str(value).strip(), fmt).date()
+        except ValueError:
+            continue
+    raise RowError(_("Enter a real date as YYYY-MM-DD."))
+
+
+def _datetime(value, zone: ZoneInfo) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.min)
+    else:
+        for fmt in DATETIME_FORMATS + DATE_FORMATS:
+            try:
+                moment = datetime.strptime(str(value).strip(), fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            raise RowError(_("Enter a real date and time as YYYY-MM-DD HH:MM."))
+    return moment.replace(tzinfo=zone).astimezone(timezone.utc)
+
+
+class RowValidator:
+    """Turns one sheet row into ticket values, or a list of (column label, message) errors."""
+
+    def __init__(self, service: Service, fields: list[TicketField], lang: str):
+        self.fields, self.lang = fields, lang
+        self.zone = ZoneInfo(service.time_zone)
+        self.members = {login.lower(): member_id for login, member_id in db.session.execute(
+            select(Member.login_id, Member.id).join(ServiceMember, ServiceMember.member_id == Member.id)
+            .where(ServiceMember.service_id == service.id))}
+        self.seen_external: dict[str, int] = {}
+
+    def label(self, field: TicketField) -> str:
+        return field.label_ko if self.lang == "ko" else field.label_en
+
+    def convert(self, field: TicketField, value):
+        kind = field.type
+        if kind == FieldType.member:
+            login = _text(value).lower()
+            if login not in self.members:
+                raise RowError(_("%(login)s is not a member of this service.", login=_text(value)))
+            return self.members[login]
+        if kind in (FieldType.text, FieldType.long_text):
+            text = _text(value)
+            limit = LENGTHS.get(field.key, LONG_TEXT_MAX if kind == FieldType.long_text else TEXT_MAX)
+            if len(text) > limit:
+                raise RowError(_("At most %(n)s characters.", n=f"{limit:,}"))
+            return text
+        if kind == FieldType.number:
+            return _number(value)
+        if kind == FieldType.date:
+            return _date(value).isoformat()
+        if kind == FieldType.datetime:
+            return _datetime(value, self.zone)
+        if kind == FieldType.single_choice:
+            text = _text(value)
+            if text not in (field.choices or []):
+                raise RowError(_("%(value)s is not one of the choices.", value=text))
+            return text
+        if kind == FieldType.multi_choice:
+            picked = [part.strip() for part in _text(value).split(",") if part.strip()]
+            unknown = [p for p in picked if p not in (field.choices or [])]
+            if unknown:
+                raise RowError(_("%(value)s is not one of the choices.", value=", ".join(unknown)))
+            return picked
+        if kind == FieldType.checkbox:
+            text = _text(value).lower() if not isinstance(value, bool) else ("y" if value else "n")
+            if text in TRUE:
+                return True
+            if text in FALSE:
+                return False
+            raise RowError(_("Enter Y or N."))
+        if kind == FieldType.email:
+            try:
+                return validate_email(_text(value), check_deliverability=False).normalized
+            except EmailNotValidError:
+                raise RowError(_("Enter a valid e-mail address.")) from None
+        if kind == FieldType.phone:
+            text = _text(value)
+            if not PHONE_RE.match(text):
+                raise RowError(_("Enter a phone number (digits, spaces, + and -)."))
+            return text
+        raise RowError(kind.value)
+
+    def validate(self, row: list, number: int) -> tuple[dict, list[tuple[str, str]]]:
+        values, errors = {}, []
+        for index, field in enumerate(self.fields):
+            raw = row[index] if index < len(row) else ""
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                if field.required:
+                    errors.append((self.label(field), _("Required.")))
+                continue
+            try:
+                values[field.key] = self.convert(field, raw)
+            except RowError as exc:
+                errors.append((self.label(field), str(exc)))
+        external = values.get("external_id")
+        if external:
+            if external in self.seen_external:
+                errors.append((_("External ID"), _("Same external ID as row %(row)d.", row=self.seen_external[external])))
+            else:
+                self.seen_external[external] = number
+        return values, errors
+
+
+def _blank(row: list) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField],
+              on_progress: Callable[[int, int], bool] | None = None):
+    """Yield (row number, raw row, values, errors) for every non-blank data row of the batch's file.
+    `on_progress(done, total)` may return False to stop (the batch was deleted meanwhile)."""
+    stored = load(batch.organization_id, batch.file_id)
+    config = current_app.config
+    precheck(stored.data, max_uncompressed=config["MIGRATION_MAX_UNPACKED_MB"] * 1024 * 1024)
+    opened = open_workbook(stored.data, max_rows=config["MIGRATION_MAX_ROWS"])
+    problems = template_differences(opened, service, fields)
+    if problems:
+        raise FileRefused(_("The file does not match the current template of %(name)s: %(problems)s Download the "
+                            "template again.", name=service.name, problems=" ".join(problems)), "outdated_template")
+    lang = "ko" if any(h.rstrip(" *") == f.label_ko for h, f in zip(opened.header, fields)) else "en"
+    validator = RowValidator(service, fields, lang)
+    total = opened.total_rows
+    for number, row in enumerate(opened.rows, start=2):
+        if on_progress and (number - 1) % PROGRESS_EVERY == 0 and on_progress(number - 1, total) is False:
+            return
+        if _blank(row):
+            continue
+        values, errors = validator.validate(row, number)
+        yield number, row, values, errors
+
+
+# -- the batch lifecycle ---------------------------------------------------------------------------------------
+
+def upload(actor: Actor, service: Service, filename: str, data: bytes) -> MigrationBatch:
+    """Store the file and open a batch in state checking (the caller enqueues the check job)."""
+    if service.status in (ServiceStatus.terminated, ServiceStatus.draft):
+        raise ServiceError(_("Tickets can be migrated only into a contracted, not terminated service."),
+                           "service_closed")
+    if not (filename or "").lower().endswith(".xlsx"):
+        raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it again."),
+                          "not_xlsx")
+    stored = store(service.organization_id, purpose="migration_upload", filename=filename,
+                   content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", data=data)
+    batch = MigrationBatch(organization_id=service.organization_id, service_id=service.id, file_id=stored.id,
+                           filename=filename[:255], uploader_id=actor.member_id, status=BatchStatus.checking,
+                           heartbeat_at=utcnow())
+    db.session.add(batch)
+    db.session.flush()
+    activity.record(actor.organization_id, actor.member_id, "migration.uploaded", subject_type="migration_batch",
+                    subject_id=batch.id, subject_label=filename, details={"service": service.service_key,
+                                                                          "bytes": len(data)}, ip=actor.ip)
+    return batch
+
+
+def check(batch_id: int) -> MigrationBatch | None:
+    """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready.
+    Progress is committed as it goes; a batch deleted meanwhile is left deleted."""
+    batch = db.session.get(MigrationBatch, batch_id)
+    if batch is None or batch.status != BatchStatus.checking:
+        return batch
+    service = db.session.get(Service, batch.service_id)
+    fields = fields_of(service)
+    batch.fingerprint = fingerprint(fields)
+
+    def progress(done: int, total: int) -> bool:
+        db.session.refresh(batch, ["status"])
+        if batch.status != BatchStatus.checking:
+            return False
+        batch.progress, batch.heartbeat_at = min(99, done * 100 // max(total, 1)), utcnow()
+        db.session.commit()
+        return True
+
+    rows = error_count = 0
+    errors, failing = [], []
+    try:
+        for number, raw, _values, row_errors in read_rows(batch, service, fields, progress):
+            rows += 1
+            if row_errors:
+                error_count += 1
+                failing.append((number, raw, row_errors))
+                for column, message in row_errors:
+                    if len(errors) < MAX_STORED_ERRORS:
+                        errors.append({"row": number, "column": column, "message": message})
+    except FileRefused as exc:
+        db.session.refresh(batch, ["status"])
+        if batch.status == BatchStatus.checking:
+            batch.status, batch.message, batch.progress = BatchStatus.check_failed, exc.message, 100
+            batch.finished_at = utcnow()
+        return batch
+    db.session.refresh(batch, ["status"])
+    if batch.status != BatchStatus.checking:  # deleted while being checked
+        return batch
+    batch.rows, batch.error_count, batch.errors, batch.progress = rows, error_count, errors, 100
+    batch.finished_at = utcnow()
+    if rows == 0:
+        batch.status, batch.message = BatchStatus.check_failed, _("The file has no ticket rows.")
+    elif error_count:
+        batch.status = BatchStatus.check_failed
+        batch.message = _("%(bad)s of %(rows)s rows have errors. Download the error report, correct them and upload "
+                          "the file again.", bad=f"{error_count:,}", rows=f"{rows:,}")
+        report = error_report(service, fields, failing)
+        batch.error_report_file_id = store(batch.organization_id, purpose="migration_errors",
+                                           filename=f"errors-{batch.id}.xlsx", content_type="application/vnd."
+                                           "openxmlformats-officedocument.spreadsheetml.sheet", data=report).id
+    else:
+        batch.status, batch.message = BatchStatus.ready, _("%(rows)s rows are ready. Confirm to reserve them.",
+                                                           rows=f"{rows:,}")
+    return batch
+
+
+def error_report(service: Service, fields: list[TicketField], failing: list) -> bytes:
+    """The failing rows as uploaded, with their row number and what is wrong (write-only workbook)."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(_("Errors"))
+    ws.append([_("Row"), _("Errors")] + [f.label_ko + (" *" if f.required else "") for f in fields])
+    for number, raw, row_errors in failing:
+        message = "; ".join(f"{column}: {text}" for column, text in row_errors)
+        ws.append([number, message] + [safe_text(v) if isinstance(v, str) else v for v in list(raw)[:len(fields)]])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def next_one_am(service: Service, now: datetime | None = None) -> datetime:
+    """01:00 of the next day in the service's time zone."""
+    zone = ZoneInfo(service.time_zone)
+    tomorrow = (now or utcnow()).astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(1, 0), tzinfo=zone).astimezone(timezone.utc)
+
+
+def confirm(actor: Actor, batch: MigrationBatch, now: datetime | None = None) -> MigrationBatch:
+    """Reserve a checked batch for 01:00 of the next day (service time zone). Guarded in the database."""
+    service = db.session.get(Service, batch.service_id)
+    when = next_one_am(service, now)
+    done = db.session.execute(
+        update(MigrationBatch).where(MigrationBatch.id == batch.id, MigrationBatch.status == BatchStatus.ready)
+        .values(status=BatchStatus.reserved, scheduled_for=when)
+    ).rowcount
+    if done != 1:
+        raise ServiceError(_("Only a checked batch without errors can be reserved."), "not_ready")
+    db.session.refresh(batch)
+    activity.record(actor.organization_id, actor.member_id, "migration.reserved", subject_type="migration_batch",
+                    subject_id=batch.id, subject_label=batch.filename, details={"scheduled_for": when.isoformat()},
+                    ip=actor.ip)
+    return batch
+
+
+def delete(actor: Actor, batch: MigrationBatch) -> MigrationBatch:
+    """Delete a reserved batch, dismiss a failed check, or stop a check in progress. Applied ones stay."""
+    allowed = (BatchStatus.reserved, BatchStatus.check_failed, BatchStatus.ready, BatchStatus.checking)
+    done = db.session.execute(
+        update(MigrationBatch).where(MigrationBatch.id == batch.id, MigrationBatch.status.in_(allowed))
+        .values(status=BatchStatus.deleted, finished_at=utcnow())
+    ).rowcount
+    if done != 1:
+        raise ServiceError(_("Applied batches cannot be deleted."), "not_deletable")
+    db.session.refresh(batch)
+    activity.record(actor.organization_id, actor.member_id, "migration.deleted", subject_type="migration_batch",
+                    subject_id=batch.id, subject_label=batch.filename, ip=actor.ip)
+    return batch
+
+
+def apply(batch_id: int, now: datetime | None = None, *, force: bool = False) -> MigrationBatch | None:
+    """Create the batch's tickets in one transaction: all or none.
+
+    The transaction starts by moving the batch from reserved to applying (a guarded UPDATE): a second apply
+    (retry, two schedulers) finds nothing to move and stops; a crash rolls everything back to reserved, and
+    (batch, row) is unique on tickets anyway. Returns the batch, or None when there was nothing to do."""
+    now = now or utcnow()
+    batch = db.session.get(MigrationBatch, batch_id)
+    if batch is None or batch.status != BatchStatus.reserved:
+        return None
+    if not force and batch.scheduled_for and batch.scheduled_for > now:
+        return None
+    batch.apply_started_at = now  # committed on its own, so the list can say "applying"
+    db.session.commit()
+    started = clock.monotonic()
+    try:
+        moved = db.session.execute(
+            update(MigrationBatch).where(MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved)
+            .values(status=BatchStatus.applying)
+        ).rowcount
+    except OperationalError:  # SQLite: another apply holds the write lock, so this one is not needed
+        db.session.rollback()
+        return None
+    if moved != 1:
+        db.session.rollback()
+        return None
+    try:
+        service = db.session.execute(select(Service).where(Service.id == batch.service_id).with_for_update()).scalar_one()
+        fields = fields_of(service)
+        if fingerprint(fields) != batch.fingerprint:
+            raise ServiceError(_("The ticket fields of %(name)s changed after the check. Upload the file again.",
+                                 name=service.name), "fields_changed")
+        created = _insert_tickets(batch, service, fields, now)
+        db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
+            status=BatchStatus.completed, created_tickets=created, finished_at=utcnow(),
+            duration_ms=int((clock.monotonic() - started) * 1000), progress=100,
+            message=_("%(n)s tickets were created.", n=f"{created:,}")))
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        db.session.execute(update(MigrationBatch).where(
+            MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved).values(
+            status=BatchStatus.failed, finished_at=utcnow(), message=reason[:1000]))
+        db.session.commit()
+        if not isinstance(exc, ServiceError):
+            current_app.logger.exception("applying migration batch %s failed", batch_id)
+    db.session.expire_all()
+    return db.session.get(MigrationBatch, batch_id)
+
+
+def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime) -> int:
+    number = (db.session.scalar(select(func.max(Ticket.number)).where(Ticket.service_id == service.id)) or 0)
+    custom_keys = [f.key for f in fields if not f.system]
+    pending, created = [], 0
+    for row_number, _raw, values, errors in read_rows(batch, service, fields):
+        if errors:
+            raise ServiceError(_("Row %(row)d no longer passes the check: %(error)s Upload the file again.",
+                                 row=row_number, error=errors[0][1]), "row_invalid")
+        number += 1
+        created_at = values.get("created_at") or now
+        tags = [t.strip() for t in values.get("tags", "").split(",") if t.strip()] if values.get("tags") else None
+        custom = {k: _jsonable(values[k]) for k in custom_keys if k in values}
+        pending.append({
+            "organization_id": service.organization_id, "service_id": service.id, "number": number,
+            "title": values["title"], "body": values.get("body"), "status": values.get("status") or "unassigned",
+            "priority": values.get("priority") or "normal", "channel": values.get("channel") or "migration",
+            "requester_name": values.get("requester_name"), "requester_email": values.get("requester_email"),
+            "requester_phone": values.get("requester_phone"), "assignee_id": values.get("assignee"),
+            "category": values.get("category"), "tags": tags, "custom": custom or None,
+            "external_id": values.get("external_id"), "created_at": created_at, "updated_at": now,
+            "closed_at": values.get("closed_at"), "source_batch_id": batch.id, "source_row": row_number,
+        })
+        if len(pending) >= 5000:
+            db.session.execute(insert(Ticket), pending)
+            created += len(pending)
+            pending.clear()
+    if pending:
+        db.session.execute(insert(Ticket), pending)
+        created += len(pending)
+    return created
+
+
+def _jsonable(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def due_batches(now: datetime | None = None, *, force: bool = False) -> list[int]:
+    """Reserved batches whose time has come (every reserved batch with `force`)."""
+    query = select(MigrationBatch.id).where(MigrationBatch.status == BatchStatus.reserved)
+    if not force:
+        query = query.where(MigrationBatch.scheduled_for <= (now or utcnow()))
+    return list(db.session.scalars(query.order_by(MigrationBatch.scheduled_for)))
+
+
+def stale_checks(now: datetime | None = None) -> list[int]:
+    """Checks whose worker stopped reporting (killed, lost): they are started again."""
+    limit = (now or utcnow()) - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
+    return list(db.session.scalars(select(MigrationBatch.id).where(
+        MigrationBatch.status == BatchStatus.checking, MigrationBatch.heartbeat_at < limit)))
+
+
+def result_mail(batch: MigrationBatch) -> tuple[str, str, str] | None:
+    uploader = db.session.get(Member, batch.uploader_id) if batch.uploader_id else None
+    if uploader is None:
+        return None
+    ok = batch.status == BatchStatus.completed
+    subject = (_("Migration completed: %(file)s", file=batch.filename) if ok
+               else _("Migration failed: %(file)s", file=batch.filename))
+    body = _("Hello %(name)s,\n\nThe ticket migration of %(file)s has %(outcome)s.\n%(message)s\n",
+             name=uploader.name, file=batch.filename,
+             outcome=_("completed") if ok else _("failed; nothing was applied"), message=batch.message or "")
+    return uploader.email, subject, body

@@ -1,0 +1,218 @@
+"""Migration workbooks: the template we hand out, and reading a filled one back safely and fast.
+
+Writing uses openpyxl; reading uses python-calamine (streaming, several times faster than openpyxl, and it
+never evaluates formulas: a formula cell gives its cached value). Files are checked as real .xlsx zips
+with a bounded decompressed size before any parsing.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from typing import Iterator
+
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from portal.models import FieldType, Service, TicketField
+from portal.services import ServiceError
+from portal.services.ticket_fields import fingerprint
+
+DATA_SHEET = "tickets"
+GUIDE_SHEET = "guide"
+META_SHEET = "_template"
+LISTS_SHEET = "_choices"
+MAX_COLUMNS = 200
+FORMATTED_ROWS = 1000  # date formats and drop-downs are pre-applied to this many rows
+
+
+class FileRefused(ServiceError):
+    """The file cannot be checked at all (not an .xlsx, unsafe, not this service's template)."""
+
+
+def _label(field: TicketField, lang: str) -> str:
+    return field.label_ko if lang == "ko" else field.label_en
+
+
+def header_label(field: TicketField, lang: str) -> str:
+    return _label(field, lang) + (" *" if field.required else "")
+
+
+def _type_help(field: TicketField) -> str:
+    return {
+        FieldType.text: _("Text"), FieldType.long_text: _("Long text"), FieldType.number: _("Number"),
+        FieldType.date: _("Date (YYYY-MM-DD)"), FieldType.datetime: _("Date and time (YYYY-MM-DD HH:MM)"),
+        FieldType.single_choice: _("One of the choices"),
+        FieldType.multi_choice: _("Choices separated by commas"), FieldType.checkbox: _("Y or N"),
+        FieldType.email: _("E-mail address"), FieldType.phone: _("Phone number"),
+        FieldType.member: _("Login ID of a member of the service"),
+    }[field.type]
+
+
+EXAMPLES = {
+    FieldType.text: "…", FieldType.long_text: "…", FieldType.number: 3, FieldType.date: "2026-01-31",
+    FieldType.datetime: "2026-01-31 14:30", FieldType.checkbox: "Y", FieldType.email: "customer@example.com",
+    FieldType.phone: "010-1234-5678", FieldType.member: "agent",
+}
+
+
+def template_workbook(service: Service, fields: list[TicketField], lang: str) -> bytes:
+    """The .xlsx to fill: labelled header (required marked *), drop-downs for choices, date formats, a guide
+    sheet, and a hidden sheet with the fingerprint of the field configuration."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = DATA_SHEET
+    lists = wb.create_sheet(LISTS_SHEET)
+    lists.sheet_state = "hidden"
+    bold, required_fill = Font(bold=True), PatternFill("solid", fgColor="FFF4E0")
+    for col, field in enumerate(fields, start=1):
+        cell = ws.cell(row=1, column=col, value=header_label(field, lang))
+        cell.font = bold
+        if field.required:
+            cell.fill = required_fill
+        letter = get_column_letter(col)
+        ws.column_dimensions[letter].width = max(12, min(40, len(cell.value) * 2 + 4))
+        rows = f"{letter}2:{letter}{FORMATTED_ROWS + 1}"
+        if field.choices and field.type in (FieldType.single_choice, FieldType.multi_choice):
+            for i, choice in enumerate(field.choices, start=1):
+                lists.cell(row=i, column=col, value=choice)
+            source = f"'{LISTS_SHEET}'!${letter}$1:${letter}${len(field.choices)}"
+            # A multiple choice takes "a, b": the list helps, the check happens on upload.
+            validation = DataValidation(type="list", formula1=source, allow_blank=True,
+                                        showErrorMessage=field.type == FieldType.single_choice)
+            validation.add(rows)
+            ws.add_data_validation(validation)
+        elif field.type == FieldType.checkbox:
+            validation = DataValidation(type="list", formula1='"Y,N"', allow_blank=True)
+            validation.add(rows)
+            ws.add_data_validation(validation)
+        if field.type in (FieldType.date, FieldType.datetime):
+            fmt = "yyyy-mm-dd" if field.type == FieldType.date else "yyyy-mm-dd hh:mm"
+            for row in range(2, FORMATTED_ROWS + 2):
+                ws.cell(row=row, column=col).number_format = fmt
+    ws.freeze_panes = "A2"
+
+    guide = wb.create_sheet(GUIDE_SHEET)
+    guide.append([_("Column"), _("Key"), _("Required"), _("Takes"), _("Allowed values"), _("Example")])
+    for cell in guide[1]:
+        cell.font = bold
+    for field in fields:
+        example = ", ".join(field.choices[:2]) if field.type == FieldType.multi_choice and field.choices else (
+            field.choices[0] if field.choices else EXAMPLES.get(field.type, ""))
+        guide.append([_label(field, lang), field.key, _("Yes") if field.required else _("No"), _type_help(field),
+                      ", ".join(field.choices or []), example])
+    guide.append([])
+    guide.append([_("Fill the sheet %(sheet)s from row 2. Do not change the header row or the hidden sheets: "
+                    "the file is checked against the service's current ticket fields.", sheet=DATA_SHEET)])
+    for letter, width in zip("ABCDEF", (24, 18, 10, 34, 40, 24)):
+        guide.column_dimensions[letter].width = width
+
+    meta = wb.create_sheet(META_SHEET)
+    meta.sheet_state = "hidden"
+    meta.append(["fingerprint", fingerprint(fields)])
+    meta.append(["service", service.service_key])
+    meta.append(["lang", lang])
+    meta.append(["keys", *[f.key for f in fields]])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def precheck(data: bytes, *, max_uncompressed: int) -> None:
+    """Refuse anything that is not a sane .xlsx before a parser touches it: not a zip, a corrupt zip, missing
+    workbook parts, or a decompressed size (zip bomb) above `max_uncompressed` bytes."""
+    if not data:
+        raise FileRefused(_("The file is empty."), "empty_file")
+    buffer = io.BytesIO(data)
+    if not zipfile.is_zipfile(buffer):
+        raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it again."),
+                          "not_xlsx")
+    try:
+        with zipfile.ZipFile(buffer) as archive:
+            infos = archive.infolist()
+            names = {info.filename for info in infos}
+            if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+                raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it "
+                                    "again."), "not_xlsx")
+            total = sum(info.file_size for info in infos)
+            if total > max_uncompressed:
+                raise FileRefused(_("The file unpacks to more than %(mb)d MB. Split it into smaller files.",
+                                    mb=max_uncompressed // (1024 * 1024)), "too_big_unpacked")
+    except zipfile.BadZipFile:
+        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from None
+
+
+@dataclass
+class OpenedFile:
+    fingerprint: str
+    service_key: str
+    keys: list[str]
+    header: list[str]
+    total_rows: int
+    rows: Iterator[list]
+
+
+def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
+    """Open a filled template with calamine; rows are produced lazily."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        names = workbook.sheet_names
+        if DATA_SHEET not in names or META_SHEET not in names:
+            raise FileRefused(_("This file is not a migration template of this portal. Download the template "
+                                "and fill it in."), "not_template")
+        meta = {row[0]: row[1:] for row in workbook.get_sheet_by_name(META_SHEET).to_python() if row and row[0]}
+        sheet = workbook.get_sheet_by_name(DATA_SHEET)
+        if sheet.total_width > MAX_COLUMNS:
+            raise FileRefused(_("The sheet has %(n)s columns; a template has at most %(max)d.",
+                                n=f"{sheet.total_width:,}", max=MAX_COLUMNS), "too_many_columns")
+        if sheet.total_height - 1 > max_rows:
+            raise FileRefused(_("The sheet has %(n)s rows; one file takes at most %(max)s. Split it.",
+                                n=f"{sheet.total_height - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
+        rows = sheet.iter_rows()
+        header = next(rows, None)
+    except CalamineError as exc:
+        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
+    if header is None:
+        raise FileRefused(_("The sheet %(sheet)s is empty.", sheet=DATA_SHEET), "empty_sheet")
+    return OpenedFile(
+        fingerprint=str((meta.get("fingerprint") or [""])[0]), service_key=str((meta.get("service") or [""])[0]),
+        keys=[str(k) for k in meta.get("keys", []) if k != ""], header=[str(h).strip() for h in header],
+        total_rows=max(sheet.total_height - 1, 0), rows=rows,
+    )
+
+
+def template_differences(opened: OpenedFile, service: Service, fields: list[TicketField]) -> list[str]:
+    """Why a file does not match the service's current template (empty when it matches)."""
+    if opened.service_key != service.service_key:
+        return [_("The file is the template of another service (%(other)s), not of %(this)s.",
+                  other=opened.service_key or "?", this=service.service_key)]
+    problems = []
+    current = [f.key for f in fields]
+    missing = [k for k in current if k not in opened.keys]
+    extra = [k for k in opened.keys if k not in current]
+    if missing:
+        problems.append(_("Columns added since the template was made: %(keys)s.", keys=", ".join(missing)))
+    if extra:
+        problems.append(_("Columns removed since the template was made: %(keys)s.", keys=", ".join(extra)))
+    if not missing and not extra and opened.keys != current:
+        problems.append(_("The column order changed since the template was made."))
+    if not problems and opened.fingerprint != fingerprint(fields):
+        problems.append(_("Field settings (required flags, types or choices) changed since the template was made."))
+    expected = {header_label(f, lang) for f in fields for lang in ("ko", "en")}
+    wanted = [f.key for f in fields]
+    header = opened.header[: len(wanted)]
+    if not problems:
+        wrong = [h for h in header if h not in expected]
+        if len(header) != len(wanted) or wrong:
+            problems.append(_("The header row was changed: %(cols)s.", cols=", ".join(wrong) or _("columns missing")))
+    trailing = [h for h in opened.header[len(wanted):] if h]
+    if trailing:
+        problems.append(_("Unknown columns: %(cols)s.", cols=", ".join(trailing[:5])))
+    return problems
