@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Status-toggle benchmark (see bench/README.md). For SQLite (WAL) and then PostgreSQL: migrate + seed,
 # start `gunicorn -w 2` for the portal and for bench/bare_app.py on the same database, log in, warm up,
-# drive each with `wrk -t2 -c8 -d10s --latency -s bench/toggle.lua`, print req/s, p99 and the ratio.
+# drive each with `wrk -t2 -c8 -d10s --latency -s bench/toggle.lua`, print req/s, p99, the ratio and
+# the workers' CPU per request.
 # Starts its own Redis and PostgreSQL on free loopback ports and stops everything on exit.
 # BENCH_DURATION (10s), BENCH_WARMUP (3s) and BENCH_BACKENDS ("sqlite postgres") change the run.
 set -euo pipefail

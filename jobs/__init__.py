@@ -6,7 +6,7 @@ from contextlib import nullcontext
 from functools import wraps
 from typing import Callable
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from rq import get_current_job
 
 _app = None
@@ -40,7 +40,10 @@ def tracked_job(func: Callable) -> Callable:
                 log.info("[job %s] run %s already finished; nothing to do", rq_job and rq_job.id, run_id)
                 return None
             try:
-                return func(run, *args, **kwargs)
+                from flask_babel import force_locale
+
+                with force_locale(run.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+                    return func(run, *args, **kwargs)
             except Exception as exc:
                 log.exception("[job %s] run %s failed", rq_job and rq_job.id, run_id)
                 job_runs.fail(run_id, f"{type(exc).__name__}: {exc}")

@@ -1,7 +1,8 @@
 """Who may call a view. Every view declares one level; `tests/test_access.py` walks the URL map against it.
 
 Levels, lowest first: `public`, `member` (any logged-in member), `service_member` (a member of the
-service in the URL, any role), `service_manager` (a manager of that service, or an org admin),
+service in the URL, any role), `service_reader` (a member of that service or an org admin: read-only pages), `service_manager` (a manager
+of that service, or an org admin),
 `org_admin`. Org admin alone grants no counseling features (SPEC 1), so `service_member` does not
 admit an org admin who is not in the service.
 """
@@ -18,7 +19,7 @@ from portal.extensions import db
 from portal.models import Service, ServiceMember, ServiceRole
 from portal.tenancy import get_or_404
 
-LEVELS = ("public", "member", "service_member", "service_manager", "org_admin")
+LEVELS = ("public", "member", "service_member", "service_reader", "service_manager", "org_admin")
 
 
 def _mark(view: Callable, level: str) -> Callable:
@@ -52,9 +53,9 @@ def membership(member_id: int, service_id: int) -> ServiceMember | None:
 
 def service_role_required(role: str = "agent") -> Callable[[Callable], Callable]:
     """Load the service named by the `service_key` URL argument (404 outside the organization) into
-    `g.service`, then require `role`: "agent" admits any member of the service, "manager" a manager
-    of it or an org admin."""
-    if role not in ("agent", "manager"):
+    `g.service`, then require `role`: "agent" admits any member of the service, "reader" any member or an
+    org admin (read-only pages such as the ticket list), "manager" a manager of it or an org admin."""
+    if role not in ("agent", "reader", "manager"):
         raise ValueError(role)
 
     def decorator(view: Callable) -> Callable:
@@ -65,11 +66,14 @@ def service_role_required(role: str = "agent") -> Callable[[Callable], Callable]
             allowed = link is not None
             if role == "manager":
                 allowed = current_user.is_org_admin or (link is not None and link.role == ServiceRole.manager)
+            elif role == "reader":
+                allowed = current_user.is_org_admin or link is not None
             if not allowed:
                 abort(403)
             g.service, g.service_membership = service, link
             return view(*args, **kwargs)
 
-        return _mark(login_required(wrapper), "service_manager" if role == "manager" else "service_member")
+        level = {"manager": "service_manager", "reader": "service_reader", "agent": "service_member"}[role]
+        return _mark(login_required(wrapper), level)
 
     return decorator

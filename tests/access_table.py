@@ -1,7 +1,7 @@
 """Who may call every endpoint. `tests/test_access.py` fails when an endpoint is missing here, when a
 view's declared level differs, or when the behaviour does not match: add a row with every new route.
 
-level: public | member | service_member | service_manager | org_admin | api_key
+level: public | member | service_member | service_reader | service_manager | org_admin | api_key
 path: with `{service}` for a service ID of the organization under test, `{member}` for a plain member of it,
 `{agent}` for an agent of that service, `{batch}` for a migration batch of it (check failed, with an error report),
 `{field}` / `{custom_field}` for a system / custom ticket field of the service, `{token}` for an opaque token.
@@ -78,7 +78,7 @@ ACCESS = {
     "ticket_fields.move": Rule("service_manager", "/services/{service}/ticket-fields/{field}/move", "POST",
                                {"direction": "down"}),
     "ticket_fields.delete": Rule("service_manager", "/services/{service}/ticket-fields/{custom_field}/delete", "POST"),
-    "tickets.index": Rule("service_member", "/services/{service}/tickets"),
+    "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
     "me.settings": Rule("member", "/me/settings"),
     "me.profile": Rule("member", "/me/settings/profile", "POST", {"name": "Same Name"}),
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},

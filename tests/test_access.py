@@ -96,6 +96,7 @@ ALLOWED = {
     "public": {"member", "agent", "manager", "admin"},
     "member": {"member", "agent", "manager", "admin"},
     "service_member": {"agent", "manager"},
+    "service_reader": {"agent", "manager", "admin"},
     "service_manager": {"manager", "admin"},
     "org_admin": {"admin"},
 }

@@ -315,3 +315,21 @@ def test_a_changed_password_replaces_the_old_one(admin, app):
     assert response.status_code == 303
     assert Auth(app.test_client()).login(admin.member).status_code == 401
     assert Auth(app.test_client()).login(admin.member, password="fresh-secret-77").status_code == 303
+
+
+def test_settings_forms_stay_in_the_dialog_on_error_and_reload_on_success(admin):
+    token = csrf_token(admin, "/me/settings")
+    hx = {**EN, "HX-Request": "true", "X-CSRFToken": token}
+    wrong = admin.post("/me/settings/password", headers=hx, data={"current": "nope-nope-1", "new": "fresh-secret-77",
+                                                                  "confirm": "fresh-secret-77"})
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and "<html" not in body and 'id="settings-root"' in body
+    assert "The current password is not correct." in body
+    saved = admin.post("/me/settings/profile", headers=hx, data={"name": "Boss", "phone": ""})
+    assert saved.status_code == 204 and saved.headers["HX-Redirect"] == "/me/settings"
+
+
+def test_an_invitation_sent_from_the_dialog_reloads_the_list(admin, smtp):
+    response = admin.post("/admin/org-admins/invite", headers={"HX-Request": "true", "X-CSRFToken": csrf_token(admin, "/admin/org-admins")},
+                          data={"name": "New Hire", "login_id": "newhire", "email": "new.hire@example.com"})
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/admin/org-admins"

@@ -37,6 +37,8 @@ class JobRun(TimestampMixin, db.Model):
     progress: Mapped[int] = mapped_column(default=0)
     message: Mapped[str | None] = mapped_column(String(500))
     rq_job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The UI language of whoever started the job: its messages (errors, mails) are written in it.
+    locale: Mapped[str | None] = mapped_column(String(8))
     result: Mapped[dict | None] = mapped_column(JSON)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -29,11 +29,19 @@ def start_job(
     """Record a pending job run and enqueue `func(run_id, *args)` when the transaction commits, so a
     worker never picks up a job whose row it cannot see and a rolled-back request enqueues nothing.
     `at` schedules it with RQ's scheduler."""
-    run = JobRun(kind=kind, organization_id=organization_id, member_id=member_id, state=JobState.pending)
+    run = JobRun(kind=kind, organization_id=organization_id, member_id=member_id, state=JobState.pending,
+                 locale=_request_locale())
     db.session.add(run)
     db.session.flush()
     db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries, run.id))
     return run
+
+
+def _request_locale() -> str | None:
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    return str(get_locale()) if has_request_context() else None
 
 
 @event.listens_for(Session, "after_commit")

@@ -167,12 +167,12 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
                                 "and fill it in."), "not_template")
         meta = {row[0]: row[1:] for row in workbook.get_sheet_by_name(META_SHEET).to_python() if row and row[0]}
         sheet = workbook.get_sheet_by_name(DATA_SHEET)
-        if sheet.total_width > MAX_COLUMNS:
+        if sheet.width > MAX_COLUMNS:
             raise FileRefused(_("The sheet has %(n)s columns; a template has at most %(max)d.",
-                                n=f"{sheet.total_width:,}", max=MAX_COLUMNS), "too_many_columns")
-        if sheet.total_height - 1 > max_rows:
+                                n=f"{sheet.width:,}", max=MAX_COLUMNS), "too_many_columns")
+        if sheet.height - 1 > max_rows:
             raise FileRefused(_("The sheet has %(n)s rows; one file takes at most %(max)s. Split it.",
-                                n=f"{sheet.total_height - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
+                                n=f"{sheet.height - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
         rows = sheet.iter_rows()
         header = next(rows, None)
     except CalamineError as exc:
@@ -184,7 +184,7 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
     return OpenedFile(
         fingerprint=str((meta.get("fingerprint") or [""])[0]), service_key=str((meta.get("service") or [""])[0]),
         keys=[str(k) for k in meta.get("keys", []) if k != ""], header=[str(h).strip() for h in header],
-        total_rows=max(sheet.total_height - 1, 0), rows=rows,
+        total_rows=max(sheet.height - 1, 0), rows=rows,
     )
 
 

@@ -8,7 +8,7 @@ from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
 from portal.blueprints.placeholder import coming_soon
 from portal.extensions import db
-from portal.htmx import render
+from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services
 from portal.models import Service
 from portal.services import ServiceError, accounts
@@ -19,6 +19,13 @@ def _settings(profile=None, password=None, status=200):
     profile = profile or ProfileForm(obj=current_user)
     return render("me/settings.html", partial="me/_settings.html", profile=profile,
                   password=password or PasswordForm()), status
+
+
+def _saved():
+    """After a save, a whole page with the message (htmx is told to load it rather than fill the dialog)."""
+    if is_htmx():
+        return "", 204, {"HX-Redirect": url_for("me.settings")}
+    return redirect(url_for("me.settings"), code=303)
 
 
 @bp.get("/settings")
@@ -40,7 +47,7 @@ def profile():
         else:
             db.session.commit()
             flash(_("Your profile is saved."), "success")
-            return redirect(url_for("me.settings"), code=303)
+            return _saved()
     return _settings(profile=form, status=422)
 
 
@@ -57,7 +64,7 @@ def password():
         else:
             db.session.commit()
             flash(_("Your password is changed."), "success")
-            return redirect(url_for("me.settings"), code=303)
+            return _saved()
     return _settings(password=form, status=422)
 
 

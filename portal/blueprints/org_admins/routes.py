@@ -62,6 +62,8 @@ def invite():
             else:
                 flash(_("%(name)s was added, but the invitation mail could not be sent. Try Resend.", name=member.name),
                       "error")
+            if is_htmx():  # the form lives in a dialog: leave it for the refreshed list
+                return "", 204, {"HX-Redirect": url_for("org_admins.index")}
             return redirect(url_for("org_admins.index"), code=303)
     status = 422 if form.is_submitted() else 200
     return render("org_admins/invite.html", partial="org_admins/_invite.html", form=form), status

@@ -1,7 +1,7 @@
 """Permission change log (권한 변경 로그 관리): filter, page through and export the log."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request, stream_with_context
@@ -44,7 +44,10 @@ def _filters():
         if match is None:
             raise ServiceError(_("Unknown service: %(key)s.", key=args["service"]), "bad_service")
         service_id = match.id
-    flt = permission_log.make_filter(start=_when(args.get("start")), end=_when(args.get("end")),
+    end = _when(args.get("end"))
+    if end is not None:  # a time given to the minute includes that whole minute
+        end += timedelta(seconds=59, microseconds=999_999)
+    flt = permission_log.make_filter(start=_when(args.get("start")), end=end,
                                      operation=args.get("operation", ""), target=args.get("target", ""),
                                      actor=args.get("actor", ""), service_id=service_id)
     return flt, services

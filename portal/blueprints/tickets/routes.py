@@ -23,7 +23,7 @@ def _day(raw: str | None, errors: list) -> date | None:
 
 
 @bp.get("")
-@service_role_required("agent")
+@service_role_required("reader")
 def index(service_key: str):
     args, errors = request.args, []
     status = TicketStatus(args["status"]) if args.get("status") in TicketStatus._value2member_map_ else None
