@@ -58,6 +58,7 @@ class Config:
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = production
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.WTF_I18N_ENABLED = False  # portal.forms.Form translates WTForms' messages from a cached catalog
 
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", self.REDIS_URL)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)

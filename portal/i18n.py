@@ -2,6 +2,8 @@
 else the browser's Accept-Language, else Korean."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from babel import Locale
 from flask import current_app, has_request_context, request
 from flask_babel import gettext as _
@@ -31,6 +33,7 @@ def select_locale() -> str:
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def language_choices() -> list[tuple[str, str]]:
+@lru_cache(maxsize=1)
+def language_choices() -> tuple[tuple[str, str], ...]:
     """Each UI language named in itself (한국어, English), from Babel's CLDR data."""
-    return [(code, Locale.parse(code).get_display_name(code).capitalize()) for code in SUPPORTED_LOCALES]
+    return tuple((code, Locale.parse(code).get_display_name(code).capitalize()) for code in SUPPORTED_LOCALES)

@@ -439,3 +439,29 @@ def test_a_new_api_key_is_shown_once_and_the_old_one_stops_at_once(admin, app):
         org = db.session.get(Organization, admin.org.id)
         assert new_key not in (org.api_key_hash or "")
     assert _activities(app, admin.org.id) == ["organization.api_key_rotated"] * 2
+
+
+def test_two_concurrent_toggles_record_one_change(app, make):
+    from portal.services.contracts import set_status
+
+    org = make.org()
+    service = make.service(org, "flip")
+    barrier = threading.Barrier(2)
+
+    def toggle():
+        with app.test_request_context():
+            s = db.session.get(Service, service.id)
+            s.status  # both read "active" before either writes
+            barrier.wait()
+            set_status(Actor(org.id, None), s, ServiceStatus.suspended)
+            db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=toggle) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with app.app_context():
+        assert db.session.get(Service, service.id).status == ServiceStatus.suspended
+        assert [a.action for a in db.session.scalars(select(Activity))] == ["service.suspended"]

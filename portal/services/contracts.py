@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import format_datetime
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -211,8 +211,16 @@ def set_status(actor: Actor, service: Service, target: ServiceStatus) -> Service
     if service.status == target:
         return service
     before = service.status
-    service.status = target
-    db.session.flush()
+    # Conditional on the status read: of two concurrent toggles (a double click, two admins) one changes
+    # it and the other finds nothing to change, so the trail never records a change twice.
+    changed = db.session.execute(
+        update(Service).where(Service.id == service.id, Service.status == before).values(status=target)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(service, ["status"])
+    if changed != 1:
+        _require_not_terminated(service)
+        return service
     _log(actor, "service.resumed" if target == ServiceStatus.active else "service.suspended", service,
          {"from": before.value, "to": target.value})
     return service
@@ -227,9 +235,14 @@ def terminate(actor: Actor, service: Service, *, confirm_key: str, now: datetime
     if (confirm_key or "").strip() != service.service_key:
         raise ServiceError(_("Type the service ID %(key)s to confirm.", key=service.service_key), "confirm")
     now = now or utcnow()
-    service.status = ServiceStatus.terminated
-    service.terminated_at = now
-    service.terminated_on = local_today(service, now)
-    db.session.flush()
+    changed = db.session.execute(
+        update(Service).where(Service.id == service.id, Service.status == ServiceStatus.suspended)
+        .values(status=ServiceStatus.terminated, terminated_at=now, terminated_on=local_today(service, now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(service)
+    if changed != 1:  # resumed or terminated by someone else meanwhile
+        _require_not_terminated(service)
+        raise ServiceError(_("Suspend %(name)s before terminating it.", name=service.name), "not_suspended")
     _log(actor, "service.terminated", service, {"terminated_on": service.terminated_on.isoformat()})
     return service

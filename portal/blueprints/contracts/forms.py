@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
+from portal.forms import Form
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -11,7 +11,7 @@ def _type_choices():
     return [SelectChoice("counseling", _l("Counseling management")), SelectChoice("issue", _l("Issue management"))]
 
 
-class ServiceBasicForm(FlaskForm):
+class ServiceBasicForm(Form):
     """Wizard step 1 and the basic-info edit. Business rules (ID format and uniqueness, languages,
     time zone, banner content) are checked by the service functions, which report per field."""
 
@@ -39,25 +39,25 @@ ERROR_FIELDS = {
 }
 
 
-class ContractForm(FlaskForm):
+class ContractForm(Form):
     """The quantities are per price-list feature (`use.<key>`, `qty.<key>`), read by `parse_quantities`."""
 
     base_version = HiddenField()
 
 
-class TerminateForm(FlaskForm):
+class TerminateForm(Form):
     confirm_key = StringField(_l("Service ID"), validators=[DataRequired(), Length(max=40)])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     to = HiddenField(validators=[DataRequired()])
 
 
-class OrganizationForm(FlaskForm):
+class OrganizationForm(Form):
     name = StringField(_l("Organization name"), validators=[DataRequired(), Length(max=100)])
     domain = StringField(_l("Domain"), validators=[DataRequired(), Length(max=63)])
 
 
-class RotateKeyForm(FlaskForm):
+class RotateKeyForm(Form):
     confirm = BooleanField(_l("I understand that the current key stops working at once"),
                            validators=[DataRequired()])

@@ -75,10 +75,10 @@ def _current_contracts(service_ids: list[int]) -> dict[int, Contract]:
     return {c.service_id: c for c in rows}
 
 
-def _row(service: Service, status_code: int = 200, error: str | None = None):
+def _row(service: Service, form: StatusForm, status_code: int = 200, error: str | None = None):
     return render_template(
         "contracts/_service_row.html", service=service, contract=_current_contracts([service.id]).get(service.id),
-        status_form=StatusForm(), row_error=error,
+        status_form=form, row_error=error,
     ), status_code
 
 
@@ -93,12 +93,15 @@ def toggle_status(service_key: str):
     else:
         try:
             contracts.set_status(actor(), service, ServiceStatus(form.to.data))
-            db.session.commit()
         except ServiceError as exc:
             db.session.rollback()
             error = exc.message
     if is_htmx():
-        return _row(service, 409 if error else 200, error)
+        # Rendered inside the transaction, then committed: one transaction per toggle, no reload afterwards.
+        response = _row(service, form, 409 if error else 200, error)
+        db.session.commit()
+        return response
+    db.session.commit()
     if error:
         flash(error, "error")
     elif service.status == ServiceStatus.active:
