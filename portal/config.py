@@ -30,7 +30,8 @@ class Config:
         self.SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
         default_db = "sqlite:///" + str(Path(instance_path) / "portal.db")
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(os.environ.get("DATABASE_URL") or default_db)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A ping before each checkout survives database restarts; SQLite has no server to lose.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite")}
         self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.RQ_QUEUES = ("default", "scheduled")
         self.PORTAL_BASE_DOMAIN = os.environ.get("PORTAL_BASE_DOMAIN", "localhost")

@@ -11,6 +11,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
 from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
@@ -217,10 +218,11 @@ def set_status(actor: Actor, service: Service, target: ServiceStatus) -> Service
         update(Service).where(Service.id == service.id, Service.status == before).values(status=target)
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(service, ["status"])
-    if changed != 1:
+    if changed != 1:  # someone else changed it first: show what it is now
+        db.session.refresh(service, ["status"])
         _require_not_terminated(service)
         return service
+    set_committed_value(service, "status", target)  # what the UPDATE wrote; no need to read it back
     _log(actor, "service.resumed" if target == ServiceStatus.active else "service.suspended", service,
          {"from": before.value, "to": target.value})
     return service

@@ -58,26 +58,26 @@ def status():
     services = list(db.session.scalars(
         query.order_by(func.lower(Service.name), Service.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ))
-    current = _current_contracts([s.id for s in services])
     return render_template(
-        "contracts/status.html", services=services, contracts=current, type_filter=type_filter,
+        "contracts/status.html", services=services, totals=_monthly_totals([s.id for s in services]), type_filter=type_filter,
         status_filter=status_filter, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total,
         status_form=StatusForm(),
     )
 
 
-def _current_contracts(service_ids: list[int]) -> dict[int, Contract]:
+def _monthly_totals(service_ids: list[int]) -> dict[int, int]:
+    """The monthly total of the contract in force, per service (services without one are absent)."""
     if not service_ids:
         return {}
-    rows = db.session.scalars(
-        select(Contract).where(Contract.service_id.in_(service_ids), Contract.effective_to.is_(None))
-    )
-    return {c.service_id: c for c in rows}
+    return dict(db.session.execute(
+        select(Contract.service_id, Contract.monthly_total)
+        .where(Contract.service_id.in_(service_ids), Contract.effective_to.is_(None))
+    ).all())
 
 
 def _row(service: Service, form: StatusForm, status_code: int = 200, error: str | None = None):
     return render_template(
-        "contracts/_service_row.html", service=service, contract=_current_contracts([service.id]).get(service.id),
+        "contracts/_service_row.html", service=service, monthly_total=_monthly_totals([service.id]).get(service.id),
         status_form=form, row_error=error,
     ), status_code
 
