@@ -39,7 +39,7 @@ def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None
     if batch is None:
         return None
     if batch.status in (BatchStatus.completed, BatchStatus.failed):
-        mail = migration.result_mail(batch)
+        mail = migration.result_mail(batch)  # in the uploader's UI language
         if mail:
             try:
                 send_mail(*mail)

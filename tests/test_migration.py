@@ -124,7 +124,9 @@ def test_a_good_file_is_checked_reserved_and_applied_once(setup, app, runner, sm
         # Applying again (a retry, a second scheduler) creates nothing.
         assert migration.apply(batch.id, force=True) is None
         assert db.session.scalar(select(func.count()).select_from(Ticket)) == 3
-    assert "Migration completed" in smtp.messages[-1]["Subject"]
+    from email.header import decode_header, make_header
+
+    assert str(make_header(decode_header(smtp.messages[-1]["Subject"]))) == "데이터 이관 완료: tickets.xlsx"
     listing = c.get("/services/desk/tickets", headers=EN).get_data(as_text=True)
     assert "Printer on fire" in listing and "Migration #" in listing
 
@@ -300,7 +302,7 @@ def test_a_field_change_after_the_check_fails_the_apply_whole(setup, app, runner
         db.session.commit()
     runner.invoke(args=["migration", "apply-due", "--now"])
     failed = batch_of(app, batch.id)
-    assert failed.status == BatchStatus.failed and "changed after the check" in failed.message
+    assert failed.status == BatchStatus.failed and "티켓 필드가 변경되었습니다" in failed.message  # CLI: home language
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
 

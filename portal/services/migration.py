@@ -453,9 +453,16 @@ def stale_checks(now: datetime | None = None) -> list[int]:
 
 
 def result_mail(batch: MigrationBatch) -> tuple[str, str, str] | None:
+    from flask_babel import force_locale
+
     uploader = db.session.get(Member, batch.uploader_id) if batch.uploader_id else None
     if uploader is None:
         return None
+    with force_locale(uploader.ui_language or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return _result_mail(batch, uploader)
+
+
+def _result_mail(batch: MigrationBatch, uploader: Member) -> tuple[str, str, str]:
     ok = batch.status == BatchStatus.completed
     subject = (_("Migration completed: %(file)s", file=batch.filename) if ok
                else _("Migration failed: %(file)s", file=batch.filename))
