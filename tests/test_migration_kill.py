@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, make_url, select, text, update
 
 from portal.extensions import db
 from portal.models import BatchStatus, JobRun, JobState, MigrationBatch, Ticket
@@ -204,12 +204,30 @@ def _ticket_writer_pid(app) -> int | None:
             "AND granted AND pid <> pg_backend_pid() LIMIT 1"))
 
 
+def _sqlite_write_locked(database_url: str) -> bool:
+    """SQLite: another connection holds the write lock (a write transaction is open). Probes with BEGIN IMMEDIATE
+    without waiting, and lets go at once if it got the lock."""
+    import sqlite3
+
+    probe = sqlite3.connect(make_url(database_url).database, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc)
+    else:
+        probe.execute("ROLLBACK")
+        return False
+    finally:
+        probe.close()
+
+
 def _backend_gone(app, pid: int) -> bool:
     with app.app_context():
         return not db.session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
 
 
-def test_a_killed_worker_leaves_a_clear_batch_and_no_ticket_twice_or_lost(make, login_as, app, runner, workers):
+def test_a_killed_worker_leaves_a_clear_batch_and_no_ticket_twice_or_lost(make, login_as, app, runner, workers,
+                                                                          database_url):
     org = make.org(domain="acme")
     service = make.service(org, "desk", name="Desk")
     make.place(service, make.member(org, "agt", name="Agent A"))
@@ -267,6 +285,7 @@ def test_a_killed_worker_leaves_a_clear_batch_and_no_ticket_twice_or_lost(make, 
         # SQLite shows nothing of an open transaction: the apply re-reads the file as the check did and inserts
         # every 5,000 rows, so halfway through the check's time some tickets are written and none committed.
         time.sleep(check_seconds * 0.5)
+        assert _sqlite_write_locked(database_url), "the apply's transaction was not open at the kill"
     third.kill()
     if postgres:
         wait_for(lambda: _backend_gone(app, writer), "the killed worker's database session to end")

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and `db.create_all` see every table."""
 from portal.models.activity import Activity
 from portal.models.billing import MonthlyCharge
+from portal.models.company_info import CompanyInfo, HelpCenterFooter
 from portal.models.contract import Contract, ContractLine
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
@@ -23,6 +24,8 @@ from portal.models.ticket import FieldType, Ticket, TicketChannel, TicketField, 
 __all__ = [
     "Activity",
     "BatchStatus",
+    "CompanyInfo",
+    "HelpCenterFooter",
     "FieldType",
     "MigrationBatch",
     "Ticket",
