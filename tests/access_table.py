@@ -4,7 +4,8 @@ view's declared level differs, or when the behaviour does not match: add a row w
 level: public | member | service_member | service_reader | service_manager | org_admin | api_key
 path: with `{service}` for a service ID of the organization under test, `{member}` for a plain member of it,
 `{agent}` for an agent of that service, `{batch}` for a migration batch of it (check failed, with an error report),
-`{field}` / `{custom_field}` for a system / custom ticket field of the service, `{token}` for an opaque token.
+`{field}` / `{custom_field}` for a system / custom ticket field of the service, `{company}` for a company info
+entry, `{token}` for an opaque token.
 data: form fields for POST endpoints (the CSRF token is added by the test).
 """
 from dataclasses import dataclass, field
@@ -58,6 +59,15 @@ ACCESS = {
                                  {"role": "agent"}),
     "service_members.remove": Rule("service_manager", "/services/{service}/members/{agent}/remove"),
     "company_info.index": Rule("org_admin", "/admin/company-info"),
+    "company_info.new": Rule("org_admin", "/admin/company-info/new"),
+    "company_info.edit": Rule("org_admin", "/admin/company-info/{company}"),
+    "company_info.delete": Rule("org_admin", "/admin/company-info/{company}/delete", "POST"),
+    "company_info.apply": Rule("org_admin", "/admin/company-info/apply"),
+    "helpcenter.entry": Rule("public", "/hc/alpha/{service}/"),
+    "helpcenter.switch": Rule("public", "/hc/alpha/{service}/switch?lang=ko"),
+    "helpcenter.page": Rule("public", "/hc/alpha/{service}/ko/"),
+    "helpcenter.document": Rule("public", "/hc/alpha/{service}/ko/terms"),
+    "helpcenter.banner": Rule("public", "/hc/alpha/{service}/banner"),
     "cti.settings": Rule("org_admin", "/admin/cti"),
     "cti.agents": Rule("org_admin", "/admin/cti/agents"),
     "permission_log.index": Rule("org_admin", "/admin/permission-log"),

@@ -3,6 +3,7 @@ from portal.blueprints.auth import bp as auth
 from portal.blueprints.company_info import bp as company_info
 from portal.blueprints.contracts import bp as contracts
 from portal.blueprints.cti import bp as cti
+from portal.blueprints.helpcenter import bp as helpcenter
 from portal.blueprints.home import bp as home
 from portal.blueprints.me import bp as me
 from portal.blueprints.migrations import bp as migrations
@@ -14,4 +15,4 @@ from portal.blueprints.tickets import bp as tickets
 from portal.blueprints.workspace import bp as workspace
 
 BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace,
-              service_members, ticket_fields, tickets]
+              service_members, ticket_fields, tickets, helpcenter]

@@ -1,11 +1,122 @@
+"""Company info (회사정보 관리): entries for help-center footers, and applying them (반영) per service and language."""
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func
 
 from portal.access import org_admin_required
 from portal.blueprints.company_info import bp
-from portal.blueprints.placeholder import coming_soon
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.extensions import db
+from portal.models import CompanyInfo, Service, ServiceStatus
+from portal.services import Actor, ServiceError, company_info
+from portal.services.catalog import language_name, languages
+from portal.tenancy import get_or_404, scoped
+
+FIELDS = ("title", "language", "company_name", "representative", "address", "business_number", "phone", "email",
+          "trademark", "terms_md", "privacy_md")
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 @bp.get("")
 @org_admin_required
 def index():
-    return coming_soon(_("Company info"))
+    entries = list(db.session.scalars(scoped(CompanyInfo).order_by(func.lower(CompanyInfo.title))))
+    usage = {e.id: company_info.services_applying(e) for e in entries}
+    return render_template("company_info/index.html", entries=entries, usage=usage, form=ConfirmForm(),
+                           language_name=language_name)
+
+
+def _form_page(entry: CompanyInfo | None, values: dict, error: str | None, field: str | None, status: int):
+    return render_template("company_info/form.html", entry=entry, values=values, error=error, error_field=field,
+                           form=ConfirmForm(), languages=languages()), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@org_admin_required
+def new():
+    if request.method == "GET":
+        return _form_page(None, {"language": "ko"}, None, None, 200)
+    values = {k: request.form.get(k, "") for k in FIELDS}
+    if not ConfirmForm().validate_on_submit():
+        return _form_page(None, values, _("Your form expired or was sent from elsewhere. Reload the page and try "
+                                          "again."), None, 400)
+    try:
+        entry = company_info.create(actor(), values)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _form_page(None, values, exc.message, exc.code, 422)
+    db.session.commit()
+    flash(_("%(title)s is saved.", title=entry.title), "success")
+    return redirect(url_for("company_info.index"), code=303)
+
+
+@bp.route("/<int:entry_id>", methods=["GET", "POST"])
+@org_admin_required
+def edit(entry_id: int):
+    entry = get_or_404(CompanyInfo, id=entry_id)
+    if request.method == "GET":
+        return _form_page(entry, {k: getattr(entry, k) or "" for k in FIELDS}, None, None, 200)
+    values = {k: request.form.get(k, "") for k in FIELDS}
+    if not ConfirmForm().validate_on_submit():
+        return _form_page(entry, values, _("Your form expired or was sent from elsewhere. Reload the page and try "
+                                           "again."), None, 400)
+    try:
+        company_info.update(actor(), entry, values)
+    except ServiceError as exc:
+        db.session.rollback()
+        return _form_page(entry, values, exc.message, exc.code, 422)
+    db.session.commit()
+    flash(_("%(title)s is saved. Help centers showing it changed at once.", title=entry.title), "success")
+    return redirect(url_for("company_info.index"), code=303)
+
+
+@bp.post("/<int:entry_id>/delete")
+@org_admin_required
+def delete(entry_id: int):
+    entry = get_or_404(CompanyInfo, id=entry_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            company_info.delete(actor(), entry)
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(url_for("company_info.index"), code=303)
+        db.session.commit()
+        flash(_("The company info is deleted."), "success")
+    return redirect(url_for("company_info.index"), code=303)
+
+
+@bp.route("/apply", methods=["GET", "POST"])
+@org_admin_required
+def apply():
+    """반영: per service and help-center language, the entry its footer shows."""
+    services = list(db.session.scalars(scoped(Service).where(Service.status != ServiceStatus.terminated)
+                                       .order_by(func.lower(Service.name))))
+    entries = list(db.session.scalars(scoped(CompanyInfo).order_by(func.lower(CompanyInfo.title))))
+    if request.method == "POST":
+        service = get_or_404(Service, service_key=request.form.get("service", ""))
+        language = request.form.get("language", "")
+        raw = request.form.get("company_info_id", "")
+        entry = get_or_404(CompanyInfo, id=int(raw)) if raw.isdigit() else None
+        if raw and entry is None:
+            abort(404)
+        if not ConfirmForm().validate_on_submit():
+            flash(_("Your form expired or was sent from elsewhere. Reload the page and try again."), "error")
+        else:
+            try:
+                company_info.apply(actor(), service, language, entry)
+            except ServiceError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+            else:
+                db.session.commit()
+                flash(_("The footer of %(name)s (%(lang)s) is updated.", name=service.name,
+                        lang=language_name(language)), "success")
+        return redirect(url_for("company_info.apply"), code=303)
+    footers = company_info.footers_of([s.id for s in services])
+    return render_template("company_info/apply.html", services=services, entries=entries, footers=footers,
+                           form=ConfirmForm(), language_name=language_name)
