@@ -94,6 +94,7 @@ def seed_demo(password: str) -> DemoResult:
                                           "subadmin": "org admin"}[login]))
     if created_members:
         _history(actor, services, created_members)
+        _company_info(actor, services["support"])
     return result
 
 
@@ -164,3 +165,24 @@ def _history(actor: Actor, services: dict[str, Service], members: list[Member]) 
         change_role(actor, services["support"], promoted, ServiceRole.manager, acting_is_org_admin=True,
                     at=start + step * (HISTORY_CHANGES + 1))
         change_role(actor, services["support"], promoted, ServiceRole.agent, acting_is_org_admin=True)
+
+
+def _company_info(actor: Actor, support: Service) -> None:
+    from portal.services import company_info
+
+    korean = company_info.create(actor, {
+        "title": "데모 주식회사 (한국어)", "language": "ko", "company_name": "데모 주식회사", "representative": "홍길동",
+        "address": "서울특별시 중구 세종대로 110", "business_number": "123-45-67890", "phone": "02-1234-5678",
+        "email": "help@demo.example", "trademark": "© 2026 Demo Corp. All rights reserved.",
+        "terms_md": "# 이용약관\n\n## 제1조 (목적)\n\n이 약관은 데모 주식회사가 제공하는 고객지원 서비스의 이용 조건을 정합니다.",
+        "privacy_md": "# 개인정보처리방침\n\n데모 주식회사는 상담에 필요한 최소한의 개인정보만 수집합니다.",
+    })
+    english = company_info.create(actor, {
+        "title": "Demo Corp. (English)", "language": "en", "company_name": "Demo Corp.", "representative": "Gildong Hong",
+        "address": "110 Sejong-daero, Jung-gu, Seoul", "business_number": "123-45-67890", "phone": "+82 2-1234-5678",
+        "email": "help@demo.example", "trademark": "© 2026 Demo Corp. All rights reserved.",
+        "terms_md": "# Terms of use\n\n## Article 1 (Purpose)\n\nThese terms govern the customer support of Demo Corp.",
+        "privacy_md": "# Privacy policy\n\nDemo Corp. collects only the personal data a consultation needs.",
+    })
+    company_info.apply(actor, support, "ko", korean)
+    company_info.apply(actor, support, "en", english)
