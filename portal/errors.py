@@ -9,6 +9,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from portal.htmx import is_htmx
 
 
+def form_expired() -> str:
+    """The message for a form whose CSRF token is missing, stale or forged."""
+    return _("Your form expired or was sent from elsewhere. Reload the page and try again.")
+
+
 def _messages() -> dict[int, tuple[str, str]]:
     return {
         400: (_("Bad request"), _("The request could not be understood. Check what you entered and try again.")),
@@ -36,7 +41,7 @@ def render_error(status: int, detail: str | None = None):
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return render_error(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+        return render_error(400, form_expired())
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -7,6 +7,7 @@ from sqlalchemy import func
 from portal.access import org_admin_required
 from portal.blueprints.company_info import bp
 from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import CompanyInfo, Service, ServiceStatus
 from portal.services import Actor, ServiceError, company_info
@@ -42,8 +43,7 @@ def new():
         return _form_page(None, {"language": "ko"}, None, None, 200)
     values = {k: request.form.get(k, "") for k in FIELDS}
     if not ConfirmForm().validate_on_submit():
-        return _form_page(None, values, _("Your form expired or was sent from elsewhere. Reload the page and try "
-                                          "again."), None, 400)
+        return _form_page(None, values, form_expired(), None, 400)
     try:
         entry = company_info.create(actor(), values)
     except ServiceError as exc:
@@ -62,8 +62,7 @@ def edit(entry_id: int):
         return _form_page(entry, {k: getattr(entry, k) or "" for k in FIELDS}, None, None, 200)
     values = {k: request.form.get(k, "") for k in FIELDS}
     if not ConfirmForm().validate_on_submit():
-        return _form_page(entry, values, _("Your form expired or was sent from elsewhere. Reload the page and try "
-                                           "again."), None, 400)
+        return _form_page(entry, values, form_expired(), None, 400)
     try:
         company_info.update(actor(), entry, values)
     except ServiceError as exc:
@@ -105,7 +104,7 @@ def apply():
         if raw and entry is None:
             abort(404)
         if not ConfirmForm().validate_on_submit():
-            flash(_("Your form expired or was sent from elsewhere. Reload the page and try again."), "error")
+            flash(form_expired(), "error")
         else:
             try:
                 company_info.apply(actor(), service, language, entry)

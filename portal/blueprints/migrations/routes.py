@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from portal.access import org_admin_required
 from portal.blueprints.migrations import bp
 from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
@@ -60,7 +61,7 @@ def new():
         service = get_or_404(Service, service_key=chosen)
         upload = request.files.get("file")
         if not form.validate_on_submit():
-            error = _("Your form expired or was sent from elsewhere. Reload the page and try again.")
+            error = form_expired()
         elif upload is None or not upload.filename:
             error = _("Choose the filled template (.xlsx) to upload.")
         else:

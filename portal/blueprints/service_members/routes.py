@@ -9,6 +9,7 @@ from sqlalchemy import select
 from portal.access import service_role_required
 from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.blueprints.service_members import bp
+from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
@@ -97,7 +98,7 @@ def _member_action(member_id: int, change):
     member = get_or_404(Member, id=member_id)
     error = None
     if not ConfirmForm().validate_on_submit():
-        error = _("Your form expired or was sent from elsewhere. Reload the page and try again.")
+        error = form_expired()
     else:
         try:
             change(member)

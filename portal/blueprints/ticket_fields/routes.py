@@ -6,6 +6,7 @@ from flask_login import current_user
 from portal.access import service_role_required
 from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.blueprints.ticket_fields import bp
+from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.models import TicketField
@@ -41,7 +42,7 @@ def index(service_key: str):
 def add(service_key: str):
     values = {k: request.form.get(k, "") for k in ("key", "type", "label_ko", "label_en", "choices")}
     if not ConfirmForm().validate_on_submit():
-        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."), values)
+        return _page(400, form_expired(), values)
     try:
         ticket_fields.add_custom_field(actor(), g.service, required=request.form.get("required") == "on", **values)
     except ServiceError as exc:
@@ -67,7 +68,7 @@ def _field(field_id: int) -> TicketField:
 def update(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
-        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+        return _page(400, form_expired())
     try:
         ticket_fields.update_field(actor(), g.service, field, label_ko=request.form.get("label_ko", ""),
                                    label_en=request.form.get("label_en", ""),
@@ -85,7 +86,7 @@ def update(service_key: str, field_id: int):
 def move(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
-        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+        return _page(400, form_expired())
     try:
         ticket_fields.move_field(actor(), g.service, field, request.form.get("direction", ""))
     except ServiceError as exc:
@@ -100,7 +101,7 @@ def move(service_key: str, field_id: int):
 def delete(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
-        return _page(400, _("Your form expired or was sent from elsewhere. Reload the page and try again."))
+        return _page(400, form_expired())
     try:
         ticket_fields.delete_field(actor(), g.service, field)
     except ServiceError as exc:
