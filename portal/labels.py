@@ -95,6 +95,17 @@ def local(moment, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt) if moment else ""
 
 
+def state_label(channel: str, state: str) -> str:
+    if channel == "chat":
+        return {"offline": _("Offline"), "waiting": _("Waiting"), "online": _("Online"), "break": _("Break")}[state]
+    return {
+        "offline": _("Offline"), "ready": _("Ready"), "inbound_call": _("On inbound call"),
+        "outbound_call": _("On outbound call"), "transfer": _("Transfer"), "ticket_work": _("Ticket work"),
+        "chat_work": _("Chat work"), "break": _("Break"), "meal": _("Meal"), "training": _("Training"),
+        "reporting": _("Reporting"), "meeting": _("Meeting"), "coaching": _("Coaching"),
+    }[state]
+
+
 def won(amount: int) -> str:
     return format_currency(amount, "KRW")
 
@@ -123,7 +134,7 @@ def register(app) -> None:
         feature_name=feature_name, member_status_label=member_status_label, role_label=role_label,
         channel_label=channel_label, operation_label=operation_label, permissions_text=permissions_text,
         now=utcnow, field_type_label=field_type_label, field_label=field_label,
-        ticket_status_label=ticket_status_label, batch_status_label=batch_status_label,
+        ticket_status_label=ticket_status_label, batch_status_label=batch_status_label, state_label=state_label,
     )
     app.jinja_env.filters["won"] = won
     app.jinja_env.filters["local"] = local

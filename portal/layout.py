@@ -20,6 +20,10 @@ GLOBAL_MENU = [
 ]
 
 SESSION_SERVICE_KEY = "service_key"
+# What an agent can pick in the top bar (call states come from the telephony).
+PHONE_CHOICES = ("ready", "ticket_work", "chat_work", "break", "meal", "training", "reporting", "meeting", "coaching",
+                 "offline")
+CHAT_CHOICES = ("waiting", "online", "break", "offline")
 
 
 def my_services() -> list[Service]:
@@ -44,6 +48,20 @@ def current_service() -> Service | None:
     return services[0] if services else None
 
 
+def agent_link(service: Service | None):
+    if service is None or not current_user.is_authenticated:
+        return None
+    from portal.access import membership
+
+    return membership(current_user.id, service.id)
+
+
+def agent_current_states():
+    from portal.services.agent_states import current
+
+    return current(current_user.id)
+
+
 def register(app: Flask) -> None:
     @app.template_filter("dict_without_none")
     def dict_without_none(attributes: dict) -> dict:
@@ -57,4 +75,8 @@ def register(app: Flask) -> None:
             "current_service": current_service,
             "language_choices": language_choices(),
             "current_locale": str(get_locale()),
+            "agent_link": agent_link,
+            "agent_current_states": agent_current_states,
+            "phone_choices": PHONE_CHOICES,
+            "chat_choices": CHAT_CHOICES,
         }

@@ -34,7 +34,7 @@ def world(make):
 
 
 def _migration_world(app, org, service):
-    """A failed migration batch with an error report, and a system and a custom ticket field."""
+    """A CTI contract, a failed migration batch with an error report, a system and a custom ticket field."""
     from portal.extensions import db
     from portal.models import BatchStatus, MigrationBatch, Service
     from portal.services import Actor, ticket_fields
@@ -45,6 +45,9 @@ def _migration_world(app, org, service):
         fields = ticket_fields.fields_of(svc)
         custom = ticket_fields.add_custom_field(Actor(org.id, None), svc, key="mood", type="text", label_ko="기분",
                                                 label_en="Mood")
+        from portal.services.contracts import sign_contract
+
+        sign_contract(Actor(org.id, None), svc, {"base.seat": 2, "ticket.phone_cti": 2}, base_version=None)
         upload = store(org.id, purpose="migration_upload", filename="f.xlsx", content_type="x", data=b"x")
         report = store(org.id, purpose="migration_errors", filename="e.xlsx", content_type="x", data=b"e")
         batch = MigrationBatch(organization_id=org.id, service_id=svc.id, file_id=upload.id, filename=f"f {SECRET}.xlsx",

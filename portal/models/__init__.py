@@ -3,6 +3,7 @@ from portal.models.activity import Activity
 from portal.models.billing import MonthlyCharge
 from portal.models.company_info import CompanyInfo, HelpCenterFooter
 from portal.models.contract import Contract, ContractLine
+from portal.models.cti import AgentStateInterval, CtiAgent, CtiSettings, CtiVersion
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
 from portal.models.migration_batch import BatchStatus, MigrationBatch
@@ -23,6 +24,10 @@ from portal.models.ticket import FieldType, Ticket, TicketChannel, TicketField, 
 
 __all__ = [
     "Activity",
+    "AgentStateInterval",
+    "CtiAgent",
+    "CtiSettings",
+    "CtiVersion",
     "BatchStatus",
     "CompanyInfo",
     "HelpCenterFooter",

@@ -57,7 +57,7 @@
       } else if (field) { field.select(); }
     }
     // Clicking outside an open account menu closes it.
-    document.querySelectorAll("details.account-menu[open]").forEach(function (menu) {
+    document.querySelectorAll("details.account-menu[open], details.state-menu[open]").forEach(function (menu) {
       if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
     });
   });

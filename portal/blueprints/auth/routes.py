@@ -95,6 +95,10 @@ def login_throttled():
 def logout():
     if request.method == "GET":  # a link can't log anyone out; the confirm button posts with CSRF
         return render_template("auth/logout.html")
+    from portal.services.agent_states import go_offline
+
+    go_offline(current_user)  # logging out closes every open state interval
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have been logged out."), "info")

@@ -1,17 +1,148 @@
+"""CTI management (CTI 관리): settings per CTI service, and agents' CTI credentials with inline edit."""
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from portal.access import org_admin_required
 from portal.blueprints.cti import bp
-from portal.blueprints.placeholder import coming_soon
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.errors import form_expired
+from portal.extensions import db
+from portal.htmx import is_htmx
+from portal.models import CtiAgent, Member, Organization
+from portal.services import Actor, ServiceError, cti
+from portal.tenancy import get_or_404
+
+PAGE_SIZE = 50
 
 
-@bp.get("")
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+def _cti_service(services, key: str | None):
+    if key is None:
+        return services[0] if services else None
+    match = next((s for s in services if s.service_key == key), None)
+    if match is None:
+        abort(404)  # unknown, another organization's, or a service without CTI
+    return match
+
+
+@bp.route("", methods=["GET", "POST"])
 @org_admin_required
 def settings():
-    return coming_soon(_("CTI settings"))
+    services = cti.cti_services(current_user.organization_id)
+    service = _cti_service(services, request.values.get("service"))
+    if service is None:
+        return render_template("cti/settings.html", services=[], service=None, settings=None, form=ConfirmForm())
+    settings_row = cti.settings_of(service)
+    db.session.commit()
+    error, status = None, 200
+    if request.method == "POST":
+        if not ConfirmForm().validate_on_submit():
+            error, status = form_expired(), 400
+        else:
+            try:
+                cti.save_connection(actor(), service, version=request.form.get("version", ""),
+                                    tenant_id=request.form.get("tenant_id", ""),
+                                    tenant_name=request.form.get("tenant_name", ""))
+            except ServiceError as exc:
+                db.session.rollback()
+                error, status = exc.message, 422
+            else:
+                db.session.commit()
+                flash(_("The CTI settings of %(name)s are saved.", name=service.name), "success")
+                return redirect(url_for("cti.settings", service=service.service_key), code=303)
+    org = db.session.get(Organization, current_user.organization_id)
+    return render_template("cti/settings.html", services=services, service=service, settings=cti.settings_of(service),
+                           org=org, form=ConfirmForm(), error=error, values=request.form), status
+
+
+@bp.post("/<service_key>/toggle")
+@org_admin_required
+def toggle(service_key: str):
+    """One on/off setting, saved at once; htmx gets the switch back re-rendered."""
+    services = cti.cti_services(current_user.organization_id)
+    service = _cti_service(services, service_key)
+    name, value = request.form.get("name", ""), request.form.get("value") == "on"
+    error = None
+    if not ConfirmForm().validate_on_submit():
+        error = form_expired()
+    else:
+        try:
+            cti.set_toggle(actor(), service, name, value)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    if name not in cti.TOGGLES:
+        abort(400)
+    if is_htmx():
+        return render_template("cti/_toggle.html", service=service, settings=cti.settings_of(service), name=name,
+                               form=ConfirmForm(), error=error), 409 if error else 200
+    if error:
+        flash(error, "error")
+    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+
+
+# -- agents -------------------------------------------------------------------------------------------------
+
+def _agent_row(member: Member, *, editing=False, error=None, values=None, status=200):
+    agent = db.session.query(CtiAgent).filter_by(member_id=member.id).first()
+    return render_template("cti/_agent_row.html", member=member, agent=agent, editing=editing, error=error,
+                           values=values or {}, form=ConfirmForm()), status
+
+
+def _phone_member(member_id: int) -> Member:
+    member = get_or_404(Member, id=member_id)
+    if not cti.has_phone_permission(member):
+        abort(404)
+    return member
 
 
 @bp.get("/agents")
 @org_admin_required
 def agents():
-    return coming_soon(_("CTI agents"))
+    query = request.args.get("q", "")
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, total = cti.phone_members(current_user.organization_id, query, page, PAGE_SIZE)
+    return render_template("cti/agents.html", rows=rows, total=total, query=query, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)), form=ConfirmForm())
+
+
+@bp.get("/agents/<int:member_id>")
+@org_admin_required
+def agent_row(member_id: int):
+    """Cancel: the row as it is saved."""
+    return _agent_row(_phone_member(member_id))
+
+
+@bp.get("/agents/<int:member_id>/edit")
+@org_admin_required
+def agent_edit(member_id: int):
+    return _agent_row(_phone_member(member_id), editing=True)
+
+
+@bp.post("/agents/<int:member_id>")
+@org_admin_required
+def agent_save(member_id: int):
+    member = _phone_member(member_id)
+    values = {"cti_id": request.form.get("cti_id", ""), "cti_number": request.form.get("cti_number", "")}
+    if not ConfirmForm().validate_on_submit():
+        return _agent_row(member, editing=True, error=form_expired(), values=values, status=400)
+    try:
+        cti.set_credentials(actor(), member, **values)
+    except ServiceError as exc:
+        db.session.rollback()
+        member = _phone_member(member_id)
+        if is_htmx():
+            return _agent_row(member, editing=True, error=exc.message, values=values, status=422)
+        flash(exc.message, "error")
+        return redirect(url_for("cti.agents", q=member.login_id), code=303)
+    db.session.commit()
+    if is_htmx():
+        return _agent_row(member)
+    flash(_("The CTI credentials of %(name)s are saved.", name=member.name), "success")
+    return redirect(url_for("cti.agents"), code=303)

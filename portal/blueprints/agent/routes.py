@@ -1,0 +1,61 @@
+"""The agent's availability: phone and chat state from the top bar, and a supervisor's override."""
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.access import member_required, service_role_required
+from portal.blueprints.agent import bp
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.errors import form_expired
+from portal.extensions import db
+from portal.htmx import is_htmx
+from portal.layout import current_service
+from portal.models import Member
+from portal.services import Actor, ServiceError, agent_states
+from portal.tenancy import get_or_404
+
+
+def actor() -> Actor:
+    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+
+
+@bp.post("/state")
+@member_required
+def state():
+    """One click in the top bar: the member's own phone or chat state in the current service."""
+    error = None
+    if not ConfirmForm().validate_on_submit():
+        error = form_expired()
+    else:
+        try:
+            agent_states.change(actor(), current_user, current_service(), request.form.get("channel", ""),
+                                request.form.get("state", ""))
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    if is_htmx():
+        return render_template("agent/_states.html", state_error=error), 409 if error else 200
+    if error:
+        flash(error, "error")
+    return redirect(request.referrer or url_for("home.index"), code=303)
+
+
+@bp.post("/<service_key>/members/<int:member_id>/state")
+@service_role_required("manager")
+def supervise(service_key: str, member_id: int):
+    """A service manager or org admin sets an agent's state, with a reason that is recorded."""
+    member = get_or_404(Member, id=member_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        agent_states.change(actor(), member, g.service, request.form.get("channel", ""), request.form.get("state", ""),
+                            reason=request.form.get("reason", ""))
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(_("The state of %(name)s is changed.", name=member.name), "success")
+    return redirect(url_for("service_members.index", service_key=service_key), code=303)

@@ -1,0 +1,173 @@
+"""CTI management (CTI 관리): which services have phone CTI, their settings, and agents' CTI credentials."""
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import (
+    Contract,
+    ContractLine,
+    CtiAgent,
+    CtiSettings,
+    CtiVersion,
+    Member,
+    Organization,
+    Service,
+    ServiceMember,
+    ServiceStatus,
+)
+from portal.models.base import utcnow
+from portal.services import Actor, ServiceError, activity
+from portal.services.price_list import CTI_FEATURE
+
+CTI_ID_RE = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
+CTI_NUMBER_RE = re.compile(r"^[0-9]{2,20}$")
+TENANT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOGGLES = ("mobile_activated", "log_monitoring", "after_call_bulk", "outbound_auto_ticket")
+
+
+def cti_services(organization_id: int) -> list[Service]:
+    """Services whose contract in force enables ticket.phone_cti (and are not terminated), by name."""
+    has_cti = exists().where(ContractLine.contract_id == Contract.id, ContractLine.feature_key == CTI_FEATURE)
+    return list(db.session.scalars(
+        select(Service).join(Contract, (Contract.service_id == Service.id) & Contract.effective_to.is_(None))
+        .where(Service.organization_id == organization_id, Service.status != ServiceStatus.terminated, has_cti)
+        .order_by(func.lower(Service.name))))
+
+
+def require_cti(service: Service) -> None:
+    if service.id not in {s.id for s in cti_services(service.organization_id)}:
+        raise ServiceError(_("%(name)s has no phone CTI in its contract. Add Phone (CTI) to the contract first.",
+                             name=service.name), "no_cti")
+
+
+def settings_of(service: Service) -> CtiSettings:
+    settings = db.session.scalars(select(CtiSettings).where(CtiSettings.service_id == service.id)).first()
+    if settings is None:
+        settings = CtiSettings(organization_id=service.organization_id, service_id=service.id)
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def _log(actor: Actor, service: Service, changes: dict) -> None:
+    activity.record(actor.organization_id, actor.member_id, "cti.settings_changed", subject_type="service",
+                    subject_id=service.id, subject_label=service.name, details=changes, ip=actor.ip)
+
+
+def set_toggle(actor: Actor, service: Service, name: str, value: bool) -> CtiSettings:
+    """One of the on/off settings; turning Mobile Contact off also leaves the Mobile Contact version."""
+    require_cti(service)
+    if name not in TOGGLES:
+        raise ServiceError(_("Unknown setting: %(name)s.", name=name), "bad_setting")
+    settings = settings_of(service)
+    before = getattr(settings, name)
+    setattr(settings, name, bool(value))
+    if name == "mobile_activated" and not value and settings.version == CtiVersion.mobile:
+        settings.version = None
+    settings.updated_at = utcnow()
+    db.session.flush()
+    if before != bool(value):
+        _log(actor, service, {name: {"from": before, "to": bool(value)}})
+    return settings
+
+
+def save_connection(actor: Actor, service: Service, *, version: str, tenant_id: str, tenant_name: str) -> CtiSettings:
+    """CTI version and the tenant given by the telephony operator. IPCC only for approved organizations;
+    Mobile Contact only once it is activated."""
+    require_cti(service)
+    settings = settings_of(service)
+    org = db.session.get(Organization, service.organization_id)
+    chosen = None
+    if version:
+        if version not in CtiVersion._value2member_map_:
+            raise ServiceError(_("Choose IPCC (Private) or Mobile Contact."), "bad_version")
+        chosen = CtiVersion(version)
+    if chosen == CtiVersion.ipcc and not org.ipcc_approved:
+        raise ServiceError(_("IPCC (Private) needs the support center's approval of your organization. Contact "
+                             "the support center."), "ipcc_not_approved")
+    if chosen == CtiVersion.mobile and not settings.mobile_activated:
+        raise ServiceError(_("Activate Mobile Contact first."), "mobile_inactive")
+    tenant_id, tenant_name = (tenant_id or "").strip(), (tenant_name or "").strip()
+    if tenant_id and not TENANT_ID_RE.match(tenant_id):
+        raise ServiceError(_("A tenant ID is 1–64 letters, digits or . _ -."), "bad_tenant_id")
+    if len(tenant_name) > 100:
+        raise ServiceError(_("A tenant name is at most 100 characters."), "bad_tenant_name")
+    before = {"version": settings.version.value if settings.version else None, "tenant_id": settings.tenant_id,
+              "tenant_name": settings.tenant_name}
+    settings.version, settings.tenant_id, settings.tenant_name = chosen, tenant_id or None, tenant_name or None
+    settings.updated_at = utcnow()
+    db.session.flush()
+    after = {"version": version or None, "tenant_id": settings.tenant_id, "tenant_name": settings.tenant_name}
+    if before != after:
+        _log(actor, service, {"from": before, "to": after})
+    return settings
+
+
+# -- CTI agents ---------------------------------------------------------------------------------------------
+
+def phone_members(organization_id: int, query: str = "", page: int = 1, size: int = 50):
+    """Members holding the phone permission in at least one service, with their CTI credentials (or None),
+    matching `query` against name, login ID or CTI ID."""
+    with_phone = exists().where(ServiceMember.member_id == Member.id, ServiceMember.can_phone.is_(True))
+    q = (select(Member, CtiAgent).outerjoin(CtiAgent, CtiAgent.member_id == Member.id)
+         .where(Member.organization_id == organization_id, with_phone))
+    needle = (query or "").strip().lower()
+    if needle:
+        q = q.where(or_(func.lower(Member.name).contains(needle, autoescape=True),
+                        func.lower(Member.login_id).contains(needle, autoescape=True),
+                        func.lower(CtiAgent.cti_id).contains(needle, autoescape=True)))
+    total = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = db.session.execute(q.order_by(Member.name, Member.id).limit(size).offset((max(page, 1) - 1) * size)).all()
+    return rows, total
+
+
+def has_phone_permission(member: Member) -> bool:
+    return db.session.scalar(select(exists().where(ServiceMember.member_id == member.id,
+                                                   ServiceMember.can_phone.is_(True))))
+
+
+def set_credentials(actor: Actor, member: Member, *, cti_id: str, cti_number: str) -> CtiAgent:
+    """Give a phone agent a CTI ID and number, each unique in the organization. A duplicate (also one saved
+    at the same moment by another admin) is refused with a message, not an error page."""
+    cti_id, cti_number = (cti_id or "").strip(), (cti_number or "").strip().replace("-", "")
+    if member.organization_id != actor.organization_id:
+        raise ServiceError(_("The member is not part of this organization."), "foreign_member")
+    if not has_phone_permission(member):
+        raise ServiceError(_("%(name)s has no phone permission in any service.", name=member.name), "no_phone")
+    if not CTI_ID_RE.match(cti_id):
+        raise ServiceError(_("A CTI ID is 2–32 letters, digits or . _ -."), "bad_cti_id")
+    if not CTI_NUMBER_RE.match(cti_number):
+        raise ServiceError(_("A CTI number is 2–20 digits."), "bad_cti_number")
+    for column, value, message in (
+        (CtiAgent.cti_id, cti_id, _("The CTI ID %(value)s is already used by another agent.", value=cti_id)),
+        (CtiAgent.cti_number, cti_number,
+         _("The CTI number %(value)s is already used by another agent.", value=cti_number)),
+    ):
+        taken = db.session.scalars(select(CtiAgent).where(CtiAgent.organization_id == actor.organization_id,
+                                                          column == value, CtiAgent.member_id != member.id)).first()
+        if taken is not None:
+            raise ServiceError(message, "duplicate")
+    agent = db.session.scalars(select(CtiAgent).where(CtiAgent.member_id == member.id)).first()
+    before = {"cti_id": agent.cti_id, "cti_number": agent.cti_number} if agent else None
+    if agent is None:
+        agent = CtiAgent(organization_id=member.organization_id, member_id=member.id, cti_id=cti_id,
+                         cti_number=cti_number)
+        db.session.add(agent)
+    else:
+        agent.cti_id, agent.cti_number = cti_id, cti_number
+    agent.updated_at = utcnow()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same value committed by someone else a moment ago
+        db.session.rollback()
+        raise ServiceError(_("The CTI ID or CTI number was just taken by another agent. Choose another."),
+                           "duplicate") from None
+    activity.record(actor.organization_id, actor.member_id, "cti.agent_credentials", subject_type="member",
+                    subject_id=member.id, subject_label=f"{member.name} ({member.login_id})",
+                    details={"from": before, "to": {"cti_id": cti_id, "cti_number": cti_number}}, ip=actor.ip)
+    return agent
