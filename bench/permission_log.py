@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, func, select, text  # noqa: E402
 
 PAGE = 50
+NEWCOMER = "newcomer"
 
 
 def make_app():
@@ -176,6 +177,31 @@ def check(keys, after=None):
     return ordered and below
 
 
+def ensure_newcomer(org_id) -> None:
+    """A member who joined after the bulk load, with the 3 log rows of joining a service: the usual shape
+    of a target search (most members have few changes), unlike the bulk rows spread over everyone."""
+    from portal.extensions import db
+    from portal.models import Member, Service, ServiceRole
+    from portal.services import Actor
+    from portal.services.accounts import create_member
+    from portal.services.permissions import add_service_member, set_channel
+
+    if db.session.scalar(select(Member.id).where(Member.organization_id == org_id, Member.login_id == NEWCOMER)):
+        return
+    admin_id = db.session.scalar(select(Member.id).where(Member.organization_id == org_id,
+                                                         Member.login_id == "admin"))
+    support = db.session.scalars(select(Service).where(Service.organization_id == org_id,
+                                                       Service.service_key == "support")).one()
+    member = create_member(org_id, login_id=NEWCOMER, name="신입상담", email=f"{NEWCOMER}@{org_id}.example",
+                           password="demo-pass-1234")
+    actor = Actor(org_id, admin_id)
+    add_service_member(actor, support, member, ServiceRole.agent, ticket=True)
+    set_channel(actor, support, member, "chat", True)
+    set_channel(actor, support, member, "phone", True)
+    db.session.commit()
+    print(f"added member {NEWCOMER} with 3 permission log rows (now)")
+
+
 def filters(org_id, now, service_key):
     from portal.extensions import db
     from portal.models import Service
@@ -189,6 +215,8 @@ def filters(org_id, now, service_key):
         ("b. operation=change_role", make_filter(start=start, end=now, operation="change_role")),
         ("c1. target=김 (3 members)", make_filter(start=start, end=now, target="김")),
         ("c2. target=agent05 (login)", make_filter(start=start, end=now, target="agent05")),
+        (f"c3. target={NEWCOMER} (3 rows)", make_filter(start=start, end=now, target=NEWCOMER)),
+        ("c4. target=없는사람 (no member)", make_filter(start=start, end=now, target="없는사람")),
         (f"d. service={service_key}", make_filter(start=start, end=now, service_id=service_id)),
     ]
 
@@ -203,6 +231,7 @@ def run(args) -> dict:
     org_id = db.session.scalar(select(Organization.id).where(Organization.domain == args.domain))
     if org_id is None:
         sys.exit(f"no organization {args.domain}")
+    ensure_newcomer(org_id)
     if args.analyze:
         t0 = time.perf_counter()
         if dialect == "postgresql":
@@ -307,7 +336,7 @@ def summary(report) -> None:
         generic = ""
         if "generic" in pages["first"].get("plan", {}):
             found = re.search(r"Execution Time: ([\d.]+) ms", pages["first"]["plan"]["generic"])
-            generic = f"; first page with the generic plan: {float(found.group(1)):.1f} ms" if found else ""
+            generic = f"; first page with the generic plan: {float(found.group(1)):.2f} ms" if found else ""
         print(f"{entry['filter']:32s} {entry['matching']:>10,} {cell('first')} {cell('walked')} "
               f"{cell('deep')} {cell('deep*')}  walked {walked_at}, deep {deep_at}{generic}")
     print("walked: after following the cursor from the first page; deep: from the cursor of the row in the middle;\n"

@@ -34,13 +34,14 @@ export SECRET_KEY=bench-secret-key PASSWORD_HASH_PROFILE=fast RATELIMIT_ENABLED=
 flask=(.venv/bin/flask --app app)
 plans=(); [[ "${BENCH_PLANS:-}" == 1 ]] && plans=(--plans)
 
-# load BACKEND — schema, demo, bench organization and the bulk rows, unless a kept database already has them.
+# load BACKEND — schema (always upgraded), then demo, bench organization and the bulk rows unless a kept
+# database already has them.
 load() {
+  "${flask[@]}" db upgrade >/dev/null 2>&1
   if [[ -f "$work/$1.$domain.loaded" ]]; then
     echo "==> $1: reusing the loaded database in $work ($(cat "$work/$1.$domain.loaded"))"
     return
   fi
-  "${flask[@]}" db upgrade >/dev/null 2>&1
   "${flask[@]}" seed-demo --password demo-pass-1234 >/dev/null
   [[ "$domain" == demo ]] || .venv/bin/python bench/permission_log.py prepare --domain "$domain"
   echo "==> $1: flask seed-load --permission-log $rows --domain $domain"
