@@ -33,6 +33,9 @@ def render_markdown(text: str | None) -> str:
     if not text:
         return ""
     html = _markdown.render(text)
+    # The page has its own <h1>; the document's headings sit one level below it.
+    for level in range(5, 0, -1):
+        html = html.replace(f"<h{level}>", f"<h{level + 1}>").replace(f"</h{level}>", f"</h{level + 1}>")
     return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
                      link_rel="noopener noreferrer nofollow")
 

@@ -27,7 +27,7 @@ def _not_found(reason: str, *, service: Service | None = None, lang: str = "en")
     return make_response(html, 404)
 
 
-def _load(domain: str, service_key: str) -> tuple[Organization, Service] | Response:
+def _load(domain: str, service_key: str, lang: str | None = None) -> tuple[Organization, Service] | Response:
     org = db.session.scalars(select(Organization).where(Organization.domain == domain.lower())).first()
     service = None
     if org is not None:
@@ -36,7 +36,7 @@ def _load(domain: str, service_key: str) -> tuple[Organization, Service] | Respo
     if service is None or service.status == ServiceStatus.draft:
         return _not_found("unknown")
     if service.status != ServiceStatus.active:
-        return _not_found("closed", service=service, lang=service.default_language or "en")
+        return _not_found("closed", service=service, lang=lang or service.default_language or "en")
     return org, service
 
 
@@ -93,7 +93,7 @@ def document(domain: str, service_key: str, lang: str, kind: str):
 
 
 def _render(domain: str, service_key: str, lang: str, kind: str):
-    loaded = _load(domain, service_key)
+    loaded = _load(domain, service_key, lang)
     if isinstance(loaded, Response):
         return loaded
     org, service = loaded
@@ -121,8 +121,9 @@ def _render(domain: str, service_key: str, lang: str, kind: str):
     response.set_etag(etag)
     if info is not None:
         response.last_modified = info.updated_at
+    # Revalidate every time: a repeat visit costs a 304, and a change (or a suspension) shows at once.
     response.cache_control.public = True
-    response.cache_control.max_age = 60
+    response.cache_control.no_cache = True
     response.vary.add("Accept-Encoding")
     return response.make_conditional(request)
 
