@@ -4,7 +4,9 @@ Times `portal.services.permission_log.page` (the function behind /admin/permissi
 that already holds the bulk rows, for typical filters over the last 365 days: the first page; the page
 reached by following the cursor WALK times; the page after the cursor of the row in the middle of the
 result (at most JUMP rows deep); and that deep page again with the filter's end moved down to the
-cursor's time ("deep*", the query shape that lets SQLite seek straight to the cursor). Each time is the
+cursor's time ("deep*", the query shape that lets SQLite seek straight to the cursor); and for target
+filters, the first and deep page with a candidate query shape ("first†", "deep†": member IDs first, then
+one ordered index range per member). Each time is the
 median of RUNS calls after one warm-up call. Every call runs in its own transaction with an empty ORM
 session, like a request (the rollback also drops psycopg's prepared statements, as the end of a request
 does). It prints the plan of the exact SQL page() sent: EXPLAIN QUERY PLAN on SQLite; EXPLAIN (ANALYZE,
@@ -29,6 +31,7 @@ import re
 import statistics
 import sys
 import time
+import unicodedata
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -98,11 +101,12 @@ class Captured:
             self.last = (statement, parameters)
 
 
-def timed_page(org_id, flt, cursor, runs):
+def timed_page(org_id, flt, cursor, runs, page=None):
     """Median, min and max milliseconds of `runs` calls of page() (after a warm-up call), and its result."""
     from portal.extensions import db
-    from portal.services.permission_log import page
+    from portal.services import permission_log
 
+    page = page or permission_log.page
     db.session.rollback()
     db.session.expunge_all()
     rows, next_cursor = page(org_id, flt, cursor)  # warm-up (and the result we check)
@@ -157,17 +161,54 @@ def explain(statement, parameters, dialect):
     return plans
 
 
-def plan_of(org_id, flt, cursor, dialect):
+def plan_of(org_id, flt, cursor, dialect, page=None):
     from portal.extensions import db
-    from portal.services.permission_log import page
+    from portal.services import permission_log
 
+    page = page or permission_log.page
     db.session.rollback()
     with Captured(db.engine) as cap:
         page(org_id, flt, cursor)
+    if cap.last is None:
+        db.session.rollback()
+        return None, None, {"custom": "(no query on permission_change: no member matches)"}
     statement, parameters = cap.last
     plans = explain(statement, parameters, dialect)
     db.session.rollback()
     return statement, parameters, plans
+
+
+def by_member_page(org_id, flt, cursor=None, size=PAGE):
+    """A candidate shape for the target filter, NOT what the app runs: the matching member IDs first, then
+    one ordered range of ix_permission_change_org_target_time per member (UNION ALL), then the newest
+    `size` of those few rows. Same arguments and result as permission_log.page."""
+    from sqlalchemy import literal, tuple_, union_all
+
+    from portal.extensions import db
+    from portal.models import PermissionChange as PC
+    from portal.models.base import UTCDateTime
+    from portal.services.permission_log import _member_ids, decode_cursor, encode_cursor, query
+
+    ids = list(db.session.scalars(_member_ids(org_id, flt.target)))
+    if not ids:
+        return [], None
+    base = replace(flt, target="")
+    position = decode_cursor(cursor) if cursor else None
+    if position:
+        base = replace(base, end=min(base.end, position[0]))
+    parts = []
+    for member_id in ids:
+        q = query(org_id, base).with_only_columns(PC.id).where(PC.target_member_id == member_id)
+        if position:
+            q = q.where(tuple_(PC.created_at, PC.id) < tuple_(literal(position[0], UTCDateTime()),
+                                                               literal(position[1])))
+        parts.append(q.order_by(PC.created_at.desc(), PC.id.desc()).limit(size + 1).subquery())
+    newest = union_all(*[select(p.c.id) for p in parts]).subquery()
+    rows = list(db.session.scalars(select(PC).where(PC.id.in_(select(newest.c.id)))
+                                   .order_by(PC.created_at.desc(), PC.id.desc()).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (encode_cursor(rows[-1]) if more and rows else None)
 
 
 def check(keys, after=None):
@@ -257,7 +298,7 @@ def run(args) -> dict:
         entry = {"filter": name, "matching": matching, "pages": {}}
 
         first, (rows, cursor) = timed_page(org_id, flt, None, args.runs)
-        entry["pages"]["first"] = {**first, "rows": len(rows), "ok": check(rows)}
+        entry["pages"]["first"] = {**first, "rows": len(rows), "ok": check(rows), "ids": [k[1] for k in rows]}
         plan_cursors = {"first": (flt, None)}
 
         # Follow the cursor like a person clicking "next" WALK times.
@@ -292,7 +333,7 @@ def run(args) -> dict:
                 query(org_id, flt).order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc())
                 .with_only_columns(PermissionChange.id).offset(jump).limit(PAGE)))
             deep, (rows, _c) = timed_page(org_id, flt, cursor, args.runs)
-            entry["pages"]["deep"] = {**deep, "depth": jump, "rows": len(rows),
+            entry["pages"]["deep"] = {**deep, "depth": jump, "rows": len(rows), "ids": [k[1] for k in rows],
                                       "ok": check(rows, key) and [k[1] for k in rows] == expected}
             plan_cursors["deep"] = (flt, cursor)
             # The same page with the filter's end moved down to the cursor's time: then the first upper
@@ -303,8 +344,22 @@ def run(args) -> dict:
                                        "ok": check(rows, key) and [k[1] for k in rows] == expected}
             plan_cursors["deep*"] = (narrowed, cursor)
 
+        page_fns = {}
+        if flt.target:  # the candidate shape, on the first page and on the deep cursor
+            for label, (_f, page_cursor) in list(plan_cursors.items()):
+                if label not in ("first", "deep"):
+                    continue
+                after = decode_cursor(page_cursor) if page_cursor else None
+                stats, (rows, _c) = timed_page(org_id, flt, page_cursor, args.runs, page=by_member_page)
+                expected_keys = entry["pages"][label]["ids"]
+                entry["pages"][label + "†"] = {**stats, **({"depth": entry["pages"][label]["depth"]}
+                                                           if "depth" in entry["pages"][label] else {}),
+                                               "rows": len(rows), "ok": check(rows, after) and
+                                               [k[1] for k in rows] == expected_keys}
+                plan_cursors[label + "†"] = (flt, page_cursor)
+                page_fns[label + "†"] = by_member_page
         for label, (page_flt, page_cursor) in plan_cursors.items():
-            statement, parameters, plans = plan_of(org_id, page_flt, page_cursor, dialect)
+            statement, parameters, plans = plan_of(org_id, page_flt, page_cursor, dialect, page_fns.get(label))
             entry["pages"][label]["plan"] = plans
             if label == "first":
                 entry["sql"] = statement
@@ -324,6 +379,12 @@ def run(args) -> dict:
     return report
 
 
+def pad(label: str, width: int = 32) -> str:
+    """Left-justify for a terminal: Hangul takes two columns."""
+    wide = sum(unicodedata.east_asian_width(ch) in "WF" for ch in label)
+    return label + " " * max(width - len(label) - wide, 0)
+
+
 def summary(report) -> None:
     print(f"\n{report['dialect']}: median ms of {report['runs']} runs (target: first page < 50 ms, "
           "deep pages no slower)")
@@ -337,10 +398,18 @@ def summary(report) -> None:
         if "generic" in pages["first"].get("plan", {}):
             found = re.search(r"Execution Time: ([\d.]+) ms", pages["first"]["plan"]["generic"])
             generic = f"; first page with the generic plan: {float(found.group(1)):.2f} ms" if found else ""
-        print(f"{entry['filter']:32s} {entry['matching']:>10,} {cell('first')} {cell('walked')} "
+        print(f"{pad(entry['filter'])} {entry['matching']:>10,} {cell('first')} {cell('walked')} "
               f"{cell('deep')} {cell('deep*')}  walked {walked_at}, deep {deep_at}{generic}")
     print("walked: after following the cursor from the first page; deep: from the cursor of the row in the middle;\n"
           "deep*: the deep page with the filter's end moved down to the cursor's time (what page() could send).")
+    print("\ntarget filters with the candidate shape (member IDs first, one ordered index range per member, "
+          "UNION ALL; not app code):")
+    print(f"{'filter':32s} {'matching':>10s} {'first†':>8s} {'deep†':>8s}")
+    for entry in report["filters"]:
+        pages = entry["pages"]
+        if "first†" in pages:
+            deep = f"{pages['deep†']['median']:8.1f}" if "deep†" in pages else f"{'-':>8s}"
+            print(f"{pad(entry['filter'])} {entry['matching']:>10,} {pages['first†']['median']:8.1f} {deep}")
 
 
 def main() -> None:
