@@ -209,7 +209,7 @@ def test_scripts_in_terms_do_not_run_on_the_public_page(admin: Page, live_server
     hc.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
     hc.goto(f"{HC}/ko/terms", wait_until="load")
     document = hc.locator("article.hc-document")
-    expect(document.locator("h1")).to_have_text("악성 약관")
+    expect(document.locator("h2")).to_have_text("악성 약관")
     expect(document).to_contain_text("끝.")
     assert hc.evaluate("typeof window.__xss") == "undefined"
     expect(document.locator("script")).to_have_count(0)
