@@ -46,3 +46,15 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_tickets: Mapped[int | None]
     duration_ms: Mapped[int | None]
+
+    @property
+    def is_applying(self) -> bool:
+        """Reserved, and an apply started lately (its transaction is not committed yet). An apply whose worker
+        died long ago shows as reserved again: the sweep retries it."""
+        from datetime import timedelta
+
+        from portal.models.base import utcnow
+
+        return (self.status == BatchStatus.reserved and self.apply_started_at is not None
+                and self.scheduled_for is not None and self.apply_started_at >= self.scheduled_for
+                and utcnow() - self.apply_started_at < timedelta(minutes=15))
