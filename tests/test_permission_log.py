@@ -200,3 +200,24 @@ def test_concurrent_changes_keep_one_unbroken_chain(world, app, make):
         granted = db.session.scalars(select(PermissionChange).filter_by(operation=Operation.grant_org_admin)).all()
     assert errors == []  # writers wait for each other (row lock / SQLite busy timeout) instead of failing
     assert report.ok and len(granted) == len(members)
+
+
+def test_a_target_matching_several_members_pages_through_their_rows_merged(world, app):
+    _changes(app, world, 5, start=NOW - timedelta(hours=5), step=timedelta(minutes=7))
+    _changes(app, world, 4, start=NOW - timedelta(hours=5, minutes=3), step=timedelta(minutes=7), member="bob",
+             service="shop")
+    with app.app_context():
+        from portal.services import permission_log
+
+        flt = permission_log.make_filter(start=NOW - timedelta(days=1), end=NOW + timedelta(minutes=1), target="l",
+                                         operation="change_channel")  # Alice Kim and Bob Lee
+        walked, cursor = [], None
+        while True:
+            rows, cursor = permission_log.page(world["org"].id, flt, cursor, size=3)
+            walked += [(r.created_at, r.id, r.target_login) for r in rows]
+            if not cursor:
+                break
+        assert len(walked) == 9 and walked == sorted(walked, reverse=True)
+        assert {login for *_, login in walked} == {"alice", "bob"}
+        nobody = permission_log.make_filter(start=NOW - timedelta(days=1), end=NOW, target="zzz")
+        assert permission_log.page(world["org"].id, nobody) == ([], None)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, literal, or_, select, tuple_
+from sqlalchemy import Select, func, literal, or_, select, tuple_, union_all
 
 from portal.extensions import db
 from portal.models import Member, Operation, PermissionChange
@@ -89,23 +89,66 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
         return None
 
 
+MAX_MEMBER_BRANCHES = 200
+
+
 def page(organization_id: int, flt: LogFilter, cursor: str | None = None,
          size: int = PAGE_SIZE) -> tuple[list[PermissionChange], str | None]:
     """Newest first, `size` rows after `cursor`; returns the rows and the cursor of the next page (or None).
     Keyset pagination: a deep page costs what the first one does."""
-    q = query(organization_id, flt)
+    position = None
     if cursor:
         position = decode_cursor(cursor)
         if position is None:
             raise ServiceError(_("The page link is not valid. Start the search again."), "bad_cursor")
-        when, row_id = position
-        q = q.where(tuple_(PermissionChange.created_at, PermissionChange.id)
-                    < tuple_(literal(when, UTCDateTime()), literal(row_id)))
-    rows = list(db.session.scalars(
-        q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc()).limit(size + 1)))
+        # The cursor is the real upper bound: SQLite starts its index range at the first bound it sees.
+        flt = replace(flt, end=min(flt.end, position[0]))
+    rows = _by_member(organization_id, flt, position, size + 1) if flt.target or flt.actor else None
+    if rows is None:
+        q = query(organization_id, flt)
+        if position:
+            q = q.where(_before(position))
+        rows = list(db.session.scalars(
+            q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     return rows, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+def _before(position: tuple[datetime, int]):
+    when, row_id = position
+    return tuple_(PermissionChange.created_at, PermissionChange.id) < tuple_(literal(when, UTCDateTime()),
+                                                                            literal(row_id))
+
+
+def _by_member(organization_id: int, flt: LogFilter, position, limit: int) -> list[PermissionChange] | None:
+    """Target or actor searches: read each matching member's newest rows from its own index and keep the
+    newest `limit` of them all. A planner cannot know a member has three rows among millions, so the plain
+    query would scan the whole period. None when too many members match (the plain query is fine then)."""
+    column = PermissionChange.target_member_id if flt.target else PermissionChange.actor_id
+    text = flt.target or flt.actor
+    ids = list(db.session.scalars(_member_ids(organization_id, text).limit(MAX_MEMBER_BRANCHES + 1)))
+    if len(ids) > MAX_MEMBER_BRANCHES:
+        return None
+    if not ids:
+        return []
+    # One branch per matching member; with both filters, branches follow the target and the actor filter stays.
+    narrowed = replace(flt, target="") if flt.target else replace(flt, actor="")
+    branches = []
+    for member_id in ids:
+        q = query(organization_id, narrowed).with_only_columns(PermissionChange.id, PermissionChange.created_at) \
+            .where(column == member_id)
+        if position:
+            q = q.where(_before(position))
+        branches.append(select(*q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc())
+                               .limit(limit).subquery().c))
+    merged = union_all(*branches).subquery()
+    top = list(db.session.execute(select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc())
+                                  .limit(limit)).scalars())
+    if not top:
+        return []
+    found = {row.id: row for row in db.session.scalars(select(PermissionChange).where(PermissionChange.id.in_(top)))}
+    return [found[i] for i in top]
 
 
 def export_rows(organization_id: int, flt: LogFilter):
