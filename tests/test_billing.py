@@ -8,7 +8,7 @@ from portal.extensions import db
 from portal.models import MonthlyCharge, Service
 from portal.services import billing
 from portal.services.billing import Span, charge_for_month
-from portal.services.contracts import Actor, local_today, set_status, sign_contract, terminate
+from portal.services.contracts import Actor, set_status, sign_contract, terminate
 
 M = 310_000  # divides evenly by 31 days: 10,000 a day in a 31-day month
 

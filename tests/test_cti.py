@@ -1,6 +1,5 @@
 """CTI settings, CTI agents' credentials and agents' state intervals."""
 import threading
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select

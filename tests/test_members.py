@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Invitation, Member, MemberStatus, Operation, PermissionChange, ServiceMember
+from portal.models import Member, MemberStatus, Operation, PermissionChange, ServiceMember
 from tests.conftest import Auth, csrf_token
 from tests.factories import PASSWORD
 

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.models import Activity, Member, Operation, PermissionChange, Service
 from portal.services import Actor, permissions
 from portal.services.permissions import verify_chain
-from tests.conftest import csrf_token
+
 
 EN = {"Accept-Language": "en"}
 NOW = datetime.now(timezone.utc)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 import time as clock
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app

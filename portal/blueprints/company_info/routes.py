@@ -5,6 +5,7 @@ from flask_login import current_user
 from sqlalchemy import func
 
 from portal.access import org_admin_required
+from portal.blueprints.actions import act
 from portal.blueprints.company_info import bp
 from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.errors import form_expired
@@ -77,16 +78,8 @@ def edit(entry_id: int):
 @org_admin_required
 def delete(entry_id: int):
     entry = get_or_404(CompanyInfo, id=entry_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            company_info.delete(actor(), entry)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("company_info.index"), code=303)
-        db.session.commit()
-        flash(_("The company info is deleted."), "success")
-    return redirect(url_for("company_info.index"), code=303)
+    return act(lambda: company_info.delete(actor(), entry), lambda: _("The company info is deleted."),
+               url_for("company_info.index"))
 
 
 @bp.route("/apply", methods=["GET", "POST"])

@@ -36,7 +36,7 @@ def settings():
     service = _cti_service(services, request.values.get("service"))
     if service is None:
         return render_template("cti/settings.html", services=[], service=None, settings=None, form=ConfirmForm())
-    settings_row = cti.settings_of(service)
+    cti.settings_of(service)  # created on first visit
     db.session.commit()
     error, status = None, 200
     if request.method == "POST":

@@ -1,5 +1,5 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 

@@ -1,16 +1,17 @@
 """Data migration (데이터 이관): template, upload, live check, confirm (reserve), delete, and the batch list."""
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.access import org_admin_required
+from portal.blueprints.actions import act
 from portal.blueprints.migrations import bp
 from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
-from portal.htmx import is_htmx, render
+from portal.htmx import render
 from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
 from portal.services import Actor, ServiceError, migration
 from portal.services.jobs import start_job
@@ -154,13 +155,5 @@ def _zone(batch: MigrationBatch):
 @org_admin_required
 def delete(batch_id: int):
     batch = _batch(batch_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            migration.delete(actor(), batch)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("migrations.index"), code=303)
-        db.session.commit()
-        flash(_("The batch %(file)s is deleted.", file=batch.filename), "success")
-    return redirect(url_for("migrations.index"), code=303)
+    return act(lambda: migration.delete(actor(), batch),
+               lambda: _("The batch %(file)s is deleted.", file=batch.filename), url_for("migrations.index"))

@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import org_admin_required
+from portal.blueprints.actions import act
 from portal.blueprints.org_admins import bp
 from portal.blueprints.org_admins.forms import ConfirmForm, InviteForm, RevokeForm
 from portal.extensions import db
@@ -93,17 +94,9 @@ def resend(member_id: int):
 @org_admin_required
 def revoke_invitation(member_id: int):
     member = get_or_404(Member, id=member_id)
-    if not ConfirmForm().validate_on_submit():
-        return redirect(url_for("org_admins.index"), code=303)
-    try:
-        accounts.revoke_invitation(actor(), member)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("org_admins.index"), code=303)
-    db.session.commit()
-    flash(_("The invitation of %(name)s is revoked. Its link no longer works.", name=member.name), "success")
-    return redirect(url_for("org_admins.index"), code=303)
+    return act(lambda: accounts.revoke_invitation(actor(), member),
+               lambda: _("The invitation of %(name)s is revoked. Its link no longer works.", name=member.name),
+               url_for("org_admins.index"))
 
 
 @bp.get("/add")
@@ -140,16 +133,9 @@ def _search_page(template: str, partial: str | None = None):
 @org_admin_required
 def grant(member_id: int):
     member = get_or_404(Member, id=member_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            permissions.grant_org_admin(actor(), member)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return redirect(url_for("org_admins.add"), code=303)
-        db.session.commit()
-        flash(_("%(name)s is now an org admin.", name=member.name), "success")
-    return redirect(url_for("org_admins.index"), code=303)
+    return act(lambda: permissions.grant_org_admin(actor(), member),
+               lambda: _("%(name)s is now an org admin.", name=member.name), url_for("org_admins.index"),
+               refused_back=url_for("org_admins.add"))
 
 
 @bp.route("/<int:member_id>/revoke", methods=["GET", "POST"])
