@@ -71,6 +71,7 @@ class Config:
         self.MIGRATION_MAX_UNPACKED_MB = _int("MIGRATION_MAX_UNPACKED_MB", 400)
         # A check whose worker has not reported for this long is started again (the worker died).
         self.MIGRATION_STALE_SECONDS = _int("MIGRATION_STALE_SECONDS", 300)
+        self.CTI_INGEST_LIMIT = os.environ.get("CTI_INGEST_LIMIT", "600 per minute")
         self.INVITATION_TTL_HOURS = _int("INVITATION_TTL_HOURS", 72)
         # "fast" trades KDF cost for speed; only the test suite sets it.
         self.PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")

@@ -34,6 +34,11 @@ def _max_mb() -> int:
 
 def render_error(status: int, detail: str | None = None):
     title, message = _messages().get(status, (str(status), ""))
+    if request.path.startswith("/api/"):  # API clients get a problem document, never a page
+        from portal.blueprints.api.routes import problem
+
+        return problem(status, {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                                429: "rate_limited", 500: "server_error"}.get(status, "error"), detail or message)
     template = "errors/_error.html" if is_htmx() else "errors/error.html"
     return render_template(template, status=status, title=title, message=detail or message), status
 

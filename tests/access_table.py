@@ -96,6 +96,7 @@ ACCESS = {
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
     "agent.supervise": Rule("service_manager", "/agent/{service}/members/{agent}/state", "POST",
                             {"channel": "phone", "state": "offline", "reason": "end of shift"}),
+    "api.cti_ingest": Rule("api_key", "/api/v1/cti/events", "POST"),
     "me.settings": Rule("member", "/me/settings"),
     "me.profile": Rule("member", "/me/settings/profile", "POST", {"name": "Same Name"}),
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},

@@ -96,6 +96,8 @@ def test_anonymous_visitors_are_sent_to_log_in(endpoint, client, world):
     if rule.level == "public":
         assert response.status_code < 500
         assert not response.headers.get("Location", "").startswith("/login")
+    elif rule.level == "api_key":
+        assert response.status_code == 401 and response.mimetype == "application/problem+json"
     else:
         assert response.status_code == 302
         assert response.headers["Location"].startswith("/login")
@@ -109,6 +111,7 @@ ALLOWED = {
     "service_reader": {"agent", "manager", "admin"},
     "service_manager": {"manager", "admin"},
     "org_admin": {"admin"},
+    "api_key": set(),  # a session is not a key: every member gets 401
 }
 
 
@@ -121,7 +124,7 @@ def test_each_role_is_admitted_or_refused_as_the_table_says(endpoint, role, worl
     if role in ALLOWED[rule.level]:
         assert response.status_code in rule.ok, response.status_code
     else:
-        assert response.status_code == 403
+        assert response.status_code == (401 if rule.level == "api_key" else 403)
 
 
 # Public pages (log-in, help center) show what an organization publishes, to anyone; the rest must not leak.

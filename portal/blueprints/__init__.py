@@ -1,5 +1,6 @@
 """One package per menu; each exposes `bp`."""
 from portal.blueprints.agent import bp as agent
+from portal.blueprints.api import bp as api
 from portal.blueprints.auth import bp as auth
 from portal.blueprints.company_info import bp as company_info
 from portal.blueprints.contracts import bp as contracts
@@ -16,4 +17,4 @@ from portal.blueprints.tickets import bp as tickets
 from portal.blueprints.workspace import bp as workspace
 
 BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace,
-              service_members, ticket_fields, tickets, helpcenter, agent]
+              service_members, ticket_fields, tickets, helpcenter, agent, api]

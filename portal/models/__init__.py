@@ -3,7 +3,7 @@ from portal.models.activity import Activity
 from portal.models.billing import MonthlyCharge
 from portal.models.company_info import CompanyInfo, HelpCenterFooter
 from portal.models.contract import Contract, ContractLine
-from portal.models.cti import AgentStateInterval, CtiAgent, CtiSettings, CtiVersion
+from portal.models.cti import AgentStateInterval, Call, CtiAgent, CtiEvent, CtiSettings, CtiVersion
 from portal.models.job_run import JobRun, JobState
 from portal.models.member import Invitation, Member, MemberStatus
 from portal.models.migration_batch import BatchStatus, MigrationBatch
@@ -25,6 +25,8 @@ from portal.models.ticket import FieldType, Ticket, TicketChannel, TicketField, 
 __all__ = [
     "Activity",
     "AgentStateInterval",
+    "Call",
+    "CtiEvent",
     "CtiAgent",
     "CtiSettings",
     "CtiVersion",

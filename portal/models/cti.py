@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -71,3 +71,50 @@ class AgentStateInterval(TenantMixin, db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(String(200))
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+
+
+class CtiEvent(TenantMixin, db.Model):
+    """One event from the telephony, stored once per external event ID (a retry finds the stored one).
+    `error` records why an event could not drive anything (unknown CTI ID, out of order); it is kept anyway."""
+
+    __tablename__ = "cti_event"
+    __table_args__ = (
+        UniqueConstraint("service_id", "external_id"),
+        Index("ix_cti_event_service_day", "service_id", "local_day", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    local_day: Mapped[date]
+    logged: Mapped[bool] = mapped_column(default=False)  # CTI log monitoring was on
+    cti_id: Mapped[str | None] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str | None] = mapped_column(String(2))
+    counterpart: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(200))
+
+
+class Call(TenantMixin, db.Model):
+    """One phone call of a service, built from its events."""
+
+    __tablename__ = "call"
+    __table_args__ = (UniqueConstraint("service_id", "call_id"), Index("ix_call_service_started", "service_id", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(2))  # IB / OB
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    counterpart: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    talk_seconds: Mapped[int | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))  # answered / abandoned / no_answer / failed
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))

@@ -1,0 +1,193 @@
+"""CTI event ingest (SPEC 4.3): events from the telephony drive agents' phone states, calls and tickets.
+
+Each event is stored once per (service, external ID); a retried event returns what the first delivery
+stored and does nothing again. An event that cannot drive anything (unknown CTI ID, a hang-up for a call
+never seen) is stored with an error, never raised."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel
+from portal.models.base import utcnow
+from portal.services import Actor, ServiceError, agent_states
+from portal.services.cti import settings_of
+
+KINDS = ("agent_login", "agent_logout", "state_change", "inbound_ringing", "answered", "outbound_dial", "connected",
+         "transfer", "hangup", "error")
+MAX_FUTURE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    event: CtiEvent
+    created: bool
+
+
+def _text(raw: dict, key: str, limit: int) -> str | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, int)) or len(str(value)) > limit:
+        raise ServiceError(_("%(field)s must be text of at most %(n)d characters.", field=key, n=limit), "bad_field")
+    return str(value)
+
+
+def _validate(raw: dict, now: datetime) -> dict:
+    if not isinstance(raw, dict):
+        raise ServiceError(_("Each event must be a JSON object."), "bad_event")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ServiceError(_("Unknown event kind: %(kind)s.", kind=str(kind)[:40]), "bad_kind")
+    external_id = _text(raw, "event_id", 64)
+    if not external_id:
+        raise ServiceError(_("event_id is required."), "missing_field")
+    try:
+        occurred = datetime.fromisoformat(str(raw.get("occurred_at", "")).replace("Z", "+00:00"))
+    except ValueError:
+        raise ServiceError(_("occurred_at must be an ISO 8601 time with a time zone."), "bad_time") from None
+    if occurred.tzinfo is None:
+        raise ServiceError(_("occurred_at must be an ISO 8601 time with a time zone."), "bad_time")
+    occurred = occurred.astimezone(timezone.utc)
+    if occurred > now + MAX_FUTURE:
+        raise ServiceError(_("occurred_at is in the future."), "future_time")
+    direction = _text(raw, "direction", 2)
+    if direction not in (None, "IB", "OB"):
+        raise ServiceError(_("direction is IB or OB."), "bad_direction")
+    detail = raw.get("detail")
+    if detail is not None and not isinstance(detail, dict):
+        raise ServiceError(_("detail must be a JSON object."), "bad_detail")
+    needs_call = kind in ("inbound_ringing", "answered", "outbound_dial", "connected", "transfer", "hangup")
+    call_id = _text(raw, "call_id", 64)
+    if needs_call and not call_id:
+        raise ServiceError(_("call_id is required for %(kind)s.", kind=kind), "missing_field")
+    state = _text(raw, "state", 24)
+    if kind == "state_change" and state not in agent_states.PHONE_STATES:
+        raise ServiceError(_("state must be one of the phone states."), "bad_state")
+    return {"kind": kind, "external_id": external_id, "occurred_at": occurred, "direction": direction,
+            "call_id": call_id, "cti_id": _text(raw, "cti_id", 32), "counterpart": _text(raw, "counterpart", 32),
+            "state": state, "detail": detail}
+
+
+def ingest(service: Service, raw: dict, now: datetime | None = None) -> Ingested:
+    """Store one event (once) and let it drive states, calls and tickets. Raises ServiceError for a malformed
+    event (nothing stored); returns the stored event, `created` False when it had been received before."""
+    now = now or utcnow()
+    values = _validate(raw, now)
+    existing = db.session.scalars(select(CtiEvent).where(CtiEvent.service_id == service.id,
+                                                         CtiEvent.external_id == values["external_id"])).first()
+    if existing is not None:
+        return Ingested(existing, False)
+    settings = settings_of(service)
+    zone = ZoneInfo(service.time_zone)
+    agent = None
+    if values["cti_id"]:
+        agent = db.session.scalars(select(CtiAgent).where(CtiAgent.organization_id == service.organization_id,
+                                                          CtiAgent.cti_id == values["cti_id"])).first()
+    event = CtiEvent(
+        organization_id=service.organization_id, service_id=service.id, external_id=values["external_id"],
+        kind=values["kind"], occurred_at=values["occurred_at"], received_at=now,
+        local_day=values["occurred_at"].astimezone(zone).date(), logged=settings.log_monitoring,
+        cti_id=values["cti_id"], member_id=agent.member_id if agent else None, call_id=values["call_id"],
+        direction=values["direction"], counterpart=values["counterpart"],
+        detail={**(values["detail"] or {}), **({"state": values["state"]} if values["state"] else {})} or None,
+    )
+    if values["cti_id"] and agent is None:
+        event.error = _("Unknown CTI ID %(cti_id)s.", cti_id=values["cti_id"])
+    db.session.add(event)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same event delivered twice at the same moment: the other one won
+        db.session.rollback()  # callers commit per event, so only this event's work is undone
+        stored = db.session.scalars(select(CtiEvent).where(CtiEvent.service_id == service.id,
+                                                           CtiEvent.external_id == values["external_id"])).one()
+        return Ingested(stored, False)
+    if event.error is None:
+        try:
+            _drive(service, settings, event, agent, values)
+        except ServiceError as exc:
+            event.error = exc.message[:200]
+    db.session.flush()
+    return Ingested(event, True)
+
+
+def _member(agent: CtiAgent | None) -> Member | None:
+    return db.session.get(Member, agent.member_id) if agent else None
+
+
+def _set_phone(service: Service, agent: CtiAgent | None, state: str, at: datetime) -> None:
+    member = _member(agent)
+    if member is None:
+        return
+    agent_states.change(Actor(service.organization_id, member.id), member, service, "phone", state, at=at,
+                        by_telephony=True)
+
+
+def _call(service: Service, call_id: str) -> Call | None:
+    return db.session.scalars(select(Call).where(Call.service_id == service.id, Call.call_id == call_id)).first()
+
+
+def _open_ticket(service: Service, call: Call, member_id: int | None, at: datetime) -> None:
+    if call.ticket_id:
+        return
+    number = (db.session.scalar(select(func.max(Ticket.number)).where(Ticket.service_id == service.id)) or 0) + 1
+    ticket = Ticket(
+        organization_id=service.organization_id, service_id=service.id, number=number,
+        title=_("Call from %(number)s", number=call.counterpart or "?") if call.direction == "IB"
+        else _("Call to %(number)s", number=call.counterpart or "?"),
+        channel=TicketChannel.phone_ib if call.direction == "IB" else TicketChannel.phone_ob,
+        requester_phone=call.counterpart, assignee_id=member_id, call_id=call.call_id, created_at=at, updated_at=at,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    call.ticket_id = ticket.id
+
+
+def _drive(service: Service, settings, event: CtiEvent, agent: CtiAgent | None, values: dict) -> None:
+    kind, at = event.kind, event.occurred_at
+    if kind == "agent_login":
+        _set_phone(service, agent, "ready", at)
+    elif kind == "agent_logout":
+        _set_phone(service, agent, "offline", at)
+    elif kind == "state_change":
+        _set_phone(service, agent, values["state"], at)
+    elif kind in ("inbound_ringing", "outbound_dial"):
+        direction = "IB" if kind == "inbound_ringing" else "OB"
+        call = _call(service, event.call_id)
+        if call is None:
+            call = Call(organization_id=service.organization_id, service_id=service.id, call_id=event.call_id,
+                        direction=direction, member_id=event.member_id, counterpart=event.counterpart, started_at=at)
+            db.session.add(call)
+            db.session.flush()
+        if kind == "outbound_dial":
+            _set_phone(service, agent, "outbound_call", at)
+            if settings.outbound_auto_ticket:
+                _open_ticket(service, call, event.member_id, at)
+    elif kind in ("answered", "connected"):
+        call = _call(service, event.call_id)
+        if call is None:
+            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
+        call.answered_at = call.answered_at or at
+        call.member_id = call.member_id or event.member_id
+        _set_phone(service, agent, "inbound_call" if call.direction == "IB" else "outbound_call", at)
+        _open_ticket(service, call, call.member_id, at)
+    elif kind == "transfer":
+        if _call(service, event.call_id) is None:
+            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
+        _set_phone(service, agent, "transfer", at)
+    elif kind == "hangup":
+        call = _call(service, event.call_id)
+        if call is None:
+            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
+        if call.ended_at is None:
+            call.ended_at = max(at, call.started_at)
+            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
+            call.outcome = "answered" if call.answered_at else ("abandoned" if call.direction == "IB" else "no_answer")
+        if call.answered_at and settings.after_call_bulk:
+            _set_phone(service, agent, "ticket_work", at)

@@ -1,0 +1,170 @@
+"""POST /api/v1/cti/events: authentication, validation, idempotency, and what events drive."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import AgentStateInterval, Call, CtiAgent, CtiEvent, Organization, Service, Ticket
+from portal.services import Actor, agent_states, cti
+from portal.services.contracts import sign_contract
+from portal.services.organizations import rotate_api_key
+
+T0 = datetime.now(timezone.utc) - timedelta(hours=1)
+
+
+def at(seconds: int) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.fixture
+def line(make, app):
+    org = make.org(domain="acme")
+    service = make.service(org, "phone", name="Phone Desk")
+    agent = make.member(org, "ann", name="Ann")
+    make.place(service, agent, ticket=True, chat=True, phone=True)
+    with app.app_context():
+        svc = db.session.get(Service, service.id)
+        sign_contract(Actor(org.id, None), svc, {"base.seat": 2, "ticket.phone_cti": 2}, base_version=None)
+        cti.set_toggle(Actor(org.id, None), svc, "log_monitoring", True)
+        db.session.add(CtiAgent(organization_id=org.id, member_id=agent.id, cti_id="ann01", cti_number="7001"))
+        key = rotate_api_key(Actor(org.id, None), db.session.get(Organization, org.id))
+        db.session.commit()
+    return {"org": org, "service": service, "agent": agent, "key": key}
+
+
+def post(client, key, events, service="phone", **kwargs):
+    return client.post("/api/v1/cti/events", json={"service": service, "events": events},
+                       headers={"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})}, **kwargs)
+
+
+def count(app, model, **filters):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).filter_by(**filters))
+
+
+def test_without_a_valid_key_the_answer_is_401(client, line):
+    assert client.post("/api/v1/cti/events", json={}).status_code == 401
+    wrong = post(client, "oc_wrong", [])
+    assert wrong.status_code == 401 and wrong.json["code"] == "unauthorized"
+    assert wrong.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_another_organizations_key_cannot_reach_this_service(client, line, make, app):
+    other = make.org(domain="other")
+    with app.app_context():
+        their_key = rotate_api_key(Actor(other.id, None), db.session.get(Organization, other.id))
+        db.session.commit()
+    response = post(client, their_key, [{"kind": "agent_login", "event_id": "e1", "occurred_at": at(0)}])
+    assert response.status_code == 404 and response.json["code"] == "unknown_service"
+    assert count(app, CtiEvent) == 0
+
+
+@pytest.mark.parametrize("event, code", [
+    ({"kind": "teleport", "event_id": "x", "occurred_at": at(0)}, "bad_kind"),
+    ({"kind": "agent_login", "occurred_at": at(0)}, "missing_field"),
+    ({"kind": "agent_login", "event_id": "x", "occurred_at": "yesterday"}, "bad_time"),
+    ({"kind": "agent_login", "event_id": "x", "occurred_at": "2026-01-01T10:00:00"}, "bad_time"),
+    ({"kind": "agent_login", "event_id": "x", "occurred_at": (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()}, "future_time"),
+    ({"kind": "answered", "event_id": "x", "occurred_at": at(0)}, "missing_field"),
+    ({"kind": "state_change", "event_id": "x", "occurred_at": at(0), "state": "napping"}, "bad_state"),
+    ("not an object", "bad_event"),
+])
+def test_malformed_events_are_rejected_and_nothing_is_stored(client, line, app, event, code):
+    response = post(client, line["key"], [event])
+    assert response.status_code == 422 and response.json["results"][0]["code"] == code
+    assert count(app, CtiEvent) == 0
+
+
+def test_malformed_bodies_get_problem_documents(client, line, app):
+    bad = client.post("/api/v1/cti/events", data="{not json", headers={"Authorization": f"Bearer {line['key']}",
+                                                                        "Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json["code"] == "malformed_json"
+    assert post(client, line["key"], []).json["code"] == "no_events"
+    too_many = post(client, line["key"], [{"kind": "agent_login", "event_id": str(i), "occurred_at": at(0)} for i in range(501)])
+    assert too_many.status_code == 413 and too_many.json["code"] == "too_many_events"
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    try:
+        huge = post(client, line["key"], [{"kind": "agent_login", "event_id": "x" * 50, "occurred_at": at(0),
+                                           "detail": {"pad": "y" * 5000}}])
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_MB"] * 1024 * 1024
+    assert huge.status_code == 413 and huge.json["code"] == "too_large"
+
+
+def test_a_retried_event_is_stored_once(client, line, app):
+    event = {"kind": "agent_login", "event_id": "login-1", "occurred_at": at(0), "cti_id": "ann01"}
+    first = post(client, line["key"], [event])
+    again = post(client, line["key"], [event, event])
+    assert first.json["results"][0]["status"] == "stored"
+    assert [r["status"] for r in again.json["results"]] == ["duplicate", "duplicate"]
+    assert count(app, CtiEvent) == 1 and count(app, AgentStateInterval) == 1
+
+
+def test_an_inbound_call_drives_state_call_and_ticket(client, line, app):
+    events = [
+        {"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ann01"},
+        {"kind": "inbound_ringing", "event_id": "2", "occurred_at": at(10), "cti_id": "ann01", "call_id": "c1",
+         "direction": "IB", "counterpart": "01012345678"},
+        {"kind": "answered", "event_id": "3", "occurred_at": at(15), "cti_id": "ann01", "call_id": "c1"},
+        {"kind": "hangup", "event_id": "4", "occurred_at": at(75), "cti_id": "ann01", "call_id": "c1"},
+    ]
+    response = post(client, line["key"], events)
+    assert response.status_code == 200 and [r["status"] for r in response.json["results"]] == ["stored"] * 4
+    with app.app_context():
+        call = db.session.scalars(select(Call)).one()
+        assert (call.direction, call.talk_seconds, call.outcome) == ("IB", 60, "answered")
+        ticket = db.session.get(Ticket, call.ticket_id)
+        assert ticket.call_id == "c1" and ticket.channel.value == "phone_ib" and ticket.assignee_id == line["agent"].id
+        states = [(i.state, i.ended_at is None) for i in db.session.scalars(
+            select(AgentStateInterval).order_by(AgentStateInterval.started_at))]
+        assert states == [("ready", False), ("inbound_call", False), ("ticket_work", True)]
+        assert agent_states.eligible(db.session.get(Service, line["service"].id), "phone") == []
+        assert all(e.logged and e.local_day for e in db.session.scalars(select(CtiEvent)))
+
+
+def test_an_unanswered_inbound_call_is_abandoned_without_a_ticket(client, line, app):
+    post(client, line["key"], [
+        {"kind": "inbound_ringing", "event_id": "1", "occurred_at": at(0), "call_id": "c2", "counterpart": "0212345678"},
+        {"kind": "hangup", "event_id": "2", "occurred_at": at(20), "call_id": "c2"},
+    ])
+    with app.app_context():
+        call = db.session.scalars(select(Call)).one()
+        assert (call.outcome, call.talk_seconds, call.ticket_id) == ("abandoned", 0, None)
+
+
+@pytest.mark.parametrize("auto, ticket_after", [(True, "outbound_dial"), (False, "connected")])
+def test_outbound_tickets_follow_the_auto_create_setting(client, line, app, auto, ticket_after):
+    with app.app_context():
+        cti.set_toggle(Actor(line["org"].id, None), db.session.get(Service, line["service"].id), "outbound_auto_ticket", auto)
+        db.session.commit()
+    post(client, line["key"], [{"kind": "outbound_dial", "event_id": "1", "occurred_at": at(0), "cti_id": "ann01",
+                                "call_id": "o1", "direction": "OB", "counterpart": "0311112222"}])
+    assert count(app, Ticket) == (1 if ticket_after == "outbound_dial" else 0)
+    post(client, line["key"], [{"kind": "connected", "event_id": "2", "occurred_at": at(5), "cti_id": "ann01",
+                                "call_id": "o1"}])
+    assert count(app, Ticket) == 1
+
+
+def test_unknown_cti_ids_and_out_of_order_events_are_kept_with_an_error(client, line, app):
+    response = post(client, line["key"], [
+        {"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ghost"},
+        {"kind": "hangup", "event_id": "2", "occurred_at": at(1), "call_id": "never-started"},
+    ])
+    results = response.json["results"]
+    assert response.status_code == 200 and [r["status"] for r in results] == ["stored", "stored"]
+    assert "ghost" in results[0]["error"] and "never-started" in results[1]["error"]
+    assert count(app, CtiEvent) == 2 and count(app, Call) == 0
+
+
+def test_a_flood_of_events_is_rate_limited_per_key(client, line, app):
+    app.config["CTI_INGEST_LIMIT"] = "3 per minute"
+    try:
+        codes = [post(client, line["key"], [{"kind": "agent_login", "event_id": f"f{i}", "occurred_at": at(i),
+                                             "cti_id": "ann01"}]).status_code for i in range(5)]
+        limited = post(client, line["key"], [])
+    finally:
+        app.config["CTI_INGEST_LIMIT"] = "600 per minute"
+    assert codes == [200, 200, 200, 429, 429]
+    assert limited.mimetype == "application/problem+json" and limited.json["code"] == "rate_limited"
+    assert count(app, CtiEvent) == 3  # nothing accepted was lost
