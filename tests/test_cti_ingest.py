@@ -168,3 +168,48 @@ def test_a_flood_of_events_is_rate_limited_per_key(client, line, app):
     assert codes == [200, 200, 200, 429, 429]
     assert limited.mimetype == "application/problem+json" and limited.json["code"] == "rate_limited"
     assert count(app, CtiEvent) == 3  # nothing accepted was lost
+
+
+def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, login_as, make):
+    import io
+
+    from openpyxl import load_workbook
+
+    post(client, line["key"], [
+        {"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ann01"},
+        {"kind": "inbound_ringing", "event_id": "2", "occurred_at": at(5), "cti_id": "ann01", "call_id": "c1",
+         "direction": "IB", "counterpart": "=HYPERLINK(\"http://evil\")"},
+    ])
+    with app.app_context():
+        cti.set_toggle(Actor(line["org"].id, None), db.session.get(Service, line["service"].id), "log_monitoring", False)
+        db.session.commit()
+    post(client, line["key"], [{"kind": "agent_logout", "event_id": "3", "occurred_at": at(9), "cti_id": "ann01"}])
+    admin = login_as(make.admin_of(line["org"]))
+    day = (T0 + timedelta(hours=9)).date().isoformat()  # Asia/Seoul
+    response = admin.get(f"/me/cti-logs?service=phone&from={day}&to={day}")
+    assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
+    rows = list(load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [r[6] for r in rows[1:]] == ["agent_login", "inbound_ringing"]  # the logout came with monitoring off
+    assert rows[1][3] == "ann" and rows[1][4] == "ann01" and rows[1][5] == "7001"
+    assert rows[2][8].startswith("'=")  # formula-looking text is neutralized
+    too_long = admin.get("/me/cti-logs?service=phone&from=2026-01-01&to=2026-03-01", headers={"Accept-Language": "en"})
+    assert too_long.status_code == 400 and "at most 31 days" in too_long.get_data(as_text=True)
+    assert admin.get(f"/me/cti-logs?service=nope&from={day}").status_code == 404
+    agent = login_as(line["agent"])
+    assert "No CTI log for you" in agent.get("/me/cti-logs", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_the_cti_log_starts_a_new_sheet_past_the_row_limit(client, line, app):
+    import io
+
+    from openpyxl import load_workbook
+
+    from portal.services import cti_log
+
+    post(client, line["key"], [{"kind": "agent_login", "event_id": f"e{i}", "occurred_at": at(i), "cti_id": "ann01"}
+                               for i in range(5)])
+    with app.app_context():
+        day = (T0 + timedelta(hours=9)).date()
+        spool, count = cti_log.workbook(db.session.get(Service, line["service"].id), day, day, sheet_rows=2)
+        sheets = load_workbook(io.BytesIO(spool.read())).worksheets
+    assert count == 5 and [len(list(sheet.iter_rows())) for sheet in sheets] == [3, 3, 2]  # header + rows

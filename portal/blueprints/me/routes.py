@@ -74,10 +74,58 @@ def performance():
     return coming_soon(_("My performance"), admin=False)
 
 
+def _log_services():
+    """CTI services whose logs this member may download: all of them for an org admin, else those it manages."""
+    from portal.models import ServiceRole
+    from portal.services.cti import cti_services
+
+    services = cti_services(current_user.organization_id)
+    if current_user.is_org_admin:
+        return services
+    from portal.access import membership
+
+    return [s for s in services if (link := membership(current_user.id, s.id)) and link.role == ServiceRole.manager]
+
+
 @bp.get("/cti-logs")
 @member_required
 def cti_logs():
-    return coming_soon(_("CTI log download"), admin=False)
+    """CTI Log download (account menu): a service and a day range; the .xlsx streams out of a spooled file."""
+    from datetime import date
+
+    from flask import Response, stream_with_context
+
+    from portal.services import cti_log
+
+    services = _log_services()
+    if not services:
+        return render("me/cti_logs.html", services=[], error=None, values={}), 403 if request.args else 200
+    chosen = next((s for s in services if s.service_key == request.args.get("service")), None)
+    values = {"service": request.args.get("service", services[0].service_key),
+              "from": request.args.get("from", ""), "to": request.args.get("to", "")}
+    if chosen is None and request.args.get("service"):
+        return render("me/cti_logs.html", services=services, error=None, values=values), 404
+    if chosen is None or not request.args.get("from"):
+        today = cti_log.default_day(services[0]).isoformat()
+        values.update({"from": values["from"] or today, "to": values["to"] or today})
+        return render("me/cti_logs.html", services=services, error=None, values=values)
+    try:
+        first, last = date.fromisoformat(values["from"]), date.fromisoformat(values["to"] or values["from"])
+        spool, _count = cti_log.workbook(chosen, first, last)
+    except ValueError:
+        return render("me/cti_logs.html", services=services, error=_("Enter days as YYYY-MM-DD."), values=values), 400
+    except ServiceError as exc:
+        return render("me/cti_logs.html", services=services, error=exc.message, values=values), 400
+
+    def chunks():
+        with spool:
+            while block := spool.read(64 * 1024):
+                yield block
+
+    filename = f"cti-log-{chosen.service_key}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx"
+    return Response(stream_with_context(chunks()),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.post("/current-service")
