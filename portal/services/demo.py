@@ -95,6 +95,7 @@ def seed_demo(password: str) -> DemoResult:
     if created_members:
         _history(actor, services, created_members)
         _company_info(actor, services["support"])
+        _cti(actor, services["support"])
     return result
 
 
@@ -186,3 +187,14 @@ def _company_info(actor: Actor, support: Service) -> None:
     })
     company_info.apply(actor, support, "ko", korean)
     company_info.apply(actor, support, "en", english)
+
+
+def _cti(actor: Actor, support: Service) -> None:
+    """The support desk has phone CTI: monitoring on, and CTI credentials for the demo agents with phone."""
+    from portal.services import cti
+
+    cti.set_toggle(actor, support, "log_monitoring", True)
+    for number, login in enumerate(("agent", "agent2", "manager"), start=7001):
+        member = db.session.scalars(select(Member).where(Member.organization_id == support.organization_id,
+                                                         Member.login_id == login)).one()
+        cti.set_credentials(actor, member, cti_id=f"{login}01", cti_number=str(number))
