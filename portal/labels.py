@@ -106,6 +106,11 @@ def state_label(channel: str, state: str) -> str:
     }[state]
 
 
+def call_outcome_label(outcome: str) -> str:
+    return {"answered": _("Answered"), "abandoned": _("Missed"), "no_answer": _("No answer"),
+            "failed": _("Failed")}.get(outcome, outcome)
+
+
 def won(amount: int) -> str:
     return format_currency(amount, "KRW")
 
@@ -135,6 +140,7 @@ def register(app) -> None:
         channel_label=channel_label, operation_label=operation_label, permissions_text=permissions_text,
         now=utcnow, field_type_label=field_type_label, field_label=field_label,
         ticket_status_label=ticket_status_label, batch_status_label=batch_status_label, state_label=state_label,
+        call_outcome_label=call_outcome_label,
     )
     app.jinja_env.filters["won"] = won
     app.jinja_env.filters["local"] = local

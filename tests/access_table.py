@@ -93,6 +93,8 @@ ACCESS = {
                                {"direction": "down"}),
     "ticket_fields.delete": Rule("service_manager", "/services/{service}/ticket-fields/{custom_field}/delete", "POST"),
     "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
+    "calls.index": Rule("service_reader", "/services/{service}/calls"),
+    "calls.called_back": Rule("service_member", "/services/{service}/calls/999999/called-back", "POST"),
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
     "agent.supervise": Rule("service_manager", "/agent/{service}/members/{agent}/state", "POST",
                             {"channel": "phone", "state": "offline", "reason": "end of shift"}),

@@ -213,3 +213,32 @@ def test_the_cti_log_starts_a_new_sheet_past_the_row_limit(client, line, app):
         spool, count = cti_log.workbook(db.session.get(Service, line["service"].id), day, day, sheet_rows=2)
         sheets = load_workbook(io.BytesIO(spool.read())).worksheets
     assert count == 5 and [len(list(sheet.iter_rows())) for sheet in sheets] == [3, 3, 2]  # header + rows
+
+
+def test_the_calls_page_lists_calls_and_missed_ones_get_called_back(client, line, app, login_as):
+    from tests.conftest import csrf_token
+
+    post(client, line["key"], [
+        {"kind": "inbound_ringing", "event_id": "1", "occurred_at": at(0), "call_id": "m1", "counterpart": "0101"},
+        {"kind": "hangup", "event_id": "2", "occurred_at": at(9), "call_id": "m1"},
+        {"kind": "outbound_dial", "event_id": "3", "occurred_at": at(20), "cti_id": "ann01", "call_id": "o1",
+         "direction": "OB", "counterpart": "0202"},
+        {"kind": "connected", "event_id": "4", "occurred_at": at(25), "cti_id": "ann01", "call_id": "o1"},
+        {"kind": "hangup", "event_id": "5", "occurred_at": at(85), "cti_id": "ann01", "call_id": "o1"},
+    ])
+    agent = login_as(line["agent"])
+    day = (T0 + timedelta(hours=9)).date().isoformat()
+    page = agent.get(f"/services/phone/calls?from={day}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "0101" in page and "0202" in page and "1:00" in page and "Missed" in page
+    missed = agent.get(f"/services/phone/calls?from={day}&missed=1").get_data(as_text=True)
+    assert "0101" in missed and "0202" not in missed
+    with app.app_context():
+        call_id = db.session.scalars(select(Call).filter_by(call_id="m1")).one().id
+    token = csrf_token(agent)
+    agent.post(f"/services/phone/calls/{call_id}/called-back", data={"csrf_token": token})
+    agent.post(f"/services/phone/calls/{call_id}/called-back", data={"csrf_token": token})  # the first mark stays
+    with app.app_context():
+        call = db.session.get(Call, call_id)
+        assert call.called_back_by_id == line["agent"].id and call.called_back_at is not None
+    assert "0101" not in agent.get(f"/services/phone/calls?from={day}&missed=1").get_data(as_text=True)
+    assert agent.get("/services/phone/calls?from=2026-01-01&to=2026-12-31").status_code == 400

@@ -118,3 +118,5 @@ class Call(TenantMixin, db.Model):
     talk_seconds: Mapped[int | None]
     outcome: Mapped[str | None] = mapped_column(String(16))  # answered / abandoned / no_answer / failed
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    called_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    called_back_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))

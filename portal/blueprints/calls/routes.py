@@ -1,0 +1,70 @@
+"""Calls of a service: filters, and missed inbound calls until someone marks them called back."""
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from portal.access import service_role_required
+from portal.blueprints.calls import bp
+from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.extensions import db
+from portal.models import Call, Member, ServiceMember
+from portal.models.base import utcnow
+
+OUTCOMES = ("answered", "abandoned", "no_answer", "failed")
+PAGE_SIZE = 100
+
+
+@bp.get("")
+@service_role_required("reader")
+def index(service_key: str):
+    args, errors = request.args, []
+    zone = ZoneInfo(g.service.time_zone)
+    today = utcnow().astimezone(zone).date()
+    try:
+        first = date.fromisoformat(args["from"]) if args.get("from") else today
+        last = date.fromisoformat(args["to"]) if args.get("to") else first
+    except ValueError:
+        errors.append(_("Enter days as YYYY-MM-DD."))
+        first = last = today
+    if first > last or (last - first).days > 92:
+        errors.append(_("Choose a range of at most 93 days, first day first."))
+        first = last = today
+    q = select(Call).where(Call.service_id == g.service.id,
+                           Call.started_at >= datetime.combine(first, time.min, tzinfo=zone),
+                           Call.started_at < datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone))
+    if args.get("direction") in ("IB", "OB"):
+        q = q.where(Call.direction == args["direction"])
+    if args.get("outcome") in OUTCOMES:
+        q = q.where(Call.outcome == args["outcome"])
+    if args.get("missed") == "1":
+        q = q.where(Call.direction == "IB", Call.outcome == "abandoned", Call.called_back_at.is_(None))
+    agent = args.get("agent", type=int)
+    if agent:
+        q = q.where(Call.member_id == agent)
+    calls = list(db.session.scalars(q.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE)))
+    members = list(db.session.execute(
+        select(Member.id, Member.name).join(ServiceMember, ServiceMember.member_id == Member.id)
+        .where(ServiceMember.service_id == g.service.id, ServiceMember.can_phone.is_(True)).order_by(Member.name)))
+    referenced = {c.member_id for c in calls} | {c.called_back_by_id for c in calls}
+    names = dict(db.session.execute(select(Member.id, Member.name).where(Member.id.in_(referenced - {None}))).all())
+    return render_template("calls/index.html", service=g.service, calls=calls, members=members, names=names,
+                           errors=errors, first=first, last=last, outcomes=OUTCOMES, form=ConfirmForm(),
+                           limit=PAGE_SIZE), 400 if errors else 200
+
+
+@bp.post("/<int:call_id>/called-back")
+@service_role_required("agent")
+def called_back(service_key: str, call_id: int):
+    """Mark a missed inbound call as called back (who and when are recorded; the first mark stays)."""
+    if ConfirmForm().validate_on_submit():
+        done = db.session.execute(update(Call).where(
+            Call.id == call_id, Call.service_id == g.service.id, Call.direction == "IB", Call.outcome == "abandoned",
+            Call.called_back_at.is_(None)).values(called_back_at=utcnow(), called_back_by_id=current_user.id)).rowcount
+        db.session.commit()
+        flash(_("Marked as called back.") if done else _("This call was already handled or is not a missed call."),
+              "success" if done else "error")
+    return redirect(request.referrer or url_for("calls.index", service_key=service_key), code=303)
