@@ -333,3 +333,12 @@ def test_an_invitation_sent_from_the_dialog_reloads_the_list(admin, smtp):
     response = admin.post("/admin/org-admins/invite", headers={"HX-Request": "true", "X-CSRFToken": csrf_token(admin, "/admin/org-admins")},
                           data={"name": "New Hire", "login_id": "newhire", "email": "new.hire@example.com"})
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/admin/org-admins"
+
+
+def test_service_member_search_results_are_paginated(org, desk, make, admin):
+    for i in range(22):
+        make.member(org, f"cand{i:02d}", name=f"Candidate {i:02d}")
+    first = admin.get("/services/desk/members/search?name=cand", headers={**EN, "HX-Request": "true"}).get_data(as_text=True)
+    assert "Page 1 of 2" in first and "/services/desk/members/search?page=2" in first.replace("&amp;", "&")
+    second = admin.get("/services/desk/members/search?name=cand&page=2", headers={**EN, "HX-Request": "true"})
+    assert second.get_data(as_text=True).count('name="member_id"') == 2

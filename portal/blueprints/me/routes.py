@@ -34,38 +34,36 @@ def settings():
     return _settings()
 
 
+def _save(form, change, field_for, saved_message: str, which: str):
+    """Validate one settings form, run its service call, put a refusal next to its field (`field_for(code)`)."""
+    if form.validate_on_submit():
+        try:
+            change()
+        except ServiceError as exc:
+            db.session.rollback()
+            field_for(exc.code).errors = [exc.message]
+        else:
+            db.session.commit()
+            flash(saved_message, "success")
+            return _saved()
+    return _settings(**{which: form}, status=422)
+
+
 @bp.post("/settings/profile")
 @member_required
 def profile():
     form = ProfileForm()
-    if form.validate_on_submit():
-        try:
-            accounts.update_profile(current_user, name=form.name.data, phone=form.phone.data or "")
-        except ServiceError as exc:
-            db.session.rollback()
-            (form.phone if exc.code == "bad_phone" else form.name).errors = [exc.message]
-        else:
-            db.session.commit()
-            flash(_("Your profile is saved."), "success")
-            return _saved()
-    return _settings(profile=form, status=422)
+    return _save(form, lambda: accounts.update_profile(current_user, name=form.name.data, phone=form.phone.data or ""),
+                 lambda code: form.phone if code == "bad_phone" else form.name, _("Your profile is saved."), "profile")
 
 
 @bp.post("/settings/password")
 @member_required
 def password():
     form = PasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.change_password(current_user, current=form.current.data, new=form.new.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            (form.current if exc.code == "wrong_password" else form.new).errors = [exc.message]
-        else:
-            db.session.commit()
-            flash(_("Your password is changed."), "success")
-            return _saved()
-    return _settings(password=form, status=422)
+    return _save(form, lambda: accounts.change_password(current_user, current=form.current.data, new=form.new.data),
+                 lambda code: form.current if code == "wrong_password" else form.new, _("Your password is changed."),
+                 "password")
 
 
 @bp.get("/performance")
