@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from portal.i18n import language_choices
 from portal.models import Service
+from portal.services.softphone import AFTER_CALL_CHOICES
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
 GLOBAL_MENU = [
@@ -62,6 +63,19 @@ def agent_current_states():
     return current(current_user.id)
 
 
+def phone_widget_agent(service: Service | None):
+    """The member's CTI credentials when the phone widget applies in this service, else None."""
+    from portal.services.softphone import available
+
+    return available(current_user, service) if current_user.is_authenticated else None
+
+
+def phone_status(service: Service, agent):
+    from portal.services.softphone import status
+
+    return status(current_user, service, agent)
+
+
 def register(app: Flask) -> None:
     @app.template_filter("dict_without_none")
     def dict_without_none(attributes: dict) -> dict:
@@ -77,6 +91,9 @@ def register(app: Flask) -> None:
             "current_locale": str(get_locale()),
             "agent_link": agent_link,
             "agent_current_states": agent_current_states,
+            "phone_widget_agent": phone_widget_agent,
+            "phone_status": phone_status,
+            "after_call_choices": AFTER_CALL_CHOICES,
             "phone_choices": PHONE_CHOICES,
             "chat_choices": CHAT_CHOICES,
         }

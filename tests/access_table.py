@@ -95,6 +95,10 @@ ACCESS = {
     "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
     "calls.index": Rule("service_reader", "/services/{service}/calls"),
     "calls.called_back": Rule("service_member", "/services/{service}/calls/999999/called-back", "POST"),
+    # The widget is for members with CTI credentials in the service they work in (none in this world: 404);
+    # it has no ID in its path, the service is the member's own current one.
+    "agent.phone": Rule("member", "/agent/phone", ok=(404,)),
+    "agent.phone_action": Rule("member", "/agent/phone/login", "POST", ok=(404,)),
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
     "agent.supervise": Rule("service_manager", "/agent/{service}/members/{agent}/state", "POST",
                             {"channel": "phone", "state": "offline", "reason": "end of shift"}),

@@ -61,4 +61,14 @@
       if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
     });
   });
+  // A <time data-since="ISO"> counts up (the phone widget's state and talk timers); the server text is the fallback.
+  function tick() {
+    document.querySelectorAll("time[data-since]").forEach(function (el) {
+      var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(el.getAttribute("data-since"))) / 1000));
+      var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+      el.textContent = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
 })();

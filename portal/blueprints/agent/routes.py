@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.layout import current_service
 from portal.models import Member
-from portal.services import Actor, ServiceError, agent_states
+from portal.services import Actor, ServiceError, agent_states, softphone
 from portal.tenancy import get_or_404
 
 
@@ -59,3 +59,62 @@ def supervise(service_key: str, member_id: int):
         db.session.commit()
         flash(_("The state of %(name)s is changed.", name=member.name), "success")
     return redirect(url_for("service_members.index", service_key=service_key), code=303)
+
+
+def _phone_context():
+    """The widget applies to phone agents with CTI credentials in the service they work in; 404 otherwise."""
+    service = current_service()
+    agent = softphone.available(current_user, service)
+    if agent is None:
+        abort(404)
+    return service, agent
+
+
+def _render_phone(service, agent, error=None, status=200):
+    phone = softphone.status(current_user, service, agent)
+    return render_template("agent/_phone_panel.html", phone=phone, service=service, phone_error=error,
+                           oob=True), status
+
+
+@bp.get("/phone")
+@member_required
+def phone():
+    """The widget's panel (polled while it is open, so events from the switch show up)."""
+    service, agent = _phone_context()
+    return _render_phone(service, agent)
+
+
+PHONE_ACTIONS = {
+    "login": lambda member, service, agent, form: softphone.login(member, service, agent),
+    "logout": lambda member, service, agent, form: softphone.logout(member, service, agent),
+    "dial": lambda member, service, agent, form: softphone.dial(member, service, agent, form.get("number", "")),
+    "ring": lambda member, service, agent, form: softphone.ring(member, service, agent, form.get("number", "")),
+    "answer": lambda member, service, agent, form: softphone.answer(member, service, agent),
+    "hangup": lambda member, service, agent, form: softphone.hang_up(member, service, agent),
+    "next": lambda member, service, agent, form: softphone.after_call(member, service, agent, form.get("state", "")),
+}
+
+
+@bp.post("/phone/<action>")
+@member_required
+def phone_action(action: str):
+    """Log in/out, dial, a simulated inbound call, answer, hang up, the after-call pick: each one CTI event."""
+    if action not in PHONE_ACTIONS:
+        abort(404)
+    service, agent = _phone_context()
+    error = None
+    if not ConfirmForm().validate_on_submit():
+        error = form_expired()
+    else:
+        try:
+            PHONE_ACTIONS[action](current_user, service, agent, request.form)
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    if is_htmx():
+        return _render_phone(service, agent, error, 422 if error else 200)
+    if error:
+        flash(error, "error")
+    return redirect(request.referrer or url_for("home.index"), code=303)
