@@ -1,4 +1,4 @@
-"""Operator commands: `flask org create`, `flask seed-demo`, `flask jobs demo`."""
+"""Operator commands: `flask org create`, `flask seed-demo`, `flask jobs …`, `flask cti simulate`, …"""
 from __future__ import annotations
 
 import click
@@ -12,6 +12,7 @@ org_cli = AppGroup("org", help="Organizations (the platform operator's commands)
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 audit_cli = AppGroup("audit", help="The permission change log.")
 migration_cli = AppGroup("migration", help="Ticket migration batches.")
+cti_cli = AppGroup("cti", help="CTI telephony: the simulator and the CTI log.")
 
 
 def _invite_link(token: str) -> str:
@@ -162,6 +163,67 @@ def migration_apply_due(now_):
                f"restarted {len(result['restarted_checks'])} check(s).")
 
 
+@cti_cli.command("simulate")
+@click.option("--service", "service_key", required=True, help="Service ID (a service with phone CTI).")
+@click.option("--domain", default=None, help="Organization domain (needed when several have this service ID).")
+@click.option("--agents", type=click.IntRange(1, 10_000), default=5, show_default=True,
+              help="How many of the service's CTI agents take part.")
+@click.option("--calls", type=click.IntRange(0, 10_000_000), default=50, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0.1), default=None, help="Events per second at most (default: as fast as possible).")
+@click.option("--url", default=None, help="Portal address (default: PORTAL_URL).")
+@click.option("--key", envvar="PORTAL_API_KEY", default=None, help="Organization API key (or PORTAL_API_KEY).")
+@click.option("--rotate-key", is_flag=True, help="Issue a new organization key for this run (the old one stops working).")
+@click.option("--batch", type=click.IntRange(1, 500), default=20, show_default=True, help="Events per request.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True, help="Parallel connections.")
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable scenario.")
+def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key, batch, concurrency, seed):
+    """Post realistic CTI event streams (inbound and outbound calls, answered and abandoned, transfers,
+    breaks) for the service's agents to the ingest endpoint over HTTP."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from portal.models import CtiAgent, Organization, Service, ServiceMember
+    from portal.services import Actor, cti_simulator
+    from portal.services.cti import settings_of
+    from portal.services.organizations import rotate_api_key
+
+    query = select(Service).where(Service.service_key == service_key)
+    if domain:
+        query = query.join(Organization, Organization.id == Service.organization_id).where(Organization.domain == domain)
+    found = list(db.session.scalars(query))
+    if not found:
+        raise click.ClickException(f"No service {service_key!r}.")
+    if len(found) > 1:
+        raise click.ClickException(f"Several organizations have a service {service_key!r}; give --domain.")
+    service = found[0]
+    cti_ids = list(db.session.scalars(
+        select(CtiAgent.cti_id).join(ServiceMember, ServiceMember.member_id == CtiAgent.member_id)
+        .where(ServiceMember.service_id == service.id, ServiceMember.can_phone.is_(True)).order_by(CtiAgent.cti_id)
+        .limit(agents)))
+    if len(cti_ids) < agents:
+        raise click.ClickException(f"{service_key} has {len(cti_ids)} phone agent(s) with CTI credentials; "
+                                   f"give CTI IDs to more agents (CTI agents page) or ask for fewer.")
+    if rotate_key:
+        key = rotate_api_key(Actor(service.organization_id, None), db.session.get(Organization, service.organization_id))
+        db.session.commit()
+        click.echo(f"New organization API key (the old one no longer works): {key}")
+    if not key:
+        raise click.ClickException("Give the organization API key with --key or PORTAL_API_KEY (or --rotate-key).")
+    after_call_bulk = settings_of(service).after_call_bulk
+    db.session.commit()
+    streams = cti_simulator.scenario(cti_ids, calls, seed=seed, after_call_bulk=after_call_bulk)
+    total = sum(len(s) for s in streams)
+    target = url or current_app.config["PORTAL_URL"]
+    click.echo(f"Posting {total} events of {calls} calls by {len(cti_ids)} agents to {target} …")
+    try:
+        stats = cti_simulator.send(target, key, service_key, streams, batch=batch, rate=rate, concurrency=concurrency)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(stats.summary())
+    if stats.rejected:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(org_cli)
     app.cli.add_command(jobs_cli)
@@ -169,3 +231,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_load_command)
     app.cli.add_command(audit_cli)
     app.cli.add_command(migration_cli)
+    app.cli.add_command(cti_cli)
