@@ -93,12 +93,14 @@ def schedule_jobs():
     """Make sure the recurring jobs are scheduled (idempotent; run at every deploy)."""
     from portal.services.billing import schedule_month_closing
 
+    from jobs.cti import schedule_purge
     from jobs.migration import schedule_sweep
 
     run = schedule_month_closing()
     db.session.commit()
     schedule_sweep()
-    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep scheduled.")
+    schedule_purge()
+    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep and CTI log cleanup scheduled.")
 
 
 @jobs_cli.command("show")
@@ -222,6 +224,15 @@ def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key,
     click.echo(stats.summary())
     if stats.rejected:
         raise SystemExit(1)
+
+
+@cti_cli.command("purge-log")
+def cti_purge_log():
+    """Delete CTI events older than each service's retention now (the daily job does the same)."""
+    from portal.services.cti_log import purge_expired
+
+    deleted = purge_expired()
+    click.echo("Deleted " + (", ".join(f"{n:,} event(s) of {key}" for key, n in deleted.items()) or "nothing") + ".")
 
 
 def register(app: Flask) -> None:

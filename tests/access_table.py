@@ -70,6 +70,7 @@ ACCESS = {
     "helpcenter.banner": Rule("public", "/hc/alpha/{service}/banner"),
     "cti.settings": Rule("org_admin", "/admin/cti"),
     "cti.toggle": Rule("org_admin", "/admin/cti/{service}/toggle", "POST", {"name": "log_monitoring", "value": "on"}),
+    "cti.retention": Rule("org_admin", "/admin/cti/{service}/retention", "POST", {"days": "90"}),
     "cti.agents": Rule("org_admin", "/admin/cti/agents"),
     "cti.agent_row": Rule("org_admin", "/admin/cti/agents/{agent}"),
     "cti.agent_edit": Rule("org_admin", "/admin/cti/agents/{agent}/edit"),

@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Activity, AgentStateInterval, CtiAgent, Member, Organization, Service
-from portal.services import Actor, ServiceError, agent_states
+from portal.models import Activity, AgentStateInterval, CtiAgent, CtiEvent, CtiSettings, Member, Organization, Service
+from portal.services import Actor, ServiceError, agent_states, cti
 from portal.services.contracts import sign_contract
 from tests.conftest import csrf_token
 
@@ -207,3 +207,57 @@ def test_a_supervisor_sets_a_state_with_a_reason(cti_world, app):
         interval = db.session.scalars(select(AgentStateInterval)).one()
         assert (interval.state, interval.reason, interval.changed_by_id) == (
             "coaching", "weekly coaching", cti_world["admin"].id)
+
+
+@pytest.mark.parametrize("days", ["0", "6", "3651", "ninety", "", "30.5"])
+def test_the_log_retention_refuses_bad_values(cti_world, app, days):
+    c = cti_world["client"]
+    response = c.post("/admin/cti/phone/retention", headers=EN, follow_redirects=True,
+                      data={"csrf_token": csrf_token(c, "/admin/cti"), "days": days})
+    assert "Keep the CTI log for 7 to 3650 days." in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(CtiSettings.log_retention_days)).one() == 180
+
+
+def test_the_log_retention_is_saved_and_recorded(cti_world, app):
+    c = cti_world["client"]
+    token = csrf_token(c, "/admin/cti")
+    page = c.post("/admin/cti/phone/retention", headers=EN, follow_redirects=True,
+                  data={"csrf_token": token, "days": " 30 "}).get_data(as_text=True)
+    assert "The CTI log of Phone Desk is kept for 30 days." in page and 'value="30"' in page
+    with app.app_context():
+        assert db.session.scalars(select(Activity).filter_by(action="cti.settings_changed")).one().details == {
+            "log_retention_days": {"from": 180, "to": 30}}
+    assert c.post("/admin/cti/plain/retention", data={"csrf_token": token, "days": "30"}).status_code == 404
+
+
+def test_the_nightly_job_deletes_days_past_the_retention_in_the_services_time_zone(cti_world, app):
+    """Seoul is UTC+9: at 20:00 UTC on the 10th it is already the 11th there. With 180 days kept, the 11th's
+    cutoff day is 180 days earlier; that day stays, the day before it goes."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from rq import SimpleWorker
+
+    from portal.queue import get_queue, get_redis
+    from portal.services.cti_log import purge_expired
+
+    with app.app_context():
+        service = db.session.get(Service, cti_world["phone"].id)
+        service.time_zone = "Asia/Seoul"
+        cti.settings_of(service)
+        now = datetime(2026, 3, 10, 20, 0, tzinfo=timezone.utc)
+        cutoff = date(2026, 3, 11) - timedelta(days=180)
+        for n, day in enumerate((cutoff - timedelta(days=1), cutoff, date(2026, 3, 11))):
+            db.session.add(CtiEvent(organization_id=service.organization_id, service_id=service.id,
+                                    external_id=f"e{n}", kind="agent_login", local_day=day, logged=True,
+                                    occurred_at=datetime.combine(day, datetime.min.time(), timezone.utc)))
+        db.session.commit()
+        assert purge_expired(now, chunk=1) == {"phone": 1}
+        assert sorted(db.session.scalars(select(CtiEvent.local_day))) == [cutoff, date(2026, 3, 11)]
+        # The scheduled job, run by a real worker today, finds both remaining days past the retention.
+        get_queue().enqueue("jobs.cti.purge_log")
+        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+        db.session.expire_all()
+        assert list(db.session.scalars(select(CtiEvent.id))) == []
+        assert [job_id for job_id in get_queue("scheduled").scheduled_job_registry.get_job_ids()
+                if job_id.startswith("cti-log-purge-")]  # and the next night's run is scheduled

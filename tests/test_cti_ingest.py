@@ -242,3 +242,31 @@ def test_the_calls_page_lists_calls_and_missed_ones_get_called_back(client, line
         assert call.called_back_by_id == line["agent"].id and call.called_back_at is not None
     assert "0101" not in agent.get(f"/services/phone/calls?from={day}&missed=1").get_data(as_text=True)
     assert agent.get("/services/phone/calls?from=2026-01-01&to=2026-12-31").status_code == 400
+
+
+def test_the_calls_page_pages_by_keyset_and_shows_ticket_numbers(client, line, app, login_as):
+    import re
+
+    post(client, line["key"], [
+        {"kind": "inbound_ringing", "event_id": "r", "occurred_at": at(0), "cti_id": "ann01", "call_id": "t1"},
+        {"kind": "answered", "event_id": "a", "occurred_at": at(3), "cti_id": "ann01", "call_id": "t1"},
+    ])
+    with app.app_context():
+        for n in range(130):
+            db.session.add(Call(organization_id=line["org"].id, service_id=line["service"].id, call_id=f"p{n}",
+                                direction="OB", counterpart=f"09{n:04d}", started_at=T0 + timedelta(seconds=10 + n // 2),
+                                ended_at=T0 + timedelta(seconds=70), talk_seconds=0, outcome="no_answer"))
+        ticket_number = db.session.scalars(select(Ticket.number)).one()
+        db.session.commit()
+    agent = login_as(line["agent"])
+    day = (T0 + timedelta(hours=9)).date().isoformat()
+    first = agent.get(f"/services/phone/calls?from={day}&direction=OB", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    seen = re.findall(r"<td>(09\d{4})</td>", first)
+    assert len(seen) == 100
+    older = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "direction=OB" in older  # the filters stay on the next page
+    second = agent.get(older).get_data(as_text=True)
+    rest = re.findall(r"<td>(09\d{4})</td>", second)
+    assert len(rest) == 30 and not set(seen) & set(rest) and 'rel="next"' not in second
+    everything = agent.get(f"/services/phone/calls?from={day}&direction=IB").get_data(as_text=True)
+    assert f">#{ticket_number}</a>" in everything

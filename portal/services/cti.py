@@ -27,6 +27,7 @@ from portal.services.price_list import CTI_FEATURE
 CTI_ID_RE = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
 CTI_NUMBER_RE = re.compile(r"^[0-9]{2,20}$")
 TENANT_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+RETENTION_DAYS = (7, 3650)
 TOGGLES = ("mobile_activated", "log_monitoring", "after_call_bulk", "outbound_auto_ticket")
 
 
@@ -105,6 +106,24 @@ def save_connection(actor: Actor, service: Service, *, version: str, tenant_id: 
     after = {"version": version or None, "tenant_id": settings.tenant_id, "tenant_name": settings.tenant_name}
     if before != after:
         _log(actor, service, {"from": before, "to": after})
+    return settings
+
+
+def set_retention(actor: Actor, service: Service, days: str | int) -> CtiSettings:
+    """How many days of CTI log the service keeps (the daily cleanup job deletes older days)."""
+    require_cti(service)
+    low, high = RETENTION_DAYS
+    try:
+        value = int(str(days).strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ServiceError(_("Keep the CTI log for %(low)d to %(high)d days.", low=low, high=high), "bad_retention")
+    settings = settings_of(service)
+    if settings.log_retention_days != value:
+        _log(actor, service, {"log_retention_days": {"from": settings.log_retention_days, "to": value}})
+        settings.log_retention_days, settings.updated_at = value, utcnow()
+        db.session.flush()
     return settings
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal.extensions import db
 from portal.models import CtiAgent, CtiEvent, Member, Service
@@ -64,6 +64,32 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
     wb.save(spool)
     spool.seek(0)
     return spool, count
+
+
+def purge_expired(now=None, chunk: int = 5000) -> dict[str, int]:
+    """Delete each service's CTI events older than its retention (days counted in the service's time zone),
+    a chunk per transaction so the table is never locked for long. Returns deleted rows per service ID."""
+    from portal.models import CtiSettings
+    from portal.models.base import utcnow
+
+    now = now or utcnow()
+    deleted: dict[str, int] = {}
+    for service, days in db.session.execute(select(Service, CtiSettings.log_retention_days)
+                                            .join(CtiSettings, CtiSettings.service_id == Service.id)).all():
+        cutoff = now.astimezone(ZoneInfo(service.time_zone)).date() - timedelta(days=days)
+        total = 0
+        while True:
+            ids = list(db.session.scalars(select(CtiEvent.id).where(CtiEvent.service_id == service.id,
+                                                                    CtiEvent.local_day < cutoff).limit(chunk)))
+            if not ids:
+                break
+            db.session.execute(delete(CtiEvent).where(CtiEvent.id.in_(ids)))
+            db.session.commit()
+            total += len(ids)
+        if total:
+            deleted[service.service_key] = total
+    db.session.commit()
+    return deleted
 
 
 def default_day(service: Service) -> date:

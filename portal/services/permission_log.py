@@ -75,8 +75,9 @@ def query(organization_id: int, flt: LogFilter) -> Select:
     return q
 
 
-def encode_cursor(row: PermissionChange) -> str:
-    raw = json.dumps([row.created_at.isoformat(), row.id]).encode()
+def encode_cursor(when: datetime, row_id: int) -> str:
+    """A keyset position (time, id) as an opaque URL-safe string."""
+    raw = json.dumps([when.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -112,7 +113,7 @@ def page(organization_id: int, flt: LogFilter, cursor: str | None = None,
             q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
 
 
 def _before(position: tuple[datetime, int]):

@@ -36,4 +36,4 @@ def page(service: Service, *, status: TicketStatus | None = None, assignee_id: i
     rows = list(db.session.scalars(q.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)

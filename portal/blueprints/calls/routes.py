@@ -5,14 +5,15 @@ from zoneinfo import ZoneInfo
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, tuple_, update
 
 from portal.access import service_role_required
 from portal.blueprints.calls import bp
 from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.extensions import db
-from portal.models import Call, Member, ServiceMember
-from portal.models.base import utcnow
+from portal.models import Call, Member, ServiceMember, Ticket
+from portal.models.base import UTCDateTime, utcnow
+from portal.services.permission_log import decode_cursor, encode_cursor
 
 OUTCOMES = ("answered", "abandoned", "no_answer", "failed")
 PAGE_SIZE = 100
@@ -45,7 +46,14 @@ def index(service_key: str):
     agent = args.get("agent", type=int)
     if agent:
         q = q.where(Call.member_id == agent)
-    calls = list(db.session.scalars(q.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE)))
+    position = decode_cursor(args["cursor"]) if args.get("cursor") else None
+    if position is not None:
+        q = q.where(tuple_(Call.started_at, Call.id) < tuple_(literal(position[0], UTCDateTime()), literal(position[1])))
+    calls = list(db.session.scalars(q.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE + 1)))
+    next_cursor = encode_cursor(calls[PAGE_SIZE - 1].started_at, calls[PAGE_SIZE - 1].id) if len(calls) > PAGE_SIZE else None
+    calls = calls[:PAGE_SIZE]
+    ticket_numbers = dict(db.session.execute(select(Ticket.id, Ticket.number).where(
+        Ticket.id.in_({c.ticket_id for c in calls} - {None}))).all())
     members = list(db.session.execute(
         select(Member.id, Member.name).join(ServiceMember, ServiceMember.member_id == Member.id)
         .where(ServiceMember.service_id == g.service.id, ServiceMember.can_phone.is_(True)).order_by(Member.name)))
@@ -53,7 +61,9 @@ def index(service_key: str):
     names = dict(db.session.execute(select(Member.id, Member.name).where(Member.id.in_(referenced - {None}))).all())
     return render_template("calls/index.html", service=g.service, calls=calls, members=members, names=names,
                            errors=errors, first=first, last=last, outcomes=OUTCOMES, form=ConfirmForm(),
-                           limit=PAGE_SIZE), 400 if errors else 200
+                           next_cursor=next_cursor, ticket_numbers=ticket_numbers,
+                           query_args={k: v for k, v in args.items() if k != "cursor" and v},
+                           first_page=not args.get("cursor")), 400 if errors else 200
 
 
 @bp.post("/<int:call_id>/called-back")

@@ -56,7 +56,8 @@ def settings():
                 return redirect(url_for("cti.settings", service=service.service_key), code=303)
     org = db.session.get(Organization, current_user.organization_id)
     return render_template("cti/settings.html", services=services, service=service, settings=cti.settings_of(service),
-                           org=org, form=ConfirmForm(), error=error, values=request.form), status
+                           org=org, form=ConfirmForm(), error=error, values=request.form,
+                           retention_range=cti.RETENTION_DAYS), status
 
 
 @bp.post("/<service_key>/toggle")
@@ -84,6 +85,26 @@ def toggle(service_key: str):
                                form=ConfirmForm(), error=error), 409 if error else 200
     if error:
         flash(error, "error")
+    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+
+
+@bp.post("/<service_key>/retention")
+@org_admin_required
+def retention(service_key: str):
+    """How many days of CTI log to keep."""
+    service = _cti_service(cti.cti_services(current_user.organization_id), service_key)
+    if not ConfirmForm().validate_on_submit():
+        flash(form_expired(), "error")
+    else:
+        try:
+            cti.set_retention(actor(), service, request.form.get("days", ""))
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("The CTI log of %(name)s is kept for %(n)d days.", name=service.name,
+                    n=cti.settings_of(service).log_retention_days), "success")
     return redirect(url_for("cti.settings", service=service.service_key), code=303)
 
 
