@@ -116,6 +116,7 @@ def test_an_inbound_call_drives_state_call_and_ticket(client, line, app):
         assert (call.direction, call.talk_seconds, call.outcome) == ("IB", 60, "answered")
         ticket = db.session.get(Ticket, call.ticket_id)
         assert ticket.call_id == "c1" and ticket.channel.value == "phone_ib" and ticket.assignee_id == line["agent"].id
+        assert ticket.status.value == "in_progress"  # assigned to the agent who answered
         states = [(i.state, i.ended_at is None) for i in db.session.scalars(
             select(AgentStateInterval).order_by(AgentStateInterval.started_at))]
         assert states == [("ready", False), ("inbound_call", False), ("ticket_work", True)]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel
+from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, agent_states
 from portal.services.cti import settings_of
@@ -143,6 +143,7 @@ def _open_ticket(service: Service, call: Call, member_id: int | None, at: dateti
         else _("Call to %(number)s", number=call.counterpart or "?"),
         channel=TicketChannel.phone_ib if call.direction == "IB" else TicketChannel.phone_ob,
         requester_phone=call.counterpart, assignee_id=member_id, call_id=call.call_id, created_at=at, updated_at=at,
+        status=TicketStatus.in_progress if member_id else TicketStatus.unassigned,
     )
     db.session.add(ticket)
     db.session.flush()
