@@ -93,14 +93,15 @@ def schedule_jobs():
     """Make sure the recurring jobs are scheduled (idempotent; run at every deploy)."""
     from portal.services.billing import schedule_month_closing
 
-    from jobs.cti import schedule_purge
-    from jobs.migration import schedule_sweep
+    from jobs import agents, cti, migration
 
     run = schedule_month_closing()
     db.session.commit()
-    schedule_sweep()
-    schedule_purge()
-    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep and CTI log cleanup scheduled.")
+    migration.schedule_sweep()
+    cti.schedule_purge()
+    agents.schedule_sweep()
+    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep, CTI log cleanup and agent sweep "
+               "scheduled.")
 
 
 @jobs_cli.command("show")

@@ -95,6 +95,12 @@ def local(moment, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt) if moment else ""
 
 
+def duration(seconds: float | int | None) -> str:
+    """Seconds as h:mm:ss (the way a stopwatch shows them)."""
+    total = int(round(seconds or 0))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
 def state_label(channel: str, state: str) -> str:
     if channel == "chat":
         return {"offline": _("Offline"), "waiting": _("Waiting"), "online": _("Online"), "break": _("Break")}[state]
@@ -144,6 +150,7 @@ def register(app) -> None:
     )
     app.jinja_env.filters["won"] = won
     app.jinja_env.filters["local"] = local
+    app.jinja_env.filters["duration"] = duration
 
     from portal.services.migration import next_one_am
 

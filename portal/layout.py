@@ -76,7 +76,22 @@ def phone_status(service: Service, agent):
     return status(current_user, service, agent)
 
 
+def record_activity() -> None:
+    """Any request a member makes (not the panels that poll by themselves) counts as activity for the idle
+    timeout; written at most once a minute."""
+    if (not current_user.is_authenticated or request.endpoint in (None, "static")
+            or request.headers.get("X-Poll")):
+        return
+    from portal.extensions import db
+    from portal.services.agent_states import touch
+
+    if touch(current_user):
+        db.session.commit()
+
+
 def register(app: Flask) -> None:
+    app.before_request(record_activity)
+
     @app.template_filter("dict_without_none")
     def dict_without_none(attributes: dict) -> dict:
         return {k: v for k, v in attributes.items() if v is not None}

@@ -71,6 +71,7 @@ ACCESS = {
     "cti.settings": Rule("org_admin", "/admin/cti"),
     "cti.toggle": Rule("org_admin", "/admin/cti/{service}/toggle", "POST", {"name": "log_monitoring", "value": "on"}),
     "cti.retention": Rule("org_admin", "/admin/cti/{service}/retention", "POST", {"days": "90"}),
+    "cti.acw_limit": Rule("org_admin", "/admin/cti/{service}/acw-limit", "POST", {"seconds": "60"}),
     "cti.agents": Rule("org_admin", "/admin/cti/agents"),
     "cti.agent_row": Rule("org_admin", "/admin/cti/agents/{agent}"),
     "cti.agent_edit": Rule("org_admin", "/admin/cti/agents/{agent}/edit"),
@@ -100,6 +101,8 @@ ACCESS = {
     # it has no ID in its path, the service is the member's own current one.
     "agent.phone": Rule("member", "/agent/phone", ok=(404,)),
     "agent.phone_action": Rule("member", "/agent/phone/login", "POST", ok=(404,)),
+    "agent.board": Rule("service_manager", "/agent/{service}/board"),
+    "agent.supervise_form": Rule("service_manager", "/agent/{service}/members/{agent}/state"),
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
     "agent.supervise": Rule("service_manager", "/agent/{service}/members/{agent}/state", "POST",
                             {"channel": "phone", "state": "offline", "reason": "end of shift"}),
@@ -109,6 +112,7 @@ ACCESS = {
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},
                         ok=(422,)),
     "me.performance": Rule("member", "/me/performance"),
+    "me.performance_export": Rule("member", "/me/performance.xlsx", ok=(200, 404)),  # 404: no service to show
     "me.cti_logs": Rule("member", "/me/cti-logs"),
     "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"}),
     "workspace.index": Rule("service_member", "/services/{service}/"),

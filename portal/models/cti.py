@@ -30,6 +30,8 @@ class CtiSettings(TenantMixin, db.Model):
     after_call_bulk: Mapped[bool] = mapped_column(default=True)
     outbound_auto_ticket: Mapped[bool] = mapped_column(default=False)
     log_retention_days: Mapped[int] = mapped_column(default=180)
+    # After-call work limit: an agent left in ticket work after a call returns to ready after this long.
+    acw_limit_seconds: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -70,6 +72,7 @@ class AgentStateInterval(TenantMixin, db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(String(24))  # why it closed when nothing followed (idle, logout)
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
 
 

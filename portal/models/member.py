@@ -40,6 +40,7 @@ class Member(UserMixin, TenantMixin, TimestampMixin, db.Model):
     )
     is_org_admin: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last request (at most a minute old)
 
     organization: Mapped[Organization] = relationship()
 

@@ -31,6 +31,8 @@ class Organization(TimestampMixin, db.Model):
     api_key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the platform operator once the organization is approved for IPCC (Private) CTI.
     ipcc_approved: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Agents without activity for this long go offline in chat (reason "idle").
+    idle_timeout_minutes: Mapped[int] = mapped_column(default=30, server_default="30")
 
     def oc_url(self, base_domain: str) -> str:
         return f"https://{self.domain}.{base_domain}"

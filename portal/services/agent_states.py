@@ -4,10 +4,11 @@ Every change closes the open interval and opens the next one; at most one interv
 is open (a partial unique index). Only ready (phone) and waiting (chat) make an agent eligible."""
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import AgentStateInterval, Member, Service, ServiceMember, ServiceRole
@@ -21,6 +22,8 @@ STATES = {"phone": PHONE_STATES, "chat": CHAT_STATES}
 # Call states come from the telephony (CTI events), not from a click.
 CALL_STATES = ("inbound_call", "outbound_call", "transfer")
 ELIGIBLE = {"phone": "ready", "chat": "waiting"}
+# What a supervisor can set (call states come from the telephony).
+SUPERVISOR_CHOICES = {"phone": tuple(s for s in PHONE_STATES if s not in CALL_STATES), "chat": CHAT_STATES}
 
 
 def current(member_id: int) -> dict[str, AgentStateInterval]:
@@ -42,7 +45,9 @@ def _link(service: Service, member: Member) -> ServiceMember | None:
 def change(actor: Actor, member: Member, service: Service | None, channel: str, state: str, *,
            reason: str | None = None, at: datetime | None = None, by_telephony: bool = False) -> AgentStateInterval | None:
     """Move the agent to `state` on `channel`: close the open interval at `at`, open the next one. Setting the
-    state it already has changes nothing. Another person (a supervisor) must give a reason."""
+    state it already has changes nothing. Another person (a supervisor) must give a reason. A change dated
+    before the open interval began (a late telephony event) takes effect when that interval began, so
+    intervals never overlap and no second is counted twice."""
     if channel not in STATES or state not in STATES[channel]:
         raise ServiceError(_("Unknown state."), "bad_state")
     if state in CALL_STATES and not by_telephony:
@@ -62,9 +67,11 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
     if open_interval is not None and open_interval.state == state and (service is None or open_interval.service_id == service.id):
         return open_interval
     if open_interval is not None:
+        now = max(now, open_interval.started_at)
+        end_reason = ((reason or "").strip()[:24] or None) if state == "offline" else None
         db.session.execute(update(AgentStateInterval).where(AgentStateInterval.id == open_interval.id,
                                                             AgentStateInterval.ended_at.is_(None))
-                           .values(ended_at=max(now, open_interval.started_at)))
+                           .values(ended_at=now, end_reason=end_reason))
         db.session.expire(open_interval)
     if state == "offline":
         db.session.flush()
@@ -79,10 +86,11 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
 
 
 def go_offline(member: Member, reason: str = "logout") -> None:
-    """Close every open interval of the member (log-out, idle timeout)."""
+    """Close every open interval of the member (log-out): offline on every channel, the reason recorded."""
     now = utcnow()
     db.session.execute(update(AgentStateInterval).where(AgentStateInterval.member_id == member.id,
-                                                        AgentStateInterval.ended_at.is_(None)).values(ended_at=now))
+                                                        AgentStateInterval.ended_at.is_(None))
+                       .values(ended_at=now, end_reason=reason))
 
 
 def can_supervise(actor_member: Member, service: Service) -> bool:
@@ -102,3 +110,150 @@ def eligible(service: Service, channel: str) -> list[int]:
               & (ServiceMember.service_id == service.id))
         .where(AgentStateInterval.service_id == service.id, AgentStateInterval.channel == channel,
                AgentStateInterval.state == ELIGIBLE[channel], AgentStateInterval.ended_at.is_(None), flag.is_(True))))
+
+
+# -- activity and the idle timeout ---------------------------------------------------------------------------
+
+SEEN_EVERY = timedelta(seconds=60)
+
+
+def touch(member: Member, now: datetime | None = None) -> bool:
+    """Record that the member did something (at most one write a minute). Returns True when written."""
+    now = now or utcnow()
+    if member.last_seen_at is not None and now - member.last_seen_at < SEEN_EVERY:
+        return False
+    db.session.execute(update(Member).where(Member.id == member.id).values(last_seen_at=now))
+    return True
+
+
+def idle_sweep(now: datetime | None = None) -> list[int]:
+    """Agents still waiting/online in chat with no activity for their organization's idle timeout go offline
+    in chat, reason "idle" (recorded on the closed interval). Returns the members moved."""
+    from portal.models import Organization
+
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(AgentStateInterval.id, AgentStateInterval.member_id, AgentStateInterval.started_at,
+               Member.last_seen_at, Organization.idle_timeout_minutes)
+        .join(Member, Member.id == AgentStateInterval.member_id)
+        .join(Organization, Organization.id == Member.organization_id)
+        .where(AgentStateInterval.channel == "chat", AgentStateInterval.ended_at.is_(None))).all()
+    moved = []
+    for interval_id, member_id, started_at, last_seen_at, minutes in rows:
+        last_activity = max(started_at, last_seen_at) if last_seen_at else started_at
+        if now - last_activity >= timedelta(minutes=minutes):
+            done = db.session.execute(update(AgentStateInterval).where(
+                AgentStateInterval.id == interval_id, AgentStateInterval.ended_at.is_(None))
+                .values(ended_at=last_activity + timedelta(minutes=minutes), end_reason="idle"))
+            if done.rowcount:
+                moved.append(member_id)
+    db.session.commit()
+    return moved
+
+
+# -- after-call work limit ----------------------------------------------------------------------------------
+
+AFTER_CALL = "after-call"  # reason of a ticket-work interval that follows a call
+ACW_TIMEOUT = "acw-timeout"
+
+
+def arm_after_call_limit(interval: AgentStateInterval, limit_seconds: int | None) -> None:
+    """Schedule the return to ready for an after-call ticket-work interval (the sweep catches it too if the
+    scheduled job is lost)."""
+    if not limit_seconds or interval is None:
+        return
+    from portal.services.jobs import enqueue_after_commit
+
+    enqueue_after_commit("jobs.agents.after_call_timeout", interval.id, job_id=f"acw-{interval.id}",
+                         at=interval.started_at + timedelta(seconds=limit_seconds), queue="scheduled")
+
+
+def end_overdue_after_call_work(now: datetime | None = None, interval_id: int | None = None) -> list[int]:
+    """After-call ticket work past its service's limit returns to ready, dated when the limit ran out and
+    recorded with reason "acw-timeout". Returns the members moved."""
+    from portal.models import CtiSettings
+
+    now = now or utcnow()
+    q = (select(AgentStateInterval, CtiSettings.acw_limit_seconds)
+         .join(CtiSettings, CtiSettings.service_id == AgentStateInterval.service_id)
+         .where(AgentStateInterval.channel == "phone", AgentStateInterval.state == "ticket_work",
+                AgentStateInterval.reason == AFTER_CALL, AgentStateInterval.ended_at.is_(None),
+                CtiSettings.acw_limit_seconds.is_not(None)))
+    if interval_id is not None:
+        q = q.where(AgentStateInterval.id == interval_id)
+    moved = []
+    for interval, limit in db.session.execute(q).all():
+        due = interval.started_at + timedelta(seconds=limit)
+        if due > now:
+            continue
+        member, service = db.session.get(Member, interval.member_id), db.session.get(Service, interval.service_id)
+        try:
+            change(Actor(member.organization_id, None), member, service, "phone", "ready", reason=ACW_TIMEOUT,
+                   at=due, by_telephony=True)
+        except ServiceError:  # no phone permission any more: offline rather than ready
+            change(Actor(member.organization_id, None), member, service, "phone", "offline", reason=ACW_TIMEOUT,
+                   at=due, by_telephony=True)
+        moved.append(member.id)
+    db.session.commit()
+    return moved
+
+
+# -- supervisor board ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BoardRow:
+    member_id: int
+    name: str
+    login_id: str
+    can_phone: bool
+    can_chat: bool
+    phone: AgentStateInterval | None  # open interval in this service (None: offline here)
+    chat: AgentStateInterval | None
+    elsewhere: tuple[str, ...]  # channels the agent is working on in another service
+    calls_today: int
+
+    def eligible_channels(self) -> list[str]:
+        return [channel for channel in ("phone", "chat") if self.eligible(channel)]
+
+    def eligible(self, channel: str) -> bool:
+        interval = self.phone if channel == "phone" else self.chat
+        allowed = self.can_phone if channel == "phone" else self.can_chat
+        return allowed and interval is not None and interval.state == ELIGIBLE[channel]
+
+
+def board(service: Service, now: datetime | None = None) -> list[BoardRow]:
+    """Every agent of the service with the phone or chat permission: current states here, calls today (the
+    service's day), eligible or not. Four queries whatever the number of agents."""
+    from zoneinfo import ZoneInfo
+
+    from portal.models import Call
+
+    now = now or utcnow()
+    zone = ZoneInfo(service.time_zone)
+    local_midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), tzinfo=zone)
+    agents = db.session.execute(
+        select(Member.id, Member.name, Member.login_id, ServiceMember.can_phone, ServiceMember.can_chat)
+        .join(ServiceMember, ServiceMember.member_id == Member.id)
+        .where(ServiceMember.service_id == service.id, (ServiceMember.can_phone.is_(True)) | (ServiceMember.can_chat.is_(True)))
+        .order_by(Member.name, Member.id)).all()
+    ids = [a.id for a in agents]
+    open_intervals: dict[tuple[int, str], AgentStateInterval] = {}
+    for chunk in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        for interval in db.session.scalars(select(AgentStateInterval).where(
+                AgentStateInterval.member_id.in_(ids[chunk:chunk + 900]), AgentStateInterval.ended_at.is_(None))):
+            open_intervals[(interval.member_id, interval.channel)] = interval
+    calls = dict(db.session.execute(
+        select(Call.member_id, func.count()).where(Call.service_id == service.id, Call.started_at >= local_midnight,
+                                                   Call.member_id.is_not(None)).group_by(Call.member_id)).all())
+    rows = []
+    for a in agents:
+        here, elsewhere = {}, []
+        for channel in ("phone", "chat"):
+            interval = open_intervals.get((a.id, channel))
+            if interval is not None and interval.service_id == service.id:
+                here[channel] = interval
+            elif interval is not None:
+                elsewhere.append(channel)
+        rows.append(BoardRow(a.id, a.name, a.login_id, a.can_phone, a.can_chat, here.get("phone"), here.get("chat"),
+                             tuple(elsewhere), calls.get(a.id, 0)))
+    return rows

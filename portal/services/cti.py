@@ -127,6 +127,32 @@ def set_retention(actor: Actor, service: Service, days: str | int) -> CtiSetting
     return settings
 
 
+ACW_LIMIT_SECONDS = (10, 3600)
+
+
+def set_acw_limit(actor: Actor, service: Service, seconds: str | int | None) -> CtiSettings:
+    """After-call work limit: empty for none, else how many seconds an agent stays in ticket work after a call
+    before returning to ready by themselves."""
+    require_cti(service)
+    raw = str(seconds if seconds is not None else "").strip()
+    value = None
+    if raw:
+        low, high = ACW_LIMIT_SECONDS
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if not low <= value <= high:
+            raise ServiceError(_("The after-call work limit is %(low)d to %(high)d seconds, or empty for none.",
+                                 low=low, high=high), "bad_acw_limit")
+    settings = settings_of(service)
+    if settings.acw_limit_seconds != value:
+        _log(actor, service, {"acw_limit_seconds": {"from": settings.acw_limit_seconds, "to": value}})
+        settings.acw_limit_seconds, settings.updated_at = value, utcnow()
+        db.session.flush()
+    return settings
+
+
 # -- CTI agents ---------------------------------------------------------------------------------------------
 
 def phone_members(organization_id: int, query: str = "", page: int = 1, size: int = 50):

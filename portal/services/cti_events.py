@@ -121,12 +121,18 @@ def _member(agent: CtiAgent | None) -> Member | None:
     return db.session.get(Member, agent.member_id) if agent else None
 
 
-def _set_phone(service: Service, agent: CtiAgent | None, state: str, at: datetime) -> None:
+def _set_phone(service: Service, agent: CtiAgent | None, state: str, at: datetime, reason: str | None = None):
     member = _member(agent)
     if member is None:
-        return
-    agent_states.change(Actor(service.organization_id, member.id), member, service, "phone", state, at=at,
-                        by_telephony=True)
+        return None
+    return agent_states.change(Actor(service.organization_id, member.id), member, service, "phone", state, at=at,
+                               reason=reason, by_telephony=True)
+
+
+def _after_call_work(service: Service, settings, agent: CtiAgent | None, at: datetime) -> None:
+    """Ticket work that follows a call: marked as such, and timed when the service limits it."""
+    interval = _set_phone(service, agent, "ticket_work", at, reason=agent_states.AFTER_CALL)
+    agent_states.arm_after_call_limit(interval, settings.acw_limit_seconds)
 
 
 def _call(service: Service, call_id: str) -> Call | None:
@@ -157,7 +163,13 @@ def _drive(service: Service, settings, event: CtiEvent, agent: CtiAgent | None, 
     elif kind == "agent_logout":
         _set_phone(service, agent, "offline", at)
     elif kind == "state_change":
-        _set_phone(service, agent, values["state"], at)
+        member = _member(agent)
+        after_call = (values["state"] == "ticket_work" and member is not None
+                      and agent_states.state_of(member.id, "phone") in agent_states.CALL_STATES)
+        if after_call:
+            _after_call_work(service, settings, agent, at)
+        else:
+            _set_phone(service, agent, values["state"], at)
     elif kind in ("inbound_ringing", "outbound_dial"):
         direction = "IB" if kind == "inbound_ringing" else "OB"
         call = _call(service, event.call_id)
@@ -191,4 +203,4 @@ def _drive(service: Service, settings, event: CtiEvent, agent: CtiAgent | None, 
             call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
             call.outcome = "answered" if call.answered_at else ("abandoned" if call.direction == "IB" else "no_answer")
         if call.answered_at and settings.after_call_bulk:
-            _set_phone(service, agent, "ticket_work", at)
+            _after_call_work(service, settings, agent, at)

@@ -33,8 +33,16 @@ def start_job(
                  locale=_request_locale())
     db.session.add(run)
     db.session.flush()
-    db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries, run.id))
+    db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries,
+                                                     f"jobrun-{run.id}"))
     return run
+
+
+def enqueue_after_commit(func: str, *args: Any, job_id: str, at: datetime | None = None, queue: str = "default",
+                         timeout: int = 300) -> None:
+    """Enqueue (or schedule) a small untracked job once this transaction commits; the job ID makes a second
+    enqueue of the same work replace the first instead of running it twice."""
+    db.session.info.setdefault(_PENDING, []).append((queue, func, args, at, timeout, 0, job_id))
 
 
 def _request_locale() -> str | None:
@@ -51,9 +59,9 @@ def _enqueue_after_commit(session: Session) -> None:
         return
     from rq import Retry
 
-    for queue_name, func, args, at, timeout, retries, run_id in pending:
+    for queue_name, func, args, at, timeout, retries, job_id in pending:
         q = get_queue(queue_name)
-        options = {"job_timeout": timeout, "job_id": f"jobrun-{run_id}"}
+        options = {"job_timeout": timeout, "job_id": job_id}
         if retries:
             options["retry"] = Retry(max=retries, interval=[10, 60, 300][:retries])
         if at is None:

@@ -88,8 +88,13 @@ def masked_api_key(org: Organization) -> str | None:
     return f"{org.api_key_hint}{'•' * 12}" if org.api_key_hint else None
 
 
-def update_organization(actor, org: Organization, *, name: str, domain: str) -> Organization:
-    """Name and domain (lowercase letters, digits, hyphens; unique on the platform). The OC URL follows the domain."""
+IDLE_TIMEOUT_MINUTES = (5, 480)
+
+
+def update_organization(actor, org: Organization, *, name: str, domain: str,
+                        idle_timeout: str | int | None = None) -> Organization:
+    """Name and domain (lowercase letters, digits, hyphens; unique on the platform; the OC URL follows the
+    domain), and how long agents may be idle before they go offline in chat."""
     from portal.services import activity
 
     name = (name or "").strip()
@@ -98,9 +103,20 @@ def update_organization(actor, org: Organization, *, name: str, domain: str) -> 
     if len(name) > 100:
         raise ServiceError(_("The organization name is at most 100 characters."), "bad_name")
     domain = validate_domain(domain, exclude_org_id=org.id)
+    minutes = org.idle_timeout_minutes
+    if idle_timeout is not None:
+        low, high = IDLE_TIMEOUT_MINUTES
+        try:
+            minutes = int(str(idle_timeout).strip())
+        except ValueError:
+            minutes = None
+        if minutes is None or not low <= minutes <= high:
+            raise ServiceError(_("The idle timeout is %(low)d to %(high)d minutes.", low=low, high=high),
+                               "bad_idle_timeout")
     changed = {k: {"from": old, "to": new} for k, old, new in
-               (("name", org.name, name), ("domain", org.domain, domain)) if old != new}
-    org.name, org.domain = name, domain
+               (("name", org.name, name), ("domain", org.domain, domain),
+                ("idle_timeout_minutes", org.idle_timeout_minutes, minutes)) if old != new}
+    org.name, org.domain, org.idle_timeout_minutes = name, domain, minutes
     db.session.flush()
     if changed:
         activity.record(org.id, actor.member_id, "organization.updated", subject_type="organization",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import AgentStateInterval, Call, CtiAgent, Member, Service, Ticket
 from portal.models.base import utcnow
 from portal.services import ServiceError, agent_states, cti_events
-from portal.services.cti import cti_services
+from portal.services.cti import cti_services, settings_of
 
 # What the agent can pick once a call is over (the after-call prompt) and while logged in.
 AFTER_CALL_CHOICES = ("ready", "ticket_work", "break", "meal")
@@ -34,6 +34,7 @@ class Phone:
     call: Call | None
     ended: Call | None
     ticket: Ticket | None
+    back_to_ready_at: datetime | None = None  # the after-call work limit runs out then
 
     @property
     def logged_in(self) -> bool:
@@ -73,7 +74,11 @@ def status(member: Member, service: Service, agent: CtiAgent) -> Phone:
         ended = db.session.scalars(calls.where(Call.ended_at.is_not(None)).order_by(Call.ended_at.desc())).first()
     shown = live or ended
     ticket = db.session.get(Ticket, shown.ticket_id) if shown is not None and shown.ticket_id else None
-    return Phone(agent, state, interval.started_at if interval else None, live, ended, ticket)
+    back_to_ready_at = None
+    if interval is not None and interval.state == "ticket_work" and interval.reason == agent_states.AFTER_CALL:
+        limit = settings_of(service).acw_limit_seconds
+        back_to_ready_at = interval.started_at + timedelta(seconds=limit) if limit else None
+    return Phone(agent, state, interval.started_at if interval else None, live, ended, ticket, back_to_ready_at)
 
 
 def _send(service: Service, agent: CtiAgent, kind: str, **fields) -> None:

@@ -40,6 +40,14 @@
       dialog.showModal();
     }
   });
+  // A closed dialog is emptied, so what polled inside it (My performance) stops.
+  var host = document.getElementById("dialog");
+  if (host) {
+    host.addEventListener("close", function () {
+      var content = document.getElementById("dialog-content");
+      if (content) { content.innerHTML = ""; }
+    });
+  }
   document.addEventListener("click", function (event) {
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     if (closer) {
@@ -61,12 +69,19 @@
       if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
     });
   });
-  // A <time data-since="ISO"> counts up (the phone widget's state and talk timers); the server text is the fallback.
+  // A <time data-since="ISO"> counts up (the phone widget's state and talk timers), a <time data-until="ISO">
+  // counts down (the after-call work limit); the server's text is the fallback.
+  function clock(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+  }
   function tick() {
+    var now = Date.now();
     document.querySelectorAll("time[data-since]").forEach(function (el) {
-      var seconds = Math.max(0, Math.floor((Date.now() - Date.parse(el.getAttribute("data-since"))) / 1000));
-      var h = Math.floor(seconds / 3600), m = Math.floor(seconds % 3600 / 60), s = seconds % 60;
-      el.textContent = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+      el.textContent = clock(Math.max(0, Math.floor((now - Date.parse(el.getAttribute("data-since"))) / 1000)));
+    });
+    document.querySelectorAll("time[data-until]").forEach(function (el) {
+      el.textContent = clock(Math.max(0, Math.ceil((Date.parse(el.getAttribute("data-until")) - now) / 1000)));
     });
   }
   tick();

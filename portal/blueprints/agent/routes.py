@@ -42,23 +42,74 @@ def state():
     return redirect(request.referrer or url_for("home.index"), code=303)
 
 
+@bp.get("/<service_key>/board")
+@service_role_required("manager")
+def board(service_key: str):
+    """Supervisor board: every agent's phone and chat state, time in state, calls today, eligible or not. The
+    table body polls itself."""
+    from portal.models.base import utcnow
+
+    rows = agent_states.board(g.service)
+    state = request.args.get("state", "")
+    if state == "eligible":
+        rows = [r for r in rows if r.eligible("phone") or r.eligible("chat")]
+    elif state == "working":
+        rows = [r for r in rows if r.phone or r.chat]
+    context = {"service": g.service, "rows": rows, "state": state, "now": utcnow()}
+    if request.args.get("part") == "rows":
+        return render_template("agent/_board_rows.html", **context)
+    return render_template("agent/board.html", **context)
+
+
+def _agent_of(member_id: int) -> Member:
+    """A member who is an agent of the current service (else 404)."""
+    from portal.access import membership
+
+    member = get_or_404(Member, id=member_id)
+    if membership(member.id, g.service.id) is None:
+        abort(404)
+    return member
+
+
+@bp.get("/<service_key>/members/<int:member_id>/state")
+@service_role_required("manager")
+def supervise_form(service_key: str, member_id: int):
+    member = _agent_of(member_id)
+    from portal.htmx import render
+
+    return render("agent/supervise.html", partial="agent/_supervise.html", service=g.service, member=member,
+                  states=agent_states.current(member.id), form=ConfirmForm(), values={}, error=None,
+                  supervisor_choices=agent_states.SUPERVISOR_CHOICES)
+
+
 @bp.post("/<service_key>/members/<int:member_id>/state")
 @service_role_required("manager")
 def supervise(service_key: str, member_id: int):
     """A service manager or org admin sets an agent's state, with a reason that is recorded."""
-    member = get_or_404(Member, id=member_id)
+    from portal.htmx import render
+
+    member = _agent_of(member_id)
+    error = None
     if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        agent_states.change(actor(), member, g.service, request.form.get("channel", ""), request.form.get("state", ""),
-                            reason=request.form.get("reason", ""))
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+        error = form_expired()
     else:
-        db.session.commit()
-        flash(_("The state of %(name)s is changed.", name=member.name), "success")
-    return redirect(url_for("service_members.index", service_key=service_key), code=303)
+        try:
+            channel, _sep, state = request.form.get("channel_state", "").partition(":")
+            if not _sep:  # the two fields separately (API-style callers)
+                channel, state = request.form.get("channel", ""), request.form.get("state", "")
+            agent_states.change(actor(), member, g.service, channel, state, reason=request.form.get("reason", ""))
+        except ServiceError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+            flash(_("The state of %(name)s is changed.", name=member.name), "success")
+            if is_htmx():
+                return "", 204, {"HX-Redirect": url_for("agent.board", service_key=service_key)}
+            return redirect(url_for("agent.board", service_key=service_key), code=303)
+    return render("agent/supervise.html", partial="agent/_supervise.html", service=g.service, member=member,
+                  states=agent_states.current(member.id), form=ConfirmForm(), values=request.form,
+                  error=error, supervisor_choices=agent_states.SUPERVISOR_CHOICES), 422
 
 
 def _phone_context():

@@ -417,13 +417,17 @@ def billing_export():
 def organization():
     org = current_user.organization
     form = OrganizationForm(obj=None if request.method == "POST" else org)
+    if request.method == "GET":
+        form.idle_timeout.data = str(org.idle_timeout_minutes)
     error = None
     if form.validate_on_submit():
         try:
-            update_organization(actor(), org, name=form.name.data, domain=form.domain.data)
+            update_organization(actor(), org, name=form.name.data, domain=form.domain.data,
+                                idle_timeout=form.idle_timeout.data if form.idle_timeout.raw_data else None)
         except ServiceError as exc:
             db.session.rollback()
-            target = form.domain if "domain" in exc.code else form.name
+            target = {"bad_idle_timeout": form.idle_timeout}.get(exc.code) or (
+                form.domain if "domain" in exc.code else form.name)
             target.errors = [exc.message]
         else:
             db.session.commit()

@@ -57,7 +57,7 @@ def settings():
     org = db.session.get(Organization, current_user.organization_id)
     return render_template("cti/settings.html", services=services, service=service, settings=cti.settings_of(service),
                            org=org, form=ConfirmForm(), error=error, values=request.form,
-                           retention_range=cti.RETENTION_DAYS), status
+                           retention_range=cti.RETENTION_DAYS, acw_range=cti.ACW_LIMIT_SECONDS), status
 
 
 @bp.post("/<service_key>/toggle")
@@ -105,6 +105,28 @@ def retention(service_key: str):
             db.session.commit()
             flash(_("The CTI log of %(name)s is kept for %(n)d days.", name=service.name,
                     n=cti.settings_of(service).log_retention_days), "success")
+    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+
+
+@bp.post("/<service_key>/acw-limit")
+@org_admin_required
+def acw_limit(service_key: str):
+    """After-call work limit (seconds, empty for none)."""
+    service = _cti_service(cti.cti_services(current_user.organization_id), service_key)
+    if not ConfirmForm().validate_on_submit():
+        flash(form_expired(), "error")
+    else:
+        try:
+            settings = cti.set_acw_limit(actor(), service, request.form.get("seconds", ""))
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("Agents of %(name)s return to ready %(n)d seconds after a call.", name=service.name,
+                    n=settings.acw_limit_seconds) if settings.acw_limit_seconds else
+                  _("Agents of %(name)s stay in ticket work after a call until they choose.", name=service.name),
+                  "success")
     return redirect(url_for("cti.settings", service=service.service_key), code=303)
 
 

@@ -1,12 +1,11 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
-from flask import flash, redirect, request, session, url_for
+from flask import abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import member_required
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
-from portal.blueprints.placeholder import coming_soon
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services
@@ -66,10 +65,76 @@ def password():
                  "password")
 
 
+def _performance_day(service):
+    """The day asked for (today by default); a bad or future day is an error message, today is shown."""
+    from datetime import date
+
+    from portal.services import performance as perf
+
+    today = perf.today(service)
+    raw = request.args.get("day", "")
+    if not raw:
+        return today, None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return today, _("Enter days as YYYY-MM-DD.")
+    if day > today:
+        return today, _("Pick today or a past day.")
+    return day, None
+
+
 @bp.get("/performance")
 @member_required
 def performance():
-    return coming_soon(_("My performance"), admin=False)
+    """My performance: my day in the service I work in, live while it is today (the dialog polls its body)."""
+    from portal.layout import current_service
+    from portal.services import performance as perf
+
+    from portal.models.base import utcnow
+
+    service = current_service()
+    if service is None:
+        return render("me/performance.html", partial="me/_performance.html", figures=None, error=None)
+    day, error = _performance_day(service)
+    context = {"figures": perf.figures(current_user, service, day), "error": error, "updated": utcnow(),
+               "phone_shown": perf.PHONE_SHOWN, "chat_shown": perf.CHAT_SHOWN}
+    if request.args.get("part") == "body":
+        from flask import render_template
+
+        return render_template("me/_performance_body.html", **context)
+    return render("me/performance.html", partial="me/_performance.html", **context), 400 if error else 200
+
+
+@bp.get("/performance.xlsx")
+@member_required
+def performance_export():
+    from portal.layout import current_service
+    from portal.services import performance as perf
+
+    service = current_service()
+    if service is None:
+        abort(404)
+    day, error = _performance_day(service)
+    if error:
+        flash(error, "error")
+        return redirect(url_for("me.performance"), code=303)
+    spool = perf.export(current_user, perf.figures(current_user, service, day))
+    return _stream_xlsx(spool, f"my-performance-{service.service_key}-{day:%Y%m%d}.xlsx")
+
+
+def _stream_xlsx(spool, filename: str):
+    """Send a spooled .xlsx in blocks (nothing held in memory beyond the spool's threshold)."""
+    from flask import Response, stream_with_context
+
+    def chunks():
+        with spool:
+            while block := spool.read(64 * 1024):
+                yield block
+
+    return Response(stream_with_context(chunks()),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _log_services():
@@ -90,8 +155,6 @@ def _log_services():
 def cti_logs():
     """CTI Log download (account menu): a service and a day range; the .xlsx streams out of a spooled file."""
     from datetime import date
-
-    from flask import Response, stream_with_context
 
     from portal.services import cti_log
 
@@ -114,16 +177,7 @@ def cti_logs():
         return render("me/cti_logs.html", services=services, error=_("Enter days as YYYY-MM-DD."), values=values), 400
     except ServiceError as exc:
         return render("me/cti_logs.html", services=services, error=exc.message, values=values), 400
-
-    def chunks():
-        with spool:
-            while block := spool.read(64 * 1024):
-                yield block
-
-    filename = f"cti-log-{chosen.service_key}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx"
-    return Response(stream_with_context(chunks()),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return _stream_xlsx(spool, f"cti-log-{chosen.service_key}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx")
 
 
 @bp.post("/current-service")

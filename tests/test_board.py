@@ -1,0 +1,100 @@
+"""Supervisor board: every agent's live state, calls today and eligibility, for managers and org admins only;
+setting an agent's state needs a reason, recorded in the agent's intervals."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AgentStateInterval, Call, Member, Service
+from portal.models.base import utcnow
+from portal.services import Actor, agent_states
+from tests.conftest import csrf_token
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def floor(make, app, login_as):
+    org = make.org(domain="acme")
+    service = make.service(org, "desk", name="Desk")
+    other = make.service(org, "other", name="Other")
+    boss = make.member(org, "boss", name="Boss")
+    make.place(service, boss, "manager")
+    ann, bob, cal = (make.member(org, login, name=login.title()) for login in ("ann", "bob", "cal"))
+    make.place(service, ann, phone=True, chat=True)
+    make.place(service, bob, phone=True, chat=False)
+    make.place(service, cal, phone=True, chat=True)
+    make.place(other, cal, phone=True, chat=True)
+    with app.app_context():
+        svc, oth = db.session.get(Service, service.id), db.session.get(Service, other.id)
+        m = lambda x: db.session.get(Member, x.id)
+        agent_states.change(Actor(org.id, ann.id), m(ann), svc, "phone", "ready")
+        agent_states.change(Actor(org.id, ann.id), m(ann), svc, "chat", "online")
+        agent_states.change(Actor(org.id, bob.id), m(bob), svc, "phone", "break", at=utcnow() - timedelta(minutes=7))
+        agent_states.change(Actor(org.id, cal.id), m(cal), oth, "phone", "ready")
+        for n in range(3):
+            db.session.add(Call(organization_id=org.id, service_id=svc.id, call_id=f"c{n}", direction="IB",
+                                member_id=ann.id, started_at=utcnow() - timedelta(minutes=n)))
+        db.session.commit()
+    return {"org": org, "service": service, "boss": boss, "ann": ann, "bob": bob, "cal": cal,
+            "client": login_as(boss)}
+
+
+def row(html, member):
+    start = html.index(f'id="agent-{member.id}"')
+    return html[start:html.index("</tr>", start)]
+
+
+def test_the_board_shows_states_calls_and_eligibility(floor):
+    html = floor["client"].get("/agent/desk/board", headers=EN).get_data(as_text=True)
+    ann, bob, cal = row(html, floor["ann"]), row(html, floor["bob"]), row(html, floor["cal"])
+    assert "Ready" in ann and "Online" in ann and '<td class="num">3</td>' in ann and "Yes · Phone" in ann
+    assert "Break" in bob and "0:07:" in bob and ">No<" in bob
+    assert "In another service" in cal and ">No<" in cal  # ready, but in Other: not eligible here
+    assert 'hx-trigger="every 5s"' in html and 'X-Poll' in html
+    rows = floor["client"].get("/agent/desk/board?part=rows", headers=EN).get_data(as_text=True)
+    assert "<html" not in rows and f'id="agent-{floor["ann"].id}"' in rows
+
+
+def test_the_board_filters(floor):
+    eligible = floor["client"].get("/agent/desk/board?state=eligible", headers=EN).get_data(as_text=True)
+    assert f'id="agent-{floor["ann"].id}"' in eligible and f'id="agent-{floor["bob"].id}"' not in eligible
+    working = floor["client"].get("/agent/desk/board?state=working", headers=EN).get_data(as_text=True)
+    assert f'id="agent-{floor["bob"].id}"' in working and f'id="agent-{floor["cal"].id}"' not in working
+
+
+def test_agents_cannot_see_the_board(floor, login_as):
+    assert login_as(floor["ann"]).get("/agent/desk/board").status_code == 403
+
+
+def test_a_supervisor_sets_a_state_from_the_board_with_a_reason(floor, app):
+    c = floor["client"]
+    form = c.get(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"}).get_data(as_text=True)
+    assert "Set the state of Bob" in form and 'value="phone:ready"' in form and "phone:inbound_call" not in form
+    token = csrf_token(c, "/agent/desk/board")
+    refused = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
+                     data={"csrf_token": token, "channel_state": "phone:ready", "reason": "  "})
+    assert refused.status_code == 422 and "Give a reason" in refused.get_data(as_text=True)
+    done = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
+                  data={"csrf_token": token, "channel_state": "phone:ready", "reason": "queue is long"})
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == "/agent/desk/board"
+    with app.app_context():
+        interval = db.session.scalars(select(AgentStateInterval).where(
+            AgentStateInterval.member_id == floor["bob"].id, AgentStateInterval.ended_at.is_(None))).one()
+        assert (interval.state, interval.reason, interval.changed_by_id) == ("ready", "queue is long", floor["boss"].id)
+    assert "queue is long" in row(c.get("/agent/desk/board", headers=EN).get_data(as_text=True), floor["bob"])
+
+
+@pytest.mark.parametrize("value", ["phone:inbound_call", "phone:napping", "fax:ready", "", "chat:waiting"])
+def test_bad_states_are_refused(floor, value):
+    """Call states come from the telephony; unknown states and channels are refused; Bob has no chat."""
+    c = floor["client"]
+    response = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers=EN,
+                      data={"csrf_token": csrf_token(c, "/agent/desk/board"), "channel_state": value, "reason": "x"})
+    assert response.status_code == 422
+
+
+def test_a_member_outside_the_service_is_404(floor, make):
+    stranger = make.member(floor["org"], "stranger")
+    assert floor["client"].get(f"/agent/desk/members/{stranger.id}/state").status_code == 404
