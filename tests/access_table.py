@@ -95,6 +95,7 @@ ACCESS = {
                                {"direction": "down"}),
     "ticket_fields.delete": Rule("service_manager", "/services/{service}/ticket-fields/{custom_field}/delete", "POST"),
     "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
+    "tickets.assign": Rule("service_member", "/services/{service}/tickets/999999/assign", "POST", ok=(404,)),
     "calls.index": Rule("service_reader", "/services/{service}/calls"),
     "calls.called_back": Rule("service_member", "/services/{service}/calls/999999/called-back", "POST"),
     # The widget is for members with CTI credentials in the service they work in (none in this world: 404);

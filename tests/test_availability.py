@@ -205,3 +205,82 @@ def test_only_ready_phone_and_waiting_chat_agents_are_eligible(desk, app, make):
         agent_states.change(actor, ann, svc, "chat", "waiting")
         agent_states.change(actor, ann, svc, "phone", "break")
         assert agent_states.eligible(svc, "phone") == [] and agent_states.eligible(svc, "chat") == [ann.id]
+
+
+# -- assignment by hand -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ticket(desk, app):
+    from portal.models import Ticket, TicketChannel
+
+    with app.app_context():
+        t = Ticket(organization_id=desk["org"].id, service_id=desk["service"].id, number=7, title="Refund",
+                   channel=TicketChannel.phone_ib)
+        db.session.add(t)
+        db.session.commit()
+        return t.id
+
+
+def test_assigning_to_an_agent_on_break_warns_but_assigns(desk, app, ticket, make, login_as):
+    from portal.models import Ticket
+
+    boss = make.member(desk["org"], "boss", name="Boss")
+    make.place(desk["service"], boss, "manager")
+    with app.app_context():
+        ann, svc = db.session.get(Member, desk["ann"].id), db.session.get(Service, desk["service"].id)
+        agent_states.change(Actor(ann.organization_id, ann.id), ann, svc, "phone", "break")
+        db.session.commit()
+    client = login_as(boss)
+    page = client.post(f"/services/phone/tickets/{ticket}/assign", headers=EN, follow_redirects=True, data={
+        "csrf_token": csrf_token(client, "/services/phone/tickets"), "assignee": str(desk["ann"].id)}).get_data(as_text=True)
+    assert "Ticket #7 is assigned." in page and "Ann is away (Break); the ticket waits until they are back." in page
+    with app.app_context():
+        t = db.session.get(Ticket, ticket)
+        assert t.assignee_id == desk["ann"].id and t.status.value == "in_progress"
+
+
+def test_assigning_to_a_ready_agent_has_no_warning_and_unassigning_puts_it_back(desk, app, ticket, login_as):
+    from portal.models import Ticket
+
+    with app.app_context():
+        ann, svc = db.session.get(Member, desk["ann"].id), db.session.get(Service, desk["service"].id)
+        agent_states.change(Actor(ann.organization_id, ann.id), ann, svc, "phone", "ready")
+        db.session.commit()
+    client = login_as(desk["ann"])
+    token = csrf_token(client, "/services/phone/tickets")
+    page = client.post(f"/services/phone/tickets/{ticket}/assign", headers=EN, follow_redirects=True,
+                       data={"csrf_token": token, "assignee": str(desk["ann"].id)}).get_data(as_text=True)
+    assert "Ticket #7 is assigned." in page and "the ticket waits" not in page
+    client.post(f"/services/phone/tickets/{ticket}/assign", data={"csrf_token": token, "assignee": ""})
+    with app.app_context():
+        t = db.session.get(Ticket, ticket)
+        assert t.assignee_id is None and t.status.value == "unassigned"
+
+
+def test_assigning_to_an_offline_agent_warns(desk, ticket, login_as):
+    client = login_as(desk["ann"])
+    page = client.post(f"/services/phone/tickets/{ticket}/assign", headers=EN, follow_redirects=True, data={
+        "csrf_token": csrf_token(client, "/services/phone/tickets"), "assignee": str(desk["ann"].id)}).get_data(as_text=True)
+    assert "Ann is offline; the ticket waits until they log in." in page
+
+
+@pytest.mark.parametrize("assignee", ["outsider", "999999"])
+def test_tickets_go_only_to_members_of_the_service(desk, app, ticket, make, login_as, assignee):
+    from portal.models import Ticket
+
+    outsider = make.member(desk["org"], "outsider")
+    client = login_as(desk["ann"])
+    value = str(outsider.id) if assignee == "outsider" else assignee
+    page = client.post(f"/services/phone/tickets/{ticket}/assign", headers=EN, follow_redirects=True, data={
+        "csrf_token": csrf_token(client, "/services/phone/tickets"), "assignee": value}).get_data(as_text=True)
+    assert "Assign tickets to members of this service." in page
+    with app.app_context():
+        assert db.session.get(Ticket, ticket).assignee_id is None
+
+
+def test_an_org_admin_outside_the_service_reads_but_cannot_assign(desk, ticket, login_as):
+    client = login_as(desk["admin"])
+    assert "Assign</button>" not in client.get("/services/phone/tickets", headers=EN).get_data(as_text=True)
+    response = client.post(f"/services/phone/tickets/{ticket}/assign",
+                           data={"csrf_token": csrf_token(client, "/services/phone/tickets"), "assignee": ""})
+    assert response.status_code == 403

@@ -1,4 +1,4 @@
-"""Reading a service's tickets: filters and keyset pagination (newest first)."""
+"""A service's tickets: filters and keyset pagination (newest first), and assignment by hand."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -37,3 +37,49 @@ def page(service: Service, *, status: TicketStatus | None = None, assignee_id: i
     more = len(rows) > size
     rows = rows[:size]
     return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+
+
+AWAY_STATES = {"break", "meal", "training", "reporting", "meeting", "coaching"}
+
+
+def assign(actor, ticket: Ticket, assignee_id: int | None) -> list[str]:
+    """Give the ticket to a member of its service (or take it back: None). Unassigned tickets go in progress
+    and back. Returns warnings that do not stop the assignment: the agent is away (break, meal, …) or offline,
+    so the ticket waits for them."""
+    from flask_babel import gettext as _
+
+    from portal.models import Member, ServiceMember
+    from portal.services import ServiceError, activity, agent_states
+
+    member = None
+    if assignee_id is not None:
+        member = db.session.scalars(select(Member).join(ServiceMember, ServiceMember.member_id == Member.id).where(
+            ServiceMember.service_id == ticket.service_id, Member.id == assignee_id)).first()
+        if member is None:
+            raise ServiceError(_("Assign tickets to members of this service."), "not_a_member")
+    before = ticket.assignee_id
+    ticket.assignee_id = assignee_id
+    if assignee_id is not None and ticket.status == TicketStatus.unassigned:
+        ticket.status = TicketStatus.in_progress
+    elif assignee_id is None and ticket.status == TicketStatus.in_progress:
+        ticket.status = TicketStatus.unassigned
+    from portal.models.base import utcnow
+
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    if before != assignee_id:
+        activity.record(actor.organization_id, actor.member_id, "ticket.assigned", subject_type="ticket",
+                        subject_id=ticket.id, subject_label=f"#{ticket.number}",
+                        details={"from": before, "to": assignee_id}, ip=actor.ip)
+    warnings = []
+    if member is not None:
+        states = agent_states.current(member.id)
+        away = sorted({i.state for i in states.values() if i.state in AWAY_STATES})
+        if away:
+            from portal.labels import state_label
+
+            warnings.append(_("%(name)s is away (%(state)s); the ticket waits until they are back.", name=member.name,
+                              state=", ".join(state_label("phone", s) for s in away)))
+        elif not states:
+            warnings.append(_("%(name)s is offline; the ticket waits until they log in.", name=member.name))
+    return warnings

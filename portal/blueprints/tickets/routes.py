@@ -1,15 +1,19 @@
-"""A service's ticket list (full ticket work arrives with later issues)."""
+"""A service's ticket list and assignment by hand (full ticket work arrives with later issues)."""
 from datetime import date
 
-from flask import g, render_template, request
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
+from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.blueprints.tickets import bp
+from portal.errors import form_expired
 from portal.extensions import db
-from portal.models import Member, ServiceMember, TicketStatus
-from portal.services import tickets
+from portal.models import Member, ServiceMember, Ticket, TicketStatus
+from portal.services import Actor, ServiceError, tickets
+from portal.tenancy import get_or_404
 
 
 def _day(raw: str | None, errors: list) -> date | None:
@@ -43,4 +47,31 @@ def index(service_key: str):
     query_args = {k: v for k, v in args.items() if k != "cursor" and v}
     return render_template("tickets/index.html", service=g.service, rows=rows, next_cursor=next_cursor,
                            members=members, names=names, statuses=list(TicketStatus), errors=errors,
-                           query_args=query_args, first_page=not args.get("cursor")), 400 if errors else 200
+                           query_args=query_args, first_page=not args.get("cursor"),
+                           can_assign=g.service_membership is not None), 400 if errors else 200
+
+
+@bp.post("/<int:ticket_id>/assign")
+@service_role_required("agent")
+def assign(service_key: str, ticket_id: int):
+    """Assign by hand (members of the service); an away agent gets the ticket with a warning."""
+    ticket = get_or_404(Ticket, id=ticket_id, service_id=g.service.id)
+    back = request.form.get("next") or ""
+    back = back if back.startswith("/") and not back.startswith("//") else url_for("tickets.index", service_key=service_key)
+    if not ConfirmForm().validate_on_submit():
+        flash(form_expired(), "error")
+        return redirect(back, code=303)
+    raw = request.form.get("assignee", "")
+    try:
+        warnings = tickets.assign(Actor(current_user.organization_id, current_user.id, request.remote_addr), ticket,
+                                  int(raw) if raw.isdigit() else None)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(_("Ticket #%(number)s is assigned.", number=ticket.number) if ticket.assignee_id
+          else _("Ticket #%(number)s is unassigned.", number=ticket.number), "success")
+    for warning in warnings:
+        flash(warning, "warning")
+    return redirect(back, code=303)
