@@ -101,6 +101,13 @@ def duration(seconds: float | int | None) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+def clock(seconds: float | int | None) -> str:
+    """A running timer as the browser shows it (portal.js): m:ss, or h:mm:ss from an hour on."""
+    total = max(0, int(seconds or 0))
+    hours, minutes, secs = total // 3600, total % 3600 // 60, total % 60
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def state_label(channel: str, state: str) -> str:
     if channel == "chat":
         return {"offline": _("Offline"), "waiting": _("Waiting"), "online": _("Online"), "break": _("Break")}[state]
@@ -151,6 +158,7 @@ def register(app) -> None:
     app.jinja_env.filters["won"] = won
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["duration"] = duration
+    app.jinja_env.filters["clock"] = clock
 
     from portal.services.migration import next_one_am
 

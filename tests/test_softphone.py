@@ -56,6 +56,8 @@ def test_inbound_call_from_login_to_ticket_work(desk, app):
     assert "Incoming call from 010-5555-0101" in ringing and 'role="alert"' in ringing
     answered = press(desk, "answer").get_data(as_text=True)
     assert "On a call with 010-5555-0101" in answered and "Ticket #1" in answered
+    top_bar = answered[answered.index('id="agent-states" hx-swap-oob="outerHTML"'):]
+    assert "state-inbound_call" in top_bar  # the top bar's phone state follows the widget
     assert phone_state(app, desk["ann"].id) == "inbound_call"
     press(desk, "hangup")
     assert phone_state(app, desk["ann"].id) == "ticket_work"  # after-call bulk state is on by default

@@ -35,6 +35,7 @@ class Phone:
     ended: Call | None
     ticket: Ticket | None
     back_to_ready_at: datetime | None = None  # the after-call work limit runs out then
+    now: datetime | None = None  # when this was read (timers start from here)
 
     @property
     def logged_in(self) -> bool:
@@ -78,7 +79,8 @@ def status(member: Member, service: Service, agent: CtiAgent) -> Phone:
     if interval is not None and interval.state == "ticket_work" and interval.reason == agent_states.AFTER_CALL:
         limit = settings_of(service).acw_limit_seconds
         back_to_ready_at = interval.started_at + timedelta(seconds=limit) if limit else None
-    return Phone(agent, state, interval.started_at if interval else None, live, ended, ticket, back_to_ready_at)
+    return Phone(agent, state, interval.started_at if interval else None, live, ended, ticket, back_to_ready_at,
+                 utcnow())
 
 
 def _send(service: Service, agent: CtiAgent, kind: str, **fields) -> None:
