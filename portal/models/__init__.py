@@ -1,5 +1,6 @@
 """All models, imported here so Alembic and `db.create_all` see every table."""
 from portal.models.activity import Activity
+from portal.models.api import IdempotentRequest
 from portal.models.billing import MonthlyCharge
 from portal.models.company_info import CompanyInfo, HelpCenterFooter
 from portal.models.contract import Contract, ContractLine
@@ -23,6 +24,7 @@ from portal.models.stored_file import StoredFile
 from portal.models.ticket import FieldType, Ticket, TicketChannel, TicketField, TicketPriority, TicketStatus
 
 __all__ = [
+    "IdempotentRequest",
     "Activity",
     "AgentStateInterval",
     "Call",

@@ -29,6 +29,10 @@ class Organization(TimestampMixin, db.Model):
     api_key_hash: Mapped[str | None] = mapped_column(String(128))
     api_key_hint: Mapped[str | None] = mapped_column(String(16))  # the first characters, to show it masked
     api_key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    api_key_last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After a rotation with a grace period the previous key keeps working until then.
+    api_key_previous_hash: Mapped[str | None] = mapped_column(String(128))
+    api_key_previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the platform operator once the organization is approved for IPCC (Private) CTI.
     ipcc_approved: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Agents without activity for this long go offline in chat (reason "idle").

@@ -6,9 +6,10 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.models import Member, Organization
@@ -124,27 +125,56 @@ def update_organization(actor, org: Organization, *, name: str, domain: str,
     return org
 
 
-def rotate_api_key(actor, org: Organization) -> str:
+GRACE_HOURS = (0, 1, 6, 24)  # what the rotation dialog offers; at most a day
+
+
+def rotate_api_key(actor, org: Organization, grace_hours: int = 0) -> str:
     """Issue a new organization API key and return it (the only time it is seen in full). Only its hash is
-    kept, and the old key stops working at once."""
+    kept. The old key stops working at once, or after `grace_hours` (at most 24) so integrations can switch
+    without downtime; a rotation without grace also ends any earlier grace."""
     from portal.services import activity
 
+    if grace_hours not in GRACE_HOURS:
+        raise ServiceError(_("Choose when the old key stops working: at once or after 1, 6 or 24 hours."),
+                           "bad_grace")
+    now = utcnow()
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    if grace_hours and org.api_key_hash:
+        org.api_key_previous_hash, org.api_key_previous_until = org.api_key_hash, now + timedelta(hours=grace_hours)
+    else:
+        org.api_key_previous_hash, org.api_key_previous_until = None, None
     org.api_key_hash = hash_api_key(key)
     org.api_key_hint = key[:8]
-    org.api_key_rotated_at = utcnow()
+    org.api_key_rotated_at = now
+    org.api_key_last_used_at = None
     db.session.flush()
     activity.record(org.id, actor.member_id, "organization.api_key_rotated", subject_type="organization",
-                    subject_id=org.id, subject_label=org.name, details={"hint": org.api_key_hint}, ip=actor.ip)
+                    subject_id=org.id, subject_label=org.name,
+                    details={"hint": org.api_key_hint, "old_key_until": org.api_key_previous_until.isoformat()
+                             if org.api_key_previous_until else None}, ip=actor.ip)
     return key
 
 
-def organization_for_api_key(key: str) -> Organization | None:
-    """The organization whose current key this is (compared by hash, in constant time)."""
+LAST_USED_EVERY = timedelta(seconds=60)
+
+
+def organization_for_api_key(key: str, now: datetime | None = None) -> Organization | None:
+    """The organization whose current key this is, or whose previous key it is while its grace lasts
+    (compared by hash, in constant time). Records when the key was last used (at most once a minute)."""
     if not key or not key.startswith(API_KEY_PREFIX):
         return None
+    now = now or utcnow()
     digest = hash_api_key(key)
-    org = db.session.scalars(select(Organization).where(Organization.api_key_hash == digest)).first()
-    if org is None or not org.api_key_hash or not hmac.compare_digest(org.api_key_hash, digest):
+    org = db.session.scalars(select(Organization).where(
+        (Organization.api_key_hash == digest) | (Organization.api_key_previous_hash == digest))).first()
+    if org is None:
         return None
+    current = bool(org.api_key_hash) and hmac.compare_digest(org.api_key_hash, digest)
+    previous = (bool(org.api_key_previous_hash) and hmac.compare_digest(org.api_key_previous_hash, digest)
+                and org.api_key_previous_until is not None and now < org.api_key_previous_until)
+    if not (current or previous):
+        return None
+    if org.api_key_last_used_at is None or now - org.api_key_last_used_at >= LAST_USED_EVERY:
+        db.session.execute(update(Organization).where(Organization.id == org.id).values(api_key_last_used_at=now))
+        db.session.commit()
     return org

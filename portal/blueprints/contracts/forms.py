@@ -60,5 +60,5 @@ class OrganizationForm(Form):
 
 
 class RotateKeyForm(Form):
-    confirm = BooleanField(_l("I understand that the current key stops working at once"),
+    confirm = BooleanField(_l("I understand that integrations using the current key must switch to the new one"),
                            validators=[DataRequired()])

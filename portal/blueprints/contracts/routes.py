@@ -25,7 +25,8 @@ from portal.htmx import is_htmx, render
 from portal.models import Contract, EditorType, Service, ServiceStatus, ServiceType
 from portal.services import ServiceError, billing, contracts
 from portal.services.catalog import time_zones
-from portal.services.organizations import masked_api_key, rotate_api_key, update_organization
+from portal.models.base import utcnow
+from portal.services.organizations import GRACE_HOURS, masked_api_key, rotate_api_key, update_organization
 from portal.services.price_list import MAX_QUANTITY, estimate, features
 from portal.services.storage import load
 from portal.tenancy import get_or_404, scoped
@@ -348,8 +349,6 @@ def _month(raw: str | None, fallback: date) -> date | None:
 
 def _billing_query():
     """(first, last, scope, service type, service, errors) from the query string; the last 6 months by default."""
-    from portal.models.base import utcnow
-
     this_month = billing.first_of_month(utcnow().date())
     default_first = billing.add_months(this_month, -5)
     errors = []
@@ -436,7 +435,7 @@ def organization():
     status_code = 422 if form.is_submitted() else 200
     org = current_user.organization
     return render_template("contracts/organization.html", org=org, form=form, error=error,
-                           masked_key=masked_api_key(org), rotate_form=RotateKeyForm(),
+                           masked_key=masked_api_key(org), rotate_form=RotateKeyForm(), now=utcnow(),
                            base_domain=current_app.config["PORTAL_BASE_DOMAIN"]), status_code
 
 
@@ -445,11 +444,18 @@ def organization():
 def rotate_key():
     org = current_user.organization
     form = RotateKeyForm()
+    grace = request.form.get("grace", "0")
     if form.validate_on_submit():
-        key = rotate_api_key(actor(), org)
+        try:
+            key = rotate_api_key(actor(), org, int(grace) if grace.isdigit() else -1)
+        except ServiceError as exc:
+            db.session.rollback()
+            return render("contracts/rotate_key.html", partial="contracts/_rotate_key.html", org=org, form=form,
+                          masked_key=masked_api_key(org), grace_hours=GRACE_HOURS, values=request.form,
+                          error=exc.message), 422
         db.session.commit()
         response = render("contracts/api_key_shown.html", partial="contracts/_api_key_shown.html", org=org, key=key)
         return response, 200, {"Cache-Control": "no-store"}
     status_code = 422 if form.is_submitted() else 200
     return render("contracts/rotate_key.html", partial="contracts/_rotate_key.html", org=org, form=form,
-                  masked_key=masked_api_key(org)), status_code
+                  masked_key=masked_api_key(org), grace_hours=GRACE_HOURS, values=request.form), status_code
