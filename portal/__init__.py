@@ -9,6 +9,7 @@ from dotenv import load_dotenv
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.services.price_list import features
 
     features()  # a malformed price list stops start-up instead of pricing contracts wrongly
+    app.url_map.converters["int"] = DatabaseId
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -39,6 +41,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     layout.register(app)
     cli.register(app)
     return app
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every route matches 0 … 2³¹−1 only: a larger number is a 404, not a database error
+    (PostgreSQL's integer and SQLite's INTEGER would overflow)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=0, max=2**31 - 1, signed=False):
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def _init_extensions(app: Flask) -> None:
@@ -72,6 +82,9 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    from portal.blueprints.api import register as register_api
+
+    register_api(app)
 
 
 @event.listens_for(Engine, "connect")

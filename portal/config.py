@@ -72,6 +72,15 @@ class Config:
         # A check whose worker has not reported for this long is started again (the worker died).
         self.MIGRATION_STALE_SECONDS = _int("MIGRATION_STALE_SECONDS", 300)
         self.CTI_INGEST_LIMIT = os.environ.get("CTI_INGEST_LIMIT", "600 per minute")
+        self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")  # per organization key
+        # IETF RateLimit header names (Flask-Limiter's default is X-RateLimit-*).
+        self.RATELIMIT_HEADER_LIMIT = "RateLimit-Limit"
+        self.RATELIMIT_HEADER_REMAINING = "RateLimit-Remaining"
+        self.RATELIMIT_HEADER_RESET = "RateLimit-Reset"
+        # The Open API document (generated from the code by flask-smorest).
+        self.API_TITLE = "Contact-center portal Open API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
         self.INVITATION_TTL_HOURS = _int("INVITATION_TTL_HOURS", 72)
         # "fast" trades KDF cost for speed; only the test suite sets it.
         self.PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")

@@ -35,12 +35,28 @@ def _max_mb() -> int:
 def render_error(status: int, detail: str | None = None):
     title, message = _messages().get(status, (str(status), ""))
     if request.path.startswith("/api/"):  # API clients get a problem document, never a page
-        from portal.blueprints.api.routes import problem
+        from portal.blueprints.api.common import problem
 
         return problem(status, {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
                                 429: "rate_limited", 500: "server_error"}.get(status, "error"), detail or message)
     template = "errors/_error.html" if is_htmx() else "errors/error.html"
     return render_template(template, status=status, title=title, message=detail or message), status
+
+
+def api_error(error: HTTPException):
+    """Every HTTP error of the Open API as a problem document; a request that failed the schema (webargs)
+    lists the messages per field."""
+    from portal.blueprints.api.common import problem
+
+    messages = (getattr(error, "data", None) or {}).get("messages")
+    if error.code == 422 and messages:
+        return problem(422, "invalid_request", _("The request does not match the schema; see errors."),
+                       errors=messages)
+    if error.code == 400 and messages:
+        return problem(400, "malformed_json", _("The body must be a JSON object."), errors=messages)
+    if error.code in (400, 401, 403, 404, 405, 409, 413, 429):
+        return render_error(error.code)
+    return render_error(500) if (error.code or 500) >= 500 else render_error(400)
 
 
 def register(app: Flask) -> None:
@@ -50,6 +66,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            return api_error(error)
         if error.code == 429 and request.endpoint == "auth.login":
             from portal.blueprints.auth.routes import login_throttled
 

@@ -80,7 +80,8 @@ def test_malformed_bodies_get_problem_documents(client, line, app):
     bad = client.post("/api/v1/cti/events", data="{not json", headers={"Authorization": f"Bearer {line['key']}",
                                                                         "Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json["code"] == "malformed_json"
-    assert post(client, line["key"], []).json["code"] == "no_events"
+    empty = post(client, line["key"], [])
+    assert empty.status_code == 422 and empty.json["code"] == "invalid_request" and "events" in empty.json["errors"]["json"]
     too_many = post(client, line["key"], [{"kind": "agent_login", "event_id": str(i), "occurred_at": at(0)} for i in range(501)])
     assert too_many.status_code == 413 and too_many.json["code"] == "too_many_events"
     app.config["MAX_CONTENT_LENGTH"] = 2000

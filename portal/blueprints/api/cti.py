@@ -1,0 +1,59 @@
+"""Open API: CTI event ingest (POST /api/v1/cti/events), authenticated with the organization key."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_babel import gettext as _
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from portal.blueprints.api.common import PROBLEM, ProblemSchema, api_key_required, key_bucket, problem
+from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
+from portal.extensions import db, limiter
+from portal.models import Service, ServiceStatus
+from portal.services import ServiceError, cti_events
+from portal.services.cti import cti_services
+
+blp = Blueprint("api_cti", __name__, url_prefix="/api/v1/cti", description="CTI telephony events")
+MAX_EVENTS = 500
+
+
+@blp.route("/events", methods=["POST"])
+@limiter.limit(lambda: current_app.config["CTI_INGEST_LIMIT"], key_func=key_bucket)
+@api_key_required
+@blp.arguments(CtiEventsSchema)
+@blp.response(200, CtiIngestSchema)
+@blp.alt_response(422, schema=CtiIngestSchema, description="Every event was rejected (or the body is invalid)")
+@blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(401, schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(413, schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM)
+def ingest(body):
+    """`{"service": "<service ID>", "events": [{…}, …]}` → one result per event, each stored (and committed)
+    before the answer is sent; a retried event ID answers "duplicate" and changes nothing. Event kinds:
+    agent_login, agent_logout, state_change, inbound_ringing, answered, outbound_dial, connected, transfer,
+    hangup, error."""
+    service = db.session.scalars(select(Service).where(Service.organization_id == g.api_org.id,
+                                                       Service.service_key == body["service"])).first()
+    if service is None or service.status == ServiceStatus.draft:
+        return problem(404, "unknown_service", _("No such service in this organization."))
+    if service.id not in {s.id for s in cti_services(g.api_org.id)}:
+        return problem(409, "no_cti", _("%(name)s has no phone CTI in its contract.", name=service.name))
+    events = body["events"]
+    if len(events) > MAX_EVENTS:
+        return problem(413, "too_many_events", _("Send at most %(n)d events per request.", n=MAX_EVENTS))
+    results = []
+    for raw in events:
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        try:
+            stored = cti_events.ingest(service, raw)
+        except ServiceError as exc:
+            db.session.rollback()
+            results.append({"event_id": event_id, "status": "rejected", "code": exc.code, "detail": exc.message})
+            continue
+        db.session.commit()
+        results.append({"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
+                        "error": stored.event.error})
+    rejected = sum(1 for r in results if r["status"] == "rejected")
+    return {"results": results, "rejected": rejected}, 422 if rejected == len(results) else 200
