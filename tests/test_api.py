@@ -253,3 +253,29 @@ def test_the_document_and_the_docs_page(client):
     assert "/api/v1/cti/events" in spec["paths"]  # the CTI ingest is in the same document
     page = client.get("/api/v1/docs", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<h1>" in page and "/api/v1/services/{service_id}/terminate" in page and 'id="schema-Service"' in page
+
+
+def test_the_example_script_runs_a_service_through_its_life(app, keys):
+    """examples/api_service_lifecycle.py against a real HTTP server."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = Path(__file__).resolve().parent.parent / "examples" / "api_service_lifecycle.py"
+        done = subprocess.run([sys.executable, str(script), "exampledesk"], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PORTAL_URL": f"http://127.0.0.1:{server.server_port}",
+                                   "PORTAL_API_KEY": keys["acme"]})
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "created exampledesk (draft)" in done.stdout and "status: terminated" in done.stdout
+    with app.app_context():
+        service = db.session.scalars(select(Service).filter_by(service_key="exampledesk")).one()
+        assert service.status.value == "terminated"
