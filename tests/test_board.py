@@ -50,7 +50,7 @@ def test_the_board_shows_states_calls_and_eligibility(floor):
     html = floor["client"].get("/agent/desk/board", headers=EN).get_data(as_text=True)
     ann, bob, cal = row(html, floor["ann"]), row(html, floor["bob"]), row(html, floor["cal"])
     assert "Ready" in ann and "Online" in ann and '<td class="num">3</td>' in ann and "Yes · Phone" in ann
-    assert "Break" in bob and "0:07:" in bob and ">No<" in bob
+    assert "Break" in bob and ">7:0" in bob and ">No<" in bob
     assert "In another service" in cal and ">No<" in cal  # ready, but in Other: not eligible here
     assert 'hx-trigger="every 5s"' in html and 'X-Poll' in html
     rows = floor["client"].get("/agent/desk/board?part=rows", headers=EN).get_data(as_text=True)
@@ -76,6 +76,7 @@ def test_a_supervisor_sets_a_state_from_the_board_with_a_reason(floor, app):
     refused = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
                      data={"csrf_token": token, "channel_state": "phone:ready", "reason": "  "})
     assert refused.status_code == 422 and "Give a reason" in refused.get_data(as_text=True)
+    assert 'aria-invalid="true"' in refused.get_data(as_text=True)  # the message sits at the reason field
     done = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
                   data={"csrf_token": token, "channel_state": "phone:ready", "reason": "queue is long"})
     assert done.status_code == 204 and done.headers["HX-Redirect"] == "/agent/desk/board"
@@ -98,3 +99,11 @@ def test_bad_states_are_refused(floor, value):
 def test_a_member_outside_the_service_is_404(floor, make):
     stranger = make.member(floor["org"], "stranger")
     assert floor["client"].get(f"/agent/desk/members/{stranger.id}/state").status_code == 404
+
+
+def test_setting_the_state_an_agent_already_has_says_so(floor):
+    c = floor["client"]
+    c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers=EN, data={
+        "csrf_token": csrf_token(c, "/agent/desk/board"), "channel_state": "phone:break", "reason": "again"})
+    page = c.get("/agent/desk/board", headers=EN).get_data(as_text=True)
+    assert "Bob is already in that state; nothing changed." in page

@@ -266,7 +266,7 @@ def test_my_day_exports_as_xlsx(two_desks, app, login_as):
     summary = [row for row in book["My performance"].iter_rows(values_only=True)]
     assert ("Service", "First") in [tuple(r[:2]) for r in summary]
     states = list(book["States"].iter_rows(values_only=True))
-    assert states[0][:2] == ("Channel", "State") and states[1][0] == "phone"
+    assert states[0][:2] == ("Channel", "Agent state") and states[1][0] == "Phone"
 
 
 def test_a_member_without_services_sees_an_explanation(make, login_as):

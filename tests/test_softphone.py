@@ -142,3 +142,13 @@ def test_an_event_from_the_switch_shows_in_the_polled_panel(desk, app):
 
 def test_unknown_actions_are_404(desk):
     assert press(desk, "teleport").status_code == 404
+
+
+def test_the_top_bar_and_the_widget_follow_each_other_but_polls_leave_the_top_bar_alone(desk):
+    press(desk, "login")
+    token = desk["token"]
+    top = desk["client"].post("/agent/state", data={"csrf_token": token, "channel": "phone", "state": "break"},
+                              headers={"HX-Request": "true", **EN}).get_data(as_text=True)
+    assert '<div id="phone-panel" hx-swap-oob="innerHTML">' in top and "state-break" in top
+    poll = desk["client"].get("/agent/phone", headers={"HX-Request": "true", **EN}).get_data(as_text=True)
+    assert 'id="agent-states"' not in poll  # replacing it would shut a state menu the agent has open

@@ -112,7 +112,7 @@ def export(member: Member, figures_: Figures):
     from flask_babel import gettext as _
     from openpyxl import Workbook
 
-    from portal.labels import state_label
+    from portal.labels import channel_label, state_label
     from portal.services.exports import safe_text
 
     zone = ZoneInfo(figures_.service.time_zone)
@@ -131,9 +131,9 @@ def export(member: Member, figures_: Figures):
         summary.append([label, count, _("Talk time (s)"), talk])
     for channel, states, totals in (("phone", PHONE_SHOWN, figures_.phone), ("chat", CHAT_SHOWN, figures_.chat)):
         for state in states:
-            summary.append([f"{channel} · {state_label(channel, state)} (s)", round(totals.get(state, 0))])
+            summary.append([f"{channel_label(channel)} · {state_label(channel, state)} (s)", round(totals.get(state, 0))])
     sheet = wb.create_sheet(_("States"))
-    sheet.append([_("Channel"), _("State"), _("From"), _("To"), _("Seconds in the day"), _("Reason")])
+    sheet.append([_("Channel"), _("Agent state"), _("From"), _("To"), _("Seconds in the day"), _("Reason")])
     for channel in ("phone", "chat"):
         rows = db.session.execute(select(AgentStateInterval).where(
             AgentStateInterval.member_id == member.id, AgentStateInterval.service_id == figures_.service.id,
@@ -144,7 +144,7 @@ def export(member: Member, figures_: Figures):
         for interval in rows:
             seconds = seconds_by_state([(interval.state, interval.started_at, interval.ended_at)], figures_.start,
                                        figures_.end, now).get(interval.state, 0)
-            sheet.append([channel, state_label(channel, interval.state), local(interval.started_at),
+            sheet.append([channel_label(channel), state_label(channel, interval.state), local(interval.started_at),
                           local(interval.ended_at), round(seconds),
                           safe_text(interval.reason or interval.end_reason or "")])
     calls = wb.create_sheet(_("Calls"))

@@ -36,7 +36,12 @@ def state():
         else:
             db.session.commit()
     if is_htmx():
-        return render_template("agent/_states.html", state_error=error), 409 if error else 200
+        # The phone widget shows the same phone state: it follows out of band.
+        service = current_service()
+        phone_agent = softphone.available(current_user, service)
+        return render_template("agent/_states.html", state_error=error, phone_oob=phone_agent is not None,
+                               phone=softphone.status(current_user, service, phone_agent) if phone_agent else None,
+                               service=service), 409 if error else 200
     if error:
         flash(error, "error")
     return redirect(request.referrer or url_for("home.index"), code=303)
@@ -89,27 +94,34 @@ def supervise(service_key: str, member_id: int):
     from portal.htmx import render
 
     member = _agent_of(member_id)
-    error = None
+    error = reason_error = None
     if not ConfirmForm().validate_on_submit():
         error = form_expired()
     else:
+        channel, _sep, state = request.form.get("channel_state", "").partition(":")
+        if not _sep:  # the two fields separately (API-style callers)
+            channel, state = request.form.get("channel", ""), request.form.get("state", "")
+        before = agent_states.current(member.id).get(channel)
         try:
-            channel, _sep, state = request.form.get("channel_state", "").partition(":")
-            if not _sep:  # the two fields separately (API-style callers)
-                channel, state = request.form.get("channel", ""), request.form.get("state", "")
             agent_states.change(actor(), member, g.service, channel, state, reason=request.form.get("reason", ""))
         except ServiceError as exc:
             db.session.rollback()
-            error = exc.message
+            if exc.code == "reason_required":
+                reason_error = exc.message
+            else:
+                error = exc.message
         else:
             db.session.commit()
-            flash(_("The state of %(name)s is changed.", name=member.name), "success")
+            unchanged = (before.state if before else "offline") == state and (
+                before is None or before.service_id == g.service.id)
+            flash(_("%(name)s is already in that state; nothing changed.", name=member.name) if unchanged
+                  else _("The state of %(name)s is changed.", name=member.name), "info" if unchanged else "success")
             if is_htmx():
                 return "", 204, {"HX-Redirect": url_for("agent.board", service_key=service_key)}
             return redirect(url_for("agent.board", service_key=service_key), code=303)
     return render("agent/supervise.html", partial="agent/_supervise.html", service=g.service, member=member,
                   states=agent_states.current(member.id), form=ConfirmForm(), values=request.form,
-                  error=error, supervisor_choices=agent_states.SUPERVISOR_CHOICES), 422
+                  error=error, reason_error=reason_error, supervisor_choices=agent_states.SUPERVISOR_CHOICES), 422
 
 
 def _phone_context():
@@ -121,10 +133,12 @@ def _phone_context():
     return service, agent
 
 
-def _render_phone(service, agent, error=None, status=200):
+def _render_phone(service, agent, error=None, status=200, states_oob=False):
+    """The panel, with its summary line out of band; after an action also the top bar's states (not on
+    polls: replacing the top bar would shut a state menu the agent has open)."""
     phone = softphone.status(current_user, service, agent)
     return render_template("agent/_phone_panel.html", phone=phone, service=service, phone_error=error,
-                           oob=True), status
+                           oob=True, states_oob=states_oob), status
 
 
 @bp.get("/phone")
@@ -165,7 +179,7 @@ def phone_action(action: str):
         else:
             db.session.commit()
     if is_htmx():
-        return _render_phone(service, agent, error, 422 if error else 200)
+        return _render_phone(service, agent, error, 422 if error else 200, states_oob=True)
     if error:
         flash(error, "error")
     return redirect(request.referrer or url_for("home.index"), code=303)

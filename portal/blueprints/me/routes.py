@@ -98,6 +98,7 @@ def performance():
         return render("me/performance.html", partial="me/_performance.html", figures=None, error=None)
     day, error = _performance_day(service)
     context = {"figures": perf.figures(current_user, service, day), "error": error, "updated": utcnow(),
+               "today": perf.today(service),
                "phone_shown": perf.PHONE_SHOWN, "chat_shown": perf.CHAT_SHOWN}
     if request.args.get("part") == "body":
         from flask import render_template
