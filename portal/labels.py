@@ -1,6 +1,7 @@
 """Display names of enums and units in the UI language, and the template helpers that show them."""
 from flask_babel import format_currency
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.models import (
     BatchStatus,
@@ -35,8 +36,19 @@ def role_label(value: ServiceRole) -> str:
     return {ServiceRole.manager: _("Service manager"), ServiceRole.agent: _("Agent")}[value]
 
 
+# Lazy texts: a label is translated when it is shown, one at a time (the supervisor board shows thousands).
+CHANNEL_LABELS = {"ticket": _l("Ticket"), "chat": _l("Chat"), "phone": _l("Phone")}
+CHAT_STATE_LABELS = {"offline": _l("Offline"), "waiting": _l("Waiting"), "online": _l("Online"), "break": _l("Break")}
+PHONE_STATE_LABELS = {
+    "offline": _l("Offline"), "ready": _l("Ready"), "inbound_call": _l("On inbound call"),
+    "outbound_call": _l("On outbound call"), "transfer": _l("Transfer"), "ticket_work": _l("Ticket work"),
+    "chat_work": _l("Chat work"), "break": _l("Break"), "meal": _l("Meal"), "training": _l("Training"),
+    "reporting": _l("Reporting"), "meeting": _l("Meeting"), "coaching": _l("Coaching"),
+}
+
+
 def channel_label(channel: str) -> str:
-    return {"ticket": _("Ticket"), "chat": _("Chat"), "phone": _("Phone")}[channel]
+    return str(CHANNEL_LABELS[channel])
 
 
 def operation_label(value: Operation) -> str:
@@ -109,14 +121,7 @@ def clock(seconds: float | int | None) -> str:
 
 
 def state_label(channel: str, state: str) -> str:
-    if channel == "chat":
-        return {"offline": _("Offline"), "waiting": _("Waiting"), "online": _("Online"), "break": _("Break")}[state]
-    return {
-        "offline": _("Offline"), "ready": _("Ready"), "inbound_call": _("On inbound call"),
-        "outbound_call": _("On outbound call"), "transfer": _("Transfer"), "ticket_work": _("Ticket work"),
-        "chat_work": _("Chat work"), "break": _("Break"), "meal": _("Meal"), "training": _("Training"),
-        "reporting": _("Reporting"), "meeting": _("Meeting"), "coaching": _("Coaching"),
-    }[state]
+    return str((CHAT_STATE_LABELS if channel == "chat" else PHONE_STATE_LABELS)[state])
 
 
 def call_outcome_label(outcome: str) -> str:

@@ -77,6 +77,8 @@ class Ticket(TenantMixin, db.Model):
         Index("ix_ticket_service_created", "service_id", "created_at", "id"),
         Index("ix_ticket_service_status_created", "service_id", "status", "created_at", "id"),
         Index("ix_ticket_service_assignee_created", "service_id", "assignee_id", "created_at", "id"),
+        # My performance counts one agent's tickets by status (SQLite without statistics chose a whole status).
+        Index("ix_ticket_service_assignee_status", "service_id", "assignee_id", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
