@@ -272,3 +272,35 @@ def test_the_calls_page_pages_by_keyset_and_shows_ticket_numbers(client, line, a
     assert len(rest) == 30 and not set(seen) & set(rest) and 'rel="next"' not in second
     everything = agent.get(f"/services/phone/calls?from={day}&direction=IB").get_data(as_text=True)
     assert f">#{ticket_number}</a>" in everything
+
+
+def test_calls_answered_at_the_same_moment_never_share_a_ticket_number(line, app):
+    """Four connections answer calls at once (PostgreSQL really runs them in parallel): the service's ticket
+    counter hands every ticket its own number, 1…20 without a gap."""
+    import threading
+
+    from portal.services import cti_events
+
+    barrier, errors = threading.Barrier(4), []
+
+    def work(n):
+        try:
+            with app.app_context():
+                service = db.session.get(Service, line["service"].id)
+                barrier.wait()
+                for i in range(5):
+                    for kind, second in (("inbound_ringing", 0), ("answered", 1)):
+                        cti_events.ingest(service, {"kind": kind, "event_id": f"{n}-{i}-{kind}", "call_id": f"c{n}-{i}",
+                                                    "occurred_at": at(n * 10 + i + second), "direction": "IB"})
+                        db.session.commit()
+        except Exception as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with app.app_context():
+        assert sorted(db.session.scalars(select(Ticket.number))) == list(range(1, 21))

@@ -59,6 +59,9 @@ class Service(TenantMixin, TimestampMixin, db.Model):
     banner_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id", ondelete="SET NULL"))
     # Bumped by every basic-info edit, so a stale form re-submitted is noticed instead of overwriting.
     revision: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The last ticket number given out (tickets.reserve_numbers): one counter row, so concurrent calls and
+    # migrations never hand out a number twice.
+    ticket_seq: Mapped[int] = mapped_column(default=0, server_default="0")
 
     languages: Mapped[list[ServiceLanguage]] = relationship(
         back_populates="service", cascade="all, delete-orphan", order_by="ServiceLanguage.code"

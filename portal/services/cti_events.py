@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
 from portal.models.base import utcnow
-from portal.services import Actor, ServiceError, agent_states
+from portal.services import Actor, ServiceError, agent_states, tickets
 from portal.services.cti import settings_of
 
 KINDS = ("agent_login", "agent_logout", "state_change", "inbound_ringing", "answered", "outbound_dial", "connected",
@@ -142,7 +142,7 @@ def _call(service: Service, call_id: str) -> Call | None:
 def _open_ticket(service: Service, call: Call, member_id: int | None, at: datetime) -> None:
     if call.ticket_id:
         return
-    number = (db.session.scalar(select(func.max(Ticket.number)).where(Ticket.service_id == service.id)) or 0) + 1
+    number = tickets.reserve_numbers(service.id)
     ticket = Ticket(
         organization_id=service.organization_id, service_id=service.id, number=number,
         title=_("Call from %(number)s", number=call.counterpart or "?") if call.direction == "IB"

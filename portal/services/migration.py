@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from openpyxl import Workbook
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from portal.extensions import db
@@ -420,19 +420,17 @@ def apply(batch_id: int, now: datetime | None = None, *, force: bool = False) ->
 
 
 def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime) -> int:
-    number = (db.session.scalar(select(func.max(Ticket.number)).where(Ticket.service_id == service.id)) or 0)
     custom_keys = [f.key for f in fields if not f.system]
     pending, created = [], 0
     for row_number, _raw, values, errors in read_rows(batch, service, fields):
         if errors:
             raise ServiceError(_("Row %(row)d no longer passes the check: %(error)s Upload the file again.",
                                  row=row_number, error=errors[0][1]), "row_invalid")
-        number += 1
         created_at = values.get("created_at") or now
         tags = [t.strip() for t in values.get("tags", "").split(",") if t.strip()] if values.get("tags") else None
         custom = {k: _jsonable(values[k]) for k in custom_keys if k in values}
         pending.append({
-            "organization_id": service.organization_id, "service_id": service.id, "number": number,
+            "organization_id": service.organization_id, "service_id": service.id,
             "title": values["title"], "body": values.get("body"), "status": values.get("status") or "unassigned",
             "priority": values.get("priority") or "normal", "channel": values.get("channel") or "migration",
             "requester_name": values.get("requester_name"), "requester_email": values.get("requester_email"),
@@ -442,13 +440,22 @@ def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[Ticket
             "closed_at": values.get("closed_at"), "source_batch_id": batch.id, "source_row": row_number,
         })
         if len(pending) >= 5000:
-            db.session.execute(insert(Ticket), pending)
-            created += len(pending)
+            created += _insert_numbered(service, pending)
             pending.clear()
     if pending:
-        db.session.execute(insert(Ticket), pending)
-        created += len(pending)
+        created += _insert_numbered(service, pending)
     return created
+
+
+def _insert_numbered(service: Service, rows: list[dict]) -> int:
+    """Number the rows from the service's counter (calls may be creating tickets meanwhile) and insert them."""
+    from portal.services.tickets import reserve_numbers
+
+    first = reserve_numbers(service.id, len(rows))
+    for offset, row in enumerate(rows):
+        row["number"] = first + offset
+    db.session.execute(insert(Ticket), rows)
+    return len(rows)
 
 
 def _jsonable(value):

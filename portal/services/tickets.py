@@ -39,6 +39,18 @@ def page(service: Service, *, status: TicketStatus | None = None, assignee_id: i
     return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
 
 
+def reserve_numbers(service_id: int, count: int = 1) -> int:
+    """Reserve `count` consecutive ticket numbers of the service and return the first. One UPDATE of the
+    service's counter: concurrent reservations wait for each other on that row (or SQLite's write lock), so no
+    number is handed out twice; the reservation commits or rolls back with the tickets."""
+    from sqlalchemy import update
+
+    last = db.session.execute(update(Service).where(Service.id == service_id)
+                              .values(ticket_seq=Service.ticket_seq + count).returning(Service.ticket_seq)
+                              .execution_options(synchronize_session=False)).scalar_one()
+    return last - count + 1
+
+
 AWAY_STATES = {"break", "meal", "training", "reporting", "meeting", "coaching"}
 
 
