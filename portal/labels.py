@@ -3,6 +3,8 @@ from flask_babel import format_currency
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from markupsafe import Markup
+
 from portal.models import (
     BatchStatus,
     FieldType,
@@ -113,6 +115,13 @@ def duration(seconds: float | int | None) -> str:
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
+def markdown(text: str | None) -> Markup:
+    """Markdown rendered and sanitized (the help center's rules)."""
+    from portal.services.company_info import render_markdown
+
+    return Markup(render_markdown(text))
+
+
 def clock(seconds: float | int | None) -> str:
     """A running timer as the browser shows it (portal.js): m:ss, or h:mm:ss from an hour on."""
     total = max(0, int(seconds or 0))
@@ -164,6 +173,7 @@ def register(app) -> None:
     app.jinja_env.filters["local"] = local
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["clock"] = clock
+    app.jinja_env.filters["markdown"] = markdown
 
     from portal.services.migration import next_one_am
 
