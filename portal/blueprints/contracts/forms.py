@@ -56,7 +56,7 @@ class StatusForm(Form):
 class OrganizationForm(Form):
     name = StringField(_l("Organization name"), validators=[DataRequired(), Length(max=100)])
     domain = StringField(_l("Domain"), validators=[DataRequired(), Length(max=63)])
-    idle_timeout = StringField(_l("Agent idle timeout (minutes)"))
+    idle_timeout = StringField(_l("Agent idle timeout (minutes)"), render_kw={"inputmode": "numeric", "maxlength": 3})
 
 
 class RotateKeyForm(Form):
