@@ -226,3 +226,15 @@ def test_jobs_schedule_schedules_month_closing_once(runner, app):
     assert runner.invoke(args=["jobs", "schedule"]).exit_code == 0
     with app.app_context():
         assert db.session.query(JobRun).filter_by(kind="billing.close_months").count() == 1
+
+
+def test_jobs_schedule_also_schedules_the_sweeps_and_the_cti_log_cleanup_once_each(runner, app):
+    from portal.queue import get_queue
+
+    runner.invoke(args=["jobs", "schedule"])
+    runner.invoke(args=["jobs", "schedule"])
+    with app.app_context():
+        scheduled = get_queue("scheduled").scheduled_job_registry.get_job_ids()
+    for prefix in ("migration-sweep-", "cti-log-purge-", "agents-sweep-"):
+        # One job per time slot: twice only if the two runs straddle a slot boundary.
+        assert 1 <= len([j for j in scheduled if j.startswith(prefix)]) <= 2, (prefix, scheduled)
