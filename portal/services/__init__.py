@@ -18,3 +18,12 @@ class Actor:
     organization_id: int
     member_id: int | None
     ip: str | None = None
+
+
+def whole_number(raw: str | int | None, low: int, high: int) -> int | None:
+    """`raw` as a whole number within low..high, or None when it is not one (the caller says why)."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        return None
+    return value if low <= value <= high else None

@@ -21,7 +21,7 @@ from portal.models import (
     ServiceStatus,
 )
 from portal.models.base import utcnow
-from portal.services import Actor, ServiceError, activity
+from portal.services import Actor, ServiceError, activity, whole_number
 from portal.services.price_list import CTI_FEATURE
 
 CTI_ID_RE = re.compile(r"^[A-Za-z0-9._-]{2,32}$")
@@ -109,22 +109,24 @@ def save_connection(actor: Actor, service: Service, *, version: str, tenant_id: 
     return settings
 
 
+def _set_number(actor: Actor, service: Service, name: str, value: int | None) -> CtiSettings:
+    settings = settings_of(service)
+    if getattr(settings, name) != value:
+        _log(actor, service, {name: {"from": getattr(settings, name), "to": value}})
+        setattr(settings, name, value)
+        settings.updated_at = utcnow()
+        db.session.flush()
+    return settings
+
+
 def set_retention(actor: Actor, service: Service, days: str | int) -> CtiSettings:
     """How many days of CTI log the service keeps (the daily cleanup job deletes older days)."""
     require_cti(service)
-    low, high = RETENTION_DAYS
-    try:
-        value = int(str(days).strip())
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ServiceError(_("Keep the CTI log for %(low)d to %(high)d days.", low=low, high=high), "bad_retention")
-    settings = settings_of(service)
-    if settings.log_retention_days != value:
-        _log(actor, service, {"log_retention_days": {"from": settings.log_retention_days, "to": value}})
-        settings.log_retention_days, settings.updated_at = value, utcnow()
-        db.session.flush()
-    return settings
+    value = whole_number(days, *RETENTION_DAYS)
+    if value is None:
+        raise ServiceError(_("Keep the CTI log for %(low)d to %(high)d days.", low=RETENTION_DAYS[0],
+                             high=RETENTION_DAYS[1]), "bad_retention")
+    return _set_number(actor, service, "log_retention_days", value)
 
 
 ACW_LIMIT_SECONDS = (10, 3600)
@@ -134,23 +136,13 @@ def set_acw_limit(actor: Actor, service: Service, seconds: str | int | None) -> 
     """After-call work limit: empty for none, else how many seconds an agent stays in ticket work after a call
     before returning to ready by themselves."""
     require_cti(service)
-    raw = str(seconds if seconds is not None else "").strip()
     value = None
-    if raw:
-        low, high = ACW_LIMIT_SECONDS
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if not low <= value <= high:
+    if str(seconds if seconds is not None else "").strip():
+        value = whole_number(seconds, *ACW_LIMIT_SECONDS)
+        if value is None:
             raise ServiceError(_("The after-call work limit is %(low)d to %(high)d seconds, or empty for none.",
-                                 low=low, high=high), "bad_acw_limit")
-    settings = settings_of(service)
-    if settings.acw_limit_seconds != value:
-        _log(actor, service, {"acw_limit_seconds": {"from": settings.acw_limit_seconds, "to": value}})
-        settings.acw_limit_seconds, settings.updated_at = value, utcnow()
-        db.session.flush()
-    return settings
+                                 low=ACW_LIMIT_SECONDS[0], high=ACW_LIMIT_SECONDS[1]), "bad_acw_limit")
+    return _set_number(actor, service, "acw_limit_seconds", value)
 
 
 # -- CTI agents ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from portal.extensions import db
 from portal.models import Member, Organization
 from portal.models.base import utcnow
-from portal.services import ServiceError
+from portal.services import ServiceError, whole_number
 from portal.services.accounts import create_invitation, create_member, normalise_login_id
 
 DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -106,14 +106,10 @@ def update_organization(actor, org: Organization, *, name: str, domain: str,
     domain = validate_domain(domain, exclude_org_id=org.id)
     minutes = org.idle_timeout_minutes
     if idle_timeout is not None:
-        low, high = IDLE_TIMEOUT_MINUTES
-        try:
-            minutes = int(str(idle_timeout).strip())
-        except ValueError:
-            minutes = None
-        if minutes is None or not low <= minutes <= high:
-            raise ServiceError(_("The idle timeout is %(low)d to %(high)d minutes.", low=low, high=high),
-                               "bad_idle_timeout")
+        minutes = whole_number(idle_timeout, *IDLE_TIMEOUT_MINUTES)
+        if minutes is None:
+            raise ServiceError(_("The idle timeout is %(low)d to %(high)d minutes.", low=IDLE_TIMEOUT_MINUTES[0],
+                                 high=IDLE_TIMEOUT_MINUTES[1]), "bad_idle_timeout")
     changed = {k: {"from": old, "to": new} for k, old, new in
                (("name", org.name, name), ("domain", org.domain, domain),
                 ("idle_timeout_minutes", org.idle_timeout_minutes, minutes)) if old != new}

@@ -36,6 +36,15 @@ class ProblemSchema(Schema):
     errors = fields.Dict(metadata={"description": "Per-field messages of a request that failed validation"})
 
 
+def documented_errors(blueprint, *statuses):
+    """Document the problem documents an endpoint can answer with."""
+    def decorator(view):
+        for status in statuses:
+            view = blueprint.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
+        return view
+    return decorator
+
+
 def problem(status: int, code: str, detail: str, **extra):
     body = {"type": f"https://portal.example/problems/{code}", "title": code.replace("_", " "), "status": status,
             "code": code, "detail": detail, **extra}

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from portal.blueprints.api.common import PROBLEM, ProblemSchema, api_key_required, key_bucket, problem
+from portal.blueprints.api.common import api_key_required, documented_errors, key_bucket, problem
 from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
 from portal.extensions import db, limiter
 from portal.models import Service, ServiceStatus
@@ -23,12 +23,7 @@ MAX_EVENTS = 500
 @blp.arguments(CtiEventsSchema)
 @blp.response(200, CtiIngestSchema)
 @blp.alt_response(422, schema=CtiIngestSchema, description="Every event was rejected (or the body is invalid)")
-@blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(401, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(409, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(413, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM)
+@documented_errors(blp, 400, 401, 404, 409, 413, 429)
 def ingest(body):
     """`{"service": "<service ID>", "events": [{…}, …]}` → one result per event, each stored (and committed)
     before the answer is sent; a retried event ID answers "duplicate" and changes nothing. Event kinds:

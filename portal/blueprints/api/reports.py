@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from portal.blueprints.api.common import PROBLEM, ProblemSchema, api_key_required, problem, rate_limited, service_problem
+from portal.blueprints.api.common import api_key_required, documented_errors, problem, rate_limited, service_problem
 from portal.blueprints.api.schemas import (
     BatchArgs,
     BatchListSchema,
@@ -27,11 +27,7 @@ MAX_CHARGE_MONTHS = 36
 
 
 def errors(*statuses):
-    def decorator(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return decorator
+    return documented_errors(blp, *statuses)
 
 
 def _service_id(key: str | None) -> int | None | bool:

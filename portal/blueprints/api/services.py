@@ -8,9 +8,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, literal, select, tuple_
 
 from portal.blueprints.api.common import (
-    PROBLEM,
-    ProblemSchema,
     api_key_required,
+    documented_errors,
     idempotent,
     problem,
     rate_limited,
@@ -41,12 +40,7 @@ blp = Blueprint("api_services", __name__, url_prefix="/api/v1/services",
 
 
 def errors(*statuses):
-    """Document the problem documents an endpoint can answer with."""
-    def decorator(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
-        return view
-    return decorator
+    return documented_errors(blp, *statuses)
 
 
 def actor() -> Actor:

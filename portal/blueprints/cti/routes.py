@@ -88,46 +88,42 @@ def toggle(service_key: str):
     return redirect(url_for("cti.settings", service=service.service_key), code=303)
 
 
-@bp.post("/<service_key>/retention")
-@org_admin_required
-def retention(service_key: str):
-    """How many days of CTI log to keep."""
+def _save_number(service_key: str, save, saved_message):
+    """A one-number setting form: save it, say what it is now (or why not), back to the settings page."""
     service = _cti_service(cti.cti_services(current_user.organization_id), service_key)
     if not ConfirmForm().validate_on_submit():
         flash(form_expired(), "error")
     else:
         try:
-            cti.set_retention(actor(), service, request.form.get("days", ""))
+            settings = save(service)
         except ServiceError as exc:
             db.session.rollback()
             flash(exc.message, "error")
         else:
             db.session.commit()
-            flash(_("The CTI log of %(name)s is kept for %(n)d days.", name=service.name,
-                    n=cti.settings_of(service).log_retention_days), "success")
+            flash(saved_message(service, settings), "success")
     return redirect(url_for("cti.settings", service=service.service_key), code=303)
+
+
+@bp.post("/<service_key>/retention")
+@org_admin_required
+def retention(service_key: str):
+    """How many days of CTI log to keep."""
+    return _save_number(
+        service_key, lambda service: cti.set_retention(actor(), service, request.form.get("days", "")),
+        lambda service, settings: _("The CTI log of %(name)s is kept for %(n)d days.", name=service.name,
+                                    n=settings.log_retention_days))
 
 
 @bp.post("/<service_key>/acw-limit")
 @org_admin_required
 def acw_limit(service_key: str):
     """After-call work limit (seconds, empty for none)."""
-    service = _cti_service(cti.cti_services(current_user.organization_id), service_key)
-    if not ConfirmForm().validate_on_submit():
-        flash(form_expired(), "error")
-    else:
-        try:
-            settings = cti.set_acw_limit(actor(), service, request.form.get("seconds", ""))
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(_("Agents of %(name)s return to ready %(n)d seconds after a call.", name=service.name,
-                    n=settings.acw_limit_seconds) if settings.acw_limit_seconds else
-                  _("Agents of %(name)s stay in ticket work after a call until they choose.", name=service.name),
-                  "success")
-    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+    return _save_number(
+        service_key, lambda service: cti.set_acw_limit(actor(), service, request.form.get("seconds", "")),
+        lambda service, settings: _("Agents of %(name)s return to ready %(n)d seconds after a call.",
+                                    name=service.name, n=settings.acw_limit_seconds) if settings.acw_limit_seconds
+        else _("Agents of %(name)s stay in ticket work after a call until they choose.", name=service.name))
 
 
 # -- agents -------------------------------------------------------------------------------------------------
