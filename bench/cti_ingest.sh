@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# CTI ingest benchmark (see bench/README.md). For SQLite (WAL) and then PostgreSQL: migrate + seed the demo, give
+# BENCH_AGENTS phone agents of `support` CTI credentials, issue an organization API key, start `gunicorn -w 2` for
+# the portal and for bench/cti_ingest_bare.py on the same database, and post the same simulated event streams
+# (`flask cti simulate`) to both: on 4 connections in batches of 20 and of 1, and on one connection. Prints
+# events/s, request p50/p99, the ratio portal/bare and the workers' CPU per event.
+# Starts its own Redis and PostgreSQL on free loopback ports and stops everything on exit.
+# BENCH_RUNS ("4x20 4x1 1x20": connections x events per request), BENCH_CALLS (1000 calls ≈ 4,000 events on
+# BENCH_AGENTS connections at batch 20; fewer on fewer connections, a quarter at batch 1), BENCH_AGENTS (4: the
+# streams, one per agent; never more connections than agents) and BENCH_BACKENDS ("sqlite postgres").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test  # .venv, Redis, PostgreSQL, compiled translations
+source scripts/lib.sh  # free_port, start_redis/stop_redis, start_postgres/stop_postgres (throwaway cluster)
+
+calls=${BENCH_CALLS:-1000}
+agents=${BENCH_AGENTS:-4}
+runs=${BENCH_RUNS:-4x20 4x1 1x20}
+backends=${BENCH_BACKENDS:-sqlite postgres}
+work=$(mktemp -d /tmp/portal-bench.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_postgres "$work/pg"
+  stop_redis "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+start_redis "$work" "$redis_port"
+export REDIS_URL="redis://127.0.0.1:$redis_port/0" SECRET_KEY=bench-secret-key PASSWORD_HASH_PROFILE=fast \
+  RATELIMIT_ENABLED=false PORTAL_DOTENV=/dev/null
+
+# serve NAME PORT ARGS… — gunicorn with 2 workers in the background; returns once it answers HTTP.
+serve() {
+  local name=$1 port=$2
+  shift 2
+  .venv/bin/gunicorn -w 2 -b "127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  server_pid=$!
+  for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/") != 000 ]] && return 0
+    sleep 0.1
+  done
+  echo "$name did not start; its log:" >&2; cat "$work/$name.log" >&2; return 1
+}
+
+# worker_ticks PID — CPU clock ticks used so far by the gunicorn workers (children) of master PID.
+worker_ticks() {
+  local total=0 child
+  for child in $(pgrep -P "$1"); do total=$(( total + $(sed 's/.*) //' "/proc/$child/stat" | awk '{ print $12 + $13 }') )); done
+  echo "$total"
+}
+
+# setup_agents — BENCH_AGENTS phone agents of `support` with CTI credentials (the demo has three: agent01,
+# agent201, manager01; more are created as cti01, cti02, …), then a new organization API key, printed.
+setup_agents() {
+  BENCH_AGENTS=$agents .venv/bin/python - <<'EOF'
+import os
+
+from sqlalchemy import func, select
+
+from app import app
+from portal.extensions import db
+from portal.models import CtiAgent, Organization, Service, ServiceMember, ServiceRole
+from portal.services import Actor, cti
+from portal.services.accounts import create_member
+from portal.services.organizations import rotate_api_key
+from portal.services.permissions import add_service_member
+
+with app.app_context():
+    org = db.session.scalars(select(Organization).where(Organization.domain == "demo")).one()
+    support = db.session.scalars(select(Service).where(Service.organization_id == org.id,
+                                                       Service.service_key == "support")).one()
+    actor = Actor(org.id, None)
+    have = db.session.scalar(select(func.count()).select_from(CtiAgent).join(
+        ServiceMember, ServiceMember.member_id == CtiAgent.member_id).where(
+        ServiceMember.service_id == support.id, ServiceMember.can_phone.is_(True)))
+    for n in range(1, int(os.environ["BENCH_AGENTS"]) - have + 1):
+        member = create_member(org.id, login_id=f"cti{n:02d}", name=f"CTI agent {n}", email=f"cti{n:02d}@demo.example")
+        add_service_member(actor, support, member, ServiceRole.agent, ticket=True, phone=True)
+        cti.set_credentials(actor, member, cti_id=f"cti{n:02d}", cti_number=str(8000 + n))
+    key = rotate_api_key(actor, org)
+    db.session.commit()
+    print(key)
+EOF
+}
+
+# row_counts — rows in the tables the ingest writes: events, calls, tickets, state intervals, bare events.
+row_counts() {
+  .venv/bin/python -c 'import os, sqlalchemy as sa
+url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+with sa.create_engine(url).connect() as c:
+    print(" ".join(str(c.scalar(sa.text(f"select count(*) from {t}"))) for t in
+                   ("cti_event", "call", "ticket", "agent_state_interval", "bench_cti_event")))'
+}
+
+# simulate URL CONNECTIONS BATCH CALLS — `flask cti simulate` against URL: the same BENCH_AGENTS agents every time,
+# and a fixed seed, so portal and bare get the same mix of events.
+simulate() {
+  .venv/bin/flask --app app cti simulate --service support --domain demo --agents "$agents" --concurrency "$2" \
+    --calls "$4" --url "$1" --key "$key" --batch "$3" --seed 7
+}
+
+# drive NAME URL PID CONNECTIONS BATCH CALLS — one measured run; sets rate, p50, p99, events, errors (rejected +
+# kept with an error) and cpu (worker CPU ms per event: steadier than events/s on a busy machine). When the
+# simulator gives up (an answer other than 200/422/429), rate is "FAILED" and the server's last error is shown.
+drive() {
+  local ticks out summary
+  ticks=$(worker_ticks "$3")
+  if ! out=$(simulate "$2" "$4" "$5" "$6" 2>&1); then
+    sed 's/^/    /' <<<"$out" | cut -c 1-200
+    echo "    the server's last error: $(grep -E '^[a-zA-Z_.]+(Error|Exception):' "$work/$1.log" | tail -n 1 | cut -c 1-200)"
+    { grep -E '^DETAIL:' "$work/$1.log" || true; } | tail -n 1 | sed 's/^/      /'
+    rate=FAILED p50=- p99=- events=- errors=- cpu=-
+    return 0
+  fi
+  ticks=$(( $(worker_ticks "$3") - ticks ))
+  sed 's/^/    /' <<<"$out"
+  summary=$(grep 'events/s' <<<"$out")
+  events=$(sed -E 's/^([0-9]+) events.*/\1/' <<<"$summary")
+  rate=$(sed -E 's/.*: ([0-9]+) events\/s.*/\1/' <<<"$summary")
+  p50=$(sed -E 's/.*p50 ([0-9]+) ms.*/\1/' <<<"$summary")
+  p99=$(sed -E 's/.*p99 ([0-9]+) ms.*/\1/' <<<"$summary")
+  errors=$(sed -E 's/.*rejected ([0-9]+), kept with an error ([0-9]+).*/\1+\2/' <<<"$summary")
+  cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$events" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
+}
+
+results=()
+for backend in $backends; do
+  echo "==> $backend"
+  if [[ $backend == sqlite ]]; then
+    export DATABASE_URL="sqlite:///$work/bench.db"
+  else
+    pg_port=$(free_port)
+    start_postgres "$work/pg" "$pg_port"  # creates the database portal_test
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/portal_test"
+  fi
+  .venv/bin/flask --app app db upgrade >"$work/$backend-migrate.log" 2>&1
+  .venv/bin/flask --app app seed-demo --password demo-pass-1234 >/dev/null
+  key=$(setup_agents | tail -n 1)
+  .venv/bin/python bench/cti_ingest_bare.py
+  portal_port=$(free_port); bare_port=$(free_port)
+  serve "$backend-portal" "$portal_port" app:app
+  portal_pid=$server_pid
+  serve "$backend-bare" "$bare_port" --pythonpath bench cti_ingest_bare:app
+  bare_pid=$server_pid
+  portal="http://127.0.0.1:$portal_port" bare="http://127.0.0.1:$bare_port"
+
+  echo "  warm-up: 50 calls to each, one connection"
+  drive "$backend-portal" "$portal" "$portal_pid" 1 20 50 >/dev/null
+  drive "$backend-bare" "$bare" "$bare_pid" 1 20 50 >/dev/null
+  for run in $runs; do
+    connections=${run%x*} batch=${run#*x}
+    n=$(( calls * connections / agents ))  # fewer calls where each event costs more wall time
+    (( batch == 1 )) && n=$(( n / 4 ))
+    before=($(row_counts))
+    echo "  portal: $agents agents on $connections connection(s), batch $batch, $n calls → $portal/api/v1/cti/events"
+    drive "$backend-portal" "$portal" "$portal_pid" "$connections" "$batch" "$n"
+    portal_rate=$rate portal_p50=$p50 portal_p99=$p99 portal_cpu=$cpu portal_errors=$errors portal_events=$events
+    after=($(row_counts))
+    echo "    rows written: cti_event +$(( after[0] - before[0] )), call +$(( after[1] - before[1] )), ticket" \
+      "+$(( after[2] - before[2] )), agent_state_interval +$(( after[3] - before[3] ))"
+    echo "  bare: the same, → $bare/api/v1/cti/events"
+    drive "$backend-bare" "$bare" "$bare_pid" "$connections" "$batch" "$n"
+    ratio=$(awk -v p="$portal_rate" -v b="$rate" 'BEGIN { if (p + 0 > 0 && b + 0 > 0) printf "%.2f", p / b; else printf "-" }')
+    met=$(awk -v r="$ratio" 'BEGIN { printf "ratio>=0.50 %s", (r != "-" && r >= 0.5 ? "yes" : "NO") }')
+    results+=("$backend|$connections|$batch|portal ingest|$portal_events|$portal_rate|$portal_p50|$portal_p99|$ratio|$met|$portal_cpu|$portal_errors")
+    results+=("$backend|$connections|$batch|bare insert|$events|$rate|$p50|$p99| | |$cpu|$errors")
+  done
+  echo "  rows now: cti_event, call, ticket, agent_state_interval, bench_cti_event = $(row_counts)"
+
+  for pid in "${pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+  pids=()
+done
+
+echo
+commit=$(git describe --always --dirty 2>/dev/null || echo "no git")
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, gunicorn -w 2, $agents agents, BENCH_CALLS=$calls"
+row='| %-8s | %5s | %5s | %-13s | %6s | %8s | %6s | %6s | %11s | %-15s | %12s | %6s |\n'
+printf "$row" backend conns batch endpoint events 'events/s' 'p50 ms' 'p99 ms' 'portal/bare' target 'CPU ms/event' errors
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------: ------: --------------- -------: ---------: \
+  -------: -------: ------------: ----------------- -------------: -------:
+for result in "${results[@]}"; do
+  IFS='|' read -r -a cells <<<"$result"
+  printf "$row" "${cells[@]}"
+done
