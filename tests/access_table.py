@@ -131,6 +131,11 @@ ACCESS = {
     "me.performance": Rule("member", "/me/performance"),
     "me.performance_export": Rule("member", "/me/performance.xlsx", ok=(200, 404)),  # 404: no service to show
     "me.cti_logs": Rule("member", "/me/cti-logs"),
+    # Only org admins and managers of the CTI service may start one (404 for the others).
+    "me.cti_log_start": Rule("member", "/me/cti-logs", "POST", {"service": "{service}", "from": "2026-01-01"},
+                             ok=(303, 404)),
+    "me.cti_log_export": Rule("member", "/me/cti-logs/exports/999999", ok=(404,)),  # only your own exports
+    "me.cti_log_file": Rule("member", "/me/cti-logs/exports/999999/file", ok=(404,)),
     "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"}),
     "workspace.index": Rule("service_member", "/services/{service}/"),
 }

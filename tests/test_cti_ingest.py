@@ -174,8 +174,13 @@ def test_a_flood_of_events_is_rate_limited_per_key(client, line, app):
 
 def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, login_as, make):
     import io
+    import re
 
     from openpyxl import load_workbook
+    from rq import SimpleWorker
+
+    from portal.queue import get_queue, get_redis
+    from tests.conftest import csrf_token
 
     post(client, line["key"], [
         {"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ann01"},
@@ -186,19 +191,57 @@ def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, lo
         cti.set_toggle(Actor(line["org"].id, None), db.session.get(Service, line["service"].id), "log_monitoring", False)
         db.session.commit()
     post(client, line["key"], [{"kind": "agent_logout", "event_id": "3", "occurred_at": at(9), "cti_id": "ann01"}])
-    admin = login_as(make.admin_of(line["org"]))
+    admin_member = make.admin_of(line["org"])
+    admin = login_as(admin_member)
+    token = csrf_token(admin, "/me/cti-logs")
     day = (T0 + timedelta(hours=9)).date().isoformat()  # Asia/Seoul
-    response = admin.get(f"/me/cti-logs?service=phone&from={day}&to={day}")
+    started = admin.post("/me/cti-logs", data={"csrf_token": token, "service": "phone", "from": day, "to": day},
+                         headers={"HX-Request": "true", "Accept-Language": "en"})
+    assert started.status_code == 200 and "<progress" in started.get_data(as_text=True)  # built by a job
+    run_id = int(re.search(r'id="export-(\d+)"', started.get_data(as_text=True)).group(1))
+    assert admin.get(f"/me/cti-logs/exports/{run_id}/file").status_code == 404  # not built yet
+    with app.app_context():
+        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)  # a real worker builds it
+    done = admin.get(f"/me/cti-logs/exports/{run_id}?fresh=1", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "data-autodownload" in done and "2 events" in done and "hx-trigger" not in done
+    response = admin.get(f"/me/cti-logs/exports/{run_id}/file")
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
     rows = list(load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert [r[6] for r in rows[1:]] == ["agent_login", "inbound_ringing"]  # the logout came with monitoring off
     assert rows[1][3] == "ann" and rows[1][4] == "ann01" and rows[1][5] == "7001"
     assert rows[2][8].startswith("'=")  # formula-looking text is neutralized
-    too_long = admin.get("/me/cti-logs?service=phone&from=2026-01-01&to=2026-03-01", headers={"Accept-Language": "en"})
+    assert f"export-{run_id}" in admin.get("/me/cti-logs").get_data(as_text=True)  # listed among my downloads
+    # Another member of the organization, even an admin, does not get my export.
+    other = login_as(make.member(line["org"], "other", is_org_admin=True))
+    assert other.get(f"/me/cti-logs/exports/{run_id}/file").status_code == 404
+    too_long = admin.post("/me/cti-logs", data={"csrf_token": token, "service": "phone", "from": "2026-01-01",
+                                                "to": "2026-03-01"}, headers={"Accept-Language": "en"})
     assert too_long.status_code == 400 and "at most 31 days" in too_long.get_data(as_text=True)
-    assert admin.get(f"/me/cti-logs?service=nope&from={day}").status_code == 404
+    bad = admin.post("/me/cti-logs", data={"csrf_token": token, "service": "phone", "from": "yesterday"},
+                     headers={"Accept-Language": "en", "HX-Request": "true"})
+    assert bad.status_code == 400 and bad.headers["HX-Retarget"] == "#log-error"
+    assert "Enter days as YYYY-MM-DD." in bad.get_data(as_text=True)
+    assert admin.post("/me/cti-logs", data={"csrf_token": token, "service": "nope", "from": day}).status_code == 404
     agent = login_as(line["agent"])
     assert "No CTI log for you" in agent.get("/me/cti-logs", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert agent.post("/me/cti-logs", data={"csrf_token": csrf_token(agent, "/me/settings"), "service": "phone",
+                                            "from": day}).status_code == 404
+
+
+def test_export_files_are_kept_a_day(app, line):
+    from datetime import timedelta as td
+
+    from portal.models import StoredFile
+    from portal.models.base import utcnow
+    from portal.services import cti_log, storage
+
+    with app.app_context():
+        old = storage.store(line["org"].id, purpose=cti_log.EXPORT_PURPOSE, filename="a.xlsx", content_type="x", data=b"a")
+        old.created_at = utcnow() - td(days=2)
+        storage.store(line["org"].id, purpose=cti_log.EXPORT_PURPOSE, filename="b.xlsx", content_type="x", data=b"b")
+        db.session.commit()
+        assert cti_log.purge_exports() == 1
+        assert [f.filename for f in db.session.scalars(select(StoredFile))] == ["b.xlsx"]
 
 
 def test_the_cti_log_starts_a_new_sheet_past_the_row_limit(client, line, app):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from openpyxl import Workbook
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from portal.extensions import db
 from portal.models import CtiAgent, CtiEvent, Member, Service
@@ -25,9 +25,10 @@ def check_range(first: date, last: date) -> None:
         raise ServiceError(_("Download at most %(n)d days at a time.", n=MAX_DAYS), "range_too_long")
 
 
-def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_ROWS):
+def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_ROWS, progress=None):
     """The events of days first..last (service time zone) while monitoring was on, oldest first, in a spooled
-    temporary file; rows are streamed from the database in batches. Returns (file, row count)."""
+    temporary file; rows are streamed from the database in batches (plain columns, not ORM objects).
+    `progress(done, total)` is called every 10,000 rows. Returns (file, row count)."""
     check_range(first, last)
     zone = ZoneInfo(service.time_zone)
     columns = [_("Time"), _("Service"), _("Agent"), _("Login ID"), _("CTI ID"), _("CTI number"), _("Event"),
@@ -37,26 +38,32 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
         .outerjoin(CtiAgent, CtiAgent.member_id == Member.id).where(Member.organization_id == service.organization_id))}
     wb = Workbook(write_only=True)
     sheet, count, in_sheet = None, 0, sheet_rows
-    rows = db.session.scalars(
-        select(CtiEvent).where(CtiEvent.service_id == service.id, CtiEvent.logged.is_(True),
-                               CtiEvent.local_day >= first, CtiEvent.local_day <= last)
-        .order_by(CtiEvent.occurred_at, CtiEvent.id).execution_options(yield_per=2000))
-    for event in rows:
+    where = (CtiEvent.service_id == service.id, CtiEvent.logged.is_(True), CtiEvent.local_day >= first,
+             CtiEvent.local_day <= last)
+    total = db.session.scalar(select(func.count()).select_from(CtiEvent).where(*where)) if progress else 0
+    rows = db.session.execute(
+        select(CtiEvent.occurred_at, CtiEvent.member_id, CtiEvent.cti_id, CtiEvent.kind, CtiEvent.direction,
+               CtiEvent.counterpart, CtiEvent.call_id, CtiEvent.detail, CtiEvent.error)
+        .where(*where).order_by(CtiEvent.occurred_at, CtiEvent.id).execution_options(yield_per=5000))
+    service_name = safe_text(service.name)
+    for occurred_at, member_id, cti_id, kind, direction, counterpart, call_id, detail, error in rows:
         if in_sheet >= sheet_rows:
             sheet = wb.create_sheet(f"{first:%Y%m%d}-{count // sheet_rows + 1}")
             sheet.append(_header(sheet, columns))
             in_sheet = 0
-        name, login, number = agents.get(event.member_id, ("", "", ""))
-        detail = event.detail or {}
+        name, login, number = agents.get(member_id, ("", "", ""))
+        detail = detail or {}
         sheet.append([
-            event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), safe_text(service.name),
-            safe_text(name), safe_text(login), safe_text(event.cti_id or ""), safe_text(number or ""), event.kind,
-            event.direction or "", safe_text(event.counterpart or ""), safe_text(event.call_id or ""),
+            occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), service_name,
+            safe_text(name), safe_text(login), safe_text(cti_id or ""), safe_text(number or ""), kind,
+            direction or "", safe_text(counterpart or ""), safe_text(call_id or ""),
             detail.get("duration"), safe_text(", ".join(f"{k}={v}" for k, v in detail.items()) + (
-                f" ({event.error})" if event.error else "")),
+                f" ({error})" if error else "")),
         ])
         count += 1
         in_sheet += 1
+        if progress and count % 10_000 == 0:
+            progress(count, total)
     if sheet is None:
         sheet = wb.create_sheet(f"{first:%Y%m%d}")
         sheet.append(_header(sheet, columns))
@@ -64,6 +71,55 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
     wb.save(spool)
     spool.seek(0)
     return spool, count
+
+
+EXPORT_KIND = "cti.log_export"
+EXPORT_PURPOSE = "cti_log_export"
+EXPORT_KEEP = timedelta(days=1)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def start_export(member, service: Service, first: date, last: date):
+    """Build the .xlsx in the background (a month of a busy service is millions of rows, far longer than a
+    request may take); the member follows the job's progress and downloads the file when it is done."""
+    from portal.services.jobs import start_job
+
+    check_range(first, last)
+    return start_job(EXPORT_KIND, "jobs.cti.export_log", service.id, first.isoformat(), last.isoformat(),
+                     organization_id=member.organization_id, member_id=member.id, timeout=3600)
+
+
+def export_file_name(service: Service, first: date, last: date) -> str:
+    return f"cti-log-{service.service_key}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx"
+
+
+def recent_exports(member, limit: int = 5):
+    """The member's own latest exports (nobody else's)."""
+    from portal.models import JobRun
+
+    return list(db.session.scalars(select(JobRun).where(
+        JobRun.kind == EXPORT_KIND, JobRun.member_id == member.id, JobRun.organization_id == member.organization_id)
+        .order_by(JobRun.id.desc()).limit(limit)))
+
+
+def export_run(member, run_id: int):
+    """One of the member's exports, or None (another member's or another organization's is not theirs)."""
+    from portal.models import JobRun
+
+    return db.session.scalars(select(JobRun).where(
+        JobRun.id == run_id, JobRun.kind == EXPORT_KIND, JobRun.member_id == member.id,
+        JobRun.organization_id == member.organization_id)).first()
+
+
+def purge_exports(now=None) -> int:
+    """Finished export files are kept a day."""
+    from portal.models import StoredFile
+    from portal.models.base import utcnow
+
+    done = db.session.execute(delete(StoredFile).where(
+        StoredFile.purpose == EXPORT_PURPOSE, StoredFile.created_at < (now or utcnow()) - EXPORT_KEEP)).rowcount
+    db.session.commit()
+    return done
 
 
 def purge_expired(now=None, chunk: int = 5000) -> dict[str, int]:

@@ -92,6 +92,18 @@ def report_progress(run: JobRun, progress: int, message: str | None = None) -> N
     db.session.commit()
 
 
+def report_progress_apart(run_id: int, progress: int, message: str | None = None) -> None:
+    """Progress from inside a long read (a streamed query must not see its transaction end): written through a
+    connection of its own."""
+    from sqlalchemy import update
+
+    values = {"progress": max(0, min(100, int(progress)))}
+    if message is not None:
+        values["message"] = message[:500]
+    with db.engine.begin() as connection:
+        connection.execute(update(JobRun).where(JobRun.id == run_id).values(**values))
+
+
 def finish(run: JobRun, *, result: dict | None = None, message: str | None = None) -> None:
     run.state, run.progress, run.finished_at, run.result = JobState.succeeded, 100, utcnow(), result
     if message is not None:

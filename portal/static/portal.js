@@ -40,6 +40,13 @@
       dialog.showModal();
     }
   });
+  // A finished export asked for on this page downloads by itself (once).
+  document.addEventListener("htmx:afterSwap", function () {
+    document.querySelectorAll("a[data-autodownload]").forEach(function (link) {
+      link.removeAttribute("data-autodownload");
+      link.click();
+    });
+  });
   // A closed dialog is emptied, so what polled inside it (My performance) stops.
   var host = document.getElementById("dialog");
   if (host) {

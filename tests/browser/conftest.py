@@ -87,3 +87,18 @@ def axe_check():
 def browser_context_args(browser_context_args):
     # Korean is the product's home language; the tests switch to English through the UI.
     return {**browser_context_args, "locale": "ko-KR", "viewport": {"width": 1280, "height": 800}}
+
+
+@pytest.fixture
+def work(app):
+    """`work()` runs the queued jobs in-process, as a worker would, until the queue is empty (there is no
+    worker process beside the live server)."""
+    from rq import SimpleWorker
+
+    from portal.queue import get_queue, get_redis
+
+    def _work() -> None:
+        with app.app_context():
+            SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+
+    return _work

@@ -50,19 +50,6 @@ def admin(page: Page, live_server, demo) -> Page:
     return page
 
 
-@pytest.fixture
-def work(app):
-    """`work()` runs the queued jobs (the check) in-process, as a worker would, until the queue is empty."""
-    from rq import SimpleWorker
-
-    from portal.queue import get_queue, get_redis
-
-    def _work() -> None:
-        with app.app_context():
-            SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
-
-    return _work
-
 
 def mark_page(page: Page) -> None:
     """A marker in the window: it survives htmx swaps, not a page load."""

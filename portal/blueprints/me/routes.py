@@ -1,11 +1,12 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import member_required
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
+from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services
@@ -151,34 +152,87 @@ def _log_services():
     return [s for s in services if (link := membership(current_user.id, s.id)) and link.role == ServiceRole.manager]
 
 
+def _log_page(services, values, error=None, status=200):
+    from portal.services import cti_log
+
+    if error and is_htmx():  # the form stays as typed; the message goes above it
+        return (render_template("me/_cti_log_error.html", error=error), status,
+                {"HX-Retarget": "#log-error", "HX-Reswap": "innerHTML"})
+    return render("me/cti_logs.html", services=services, values=values, error=error,
+                  exports=cti_log.recent_exports(current_user)), status
+
+
 @bp.get("/cti-logs")
 @member_required
 def cti_logs():
-    """CTI Log download (account menu): a service and a day range; the .xlsx streams out of a spooled file."""
-    from datetime import date
-
+    """CTI Log download (account menu): a service and a day range; the .xlsx is built by a job whose progress
+    the page follows, then downloaded."""
     from portal.services import cti_log
 
     services = _log_services()
     if not services:
-        return render("me/cti_logs.html", services=[], error=None, values={}), 403 if request.args else 200
-    chosen = next((s for s in services if s.service_key == request.args.get("service")), None)
-    values = {"service": request.args.get("service", services[0].service_key),
-              "from": request.args.get("from", ""), "to": request.args.get("to", "")}
-    if chosen is None and request.args.get("service"):
-        return render("me/cti_logs.html", services=services, error=None, values=values), 404
-    if chosen is None or not request.args.get("from"):
-        today = cti_log.default_day(services[0]).isoformat()
-        values.update({"from": values["from"] or today, "to": values["to"] or today})
-        return render("me/cti_logs.html", services=services, error=None, values=values)
+        return render("me/cti_logs.html", services=[], error=None, values={}, exports=[])
+    today = cti_log.default_day(services[0]).isoformat()
+    return _log_page(services, {"service": services[0].service_key, "from": today, "to": today})
+
+
+@bp.post("/cti-logs")
+@member_required
+def cti_log_start():
+    from datetime import date
+
+    from portal.errors import form_expired
+    from portal.services import cti_log
+
+    services = _log_services()
+    values = {key: request.form.get(key, "") for key in ("service", "from", "to")}
+    chosen = next((s for s in services if s.service_key == values["service"]), None)
+    if chosen is None:
+        abort(404)  # not a CTI service whose log this member may read
+    if not ConfirmForm().validate_on_submit():
+        return _log_page(services, values, form_expired(), 400)
     try:
-        first, last = date.fromisoformat(values["from"]), date.fromisoformat(values["to"] or values["from"])
-        spool, _count = cti_log.workbook(chosen, first, last)
+        first = date.fromisoformat(values["from"])
+        last = date.fromisoformat(values["to"] or values["from"])
+        run = cti_log.start_export(current_user, chosen, first, last)
     except ValueError:
-        return render("me/cti_logs.html", services=services, error=_("Enter days as YYYY-MM-DD."), values=values), 400
+        return _log_page(services, values, _("Enter days as YYYY-MM-DD."), 400)
     except ServiceError as exc:
-        return render("me/cti_logs.html", services=services, error=exc.message, values=values), 400
-    return _stream_xlsx(spool, f"cti-log-{chosen.service_key}-{first:%Y%m%d}-{last:%Y%m%d}.xlsx")
+        return _log_page(services, values, exc.message, 400)
+    db.session.commit()
+    if is_htmx():
+        return render_template("me/_cti_log_export.html", run=run, fresh=True)
+    return redirect(url_for("me.cti_logs", _anchor=f"export-{run.id}"), code=303)
+
+
+def _export(run_id: int):
+    from portal.services import cti_log
+
+    run = cti_log.export_run(current_user, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.get("/cti-logs/exports/<int:run_id>")
+@member_required
+def cti_log_export(run_id: int):
+    """One export's status (polled while it runs; the download starts by itself when it is done)."""
+    return render_template("me/_cti_log_export.html", run=_export(run_id), fresh=request.args.get("fresh") == "1")
+
+
+@bp.get("/cti-logs/exports/<int:run_id>/file")
+@member_required
+def cti_log_file(run_id: int):
+    from portal.services import storage
+
+    run = _export(run_id)
+    stored = storage.load(current_user.organization_id, (run.result or {}).get("file_id") or 0)
+    if stored is None:
+        abort(404)  # not done, failed, or cleaned up after a day
+    from io import BytesIO
+
+    return _stream_xlsx(BytesIO(stored.data), stored.filename)
 
 
 @bp.post("/current-service")
