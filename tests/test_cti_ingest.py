@@ -347,3 +347,27 @@ def test_calls_answered_at_the_same_moment_never_share_a_ticket_number(line, app
     assert errors == []
     with app.app_context():
         assert sorted(db.session.scalars(select(Ticket.number))) == list(range(1, 21))
+
+
+def test_the_same_batch_sent_twice_at_the_same_moment_is_stored_once(line, app):
+    """Two requests race with the same events: one stores them, the other finds them stored; neither fails."""
+    import threading
+
+    events = [{"kind": "agent_login", "event_id": f"race-{i}", "occurred_at": at(i), "cti_id": "ann01"}
+              for i in range(20)]
+    barrier, answers = threading.Barrier(2), []
+
+    def send():
+        client = app.test_client()
+        barrier.wait()
+        answers.append(post(client, line["key"], events))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    statuses = sorted(r["status"] for a in answers for r in a.json["results"])
+    assert statuses.count("stored") == 20 and statuses.count("duplicate") == 20
+    assert count(app, CtiEvent) == 20

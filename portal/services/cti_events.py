@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
@@ -75,21 +74,30 @@ def _validate(raw: dict, now: datetime) -> dict:
             "state": state, "detail": detail}
 
 
-def ingest(service: Service, raw: dict, now: datetime | None = None) -> Ingested:
+def ingest(service: Service, raw: dict, now: datetime | None = None, cache: dict | None = None) -> Ingested:
     """Store one event (once) and let it drive states, calls and tickets. Raises ServiceError for a malformed
-    event (nothing stored); returns the stored event, `created` False when it had been received before."""
+    event (nothing stored, nothing written before the check); returns the stored event, `created` False when
+    it had been received before. The same event delivered at the same moment by another request raises
+    IntegrityError: the caller rolls its transaction back and sends the batch again (events are idempotent).
+    `cache` (one dict per request) keeps the settings and CTI agents looked up for the events before."""
     now = now or utcnow()
     values = _validate(raw, now)
+    cache = {} if cache is None else cache
     existing = db.session.scalars(select(CtiEvent).where(CtiEvent.service_id == service.id,
                                                          CtiEvent.external_id == values["external_id"])).first()
     if existing is not None:
         return Ingested(existing, False)
-    settings = settings_of(service)
+    if "settings" not in cache:
+        cache["settings"] = settings_of(service)
+    settings = cache["settings"]
     zone = ZoneInfo(service.time_zone)
     agent = None
     if values["cti_id"]:
-        agent = db.session.scalars(select(CtiAgent).where(CtiAgent.organization_id == service.organization_id,
-                                                          CtiAgent.cti_id == values["cti_id"])).first()
+        agents = cache.setdefault("agents", {})
+        if values["cti_id"] not in agents:
+            agents[values["cti_id"]] = db.session.scalars(select(CtiAgent).where(
+                CtiAgent.organization_id == service.organization_id, CtiAgent.cti_id == values["cti_id"])).first()
+        agent = agents[values["cti_id"]]
     event = CtiEvent(
         organization_id=service.organization_id, service_id=service.id, external_id=values["external_id"],
         kind=values["kind"], occurred_at=values["occurred_at"], received_at=now,
@@ -101,13 +109,7 @@ def ingest(service: Service, raw: dict, now: datetime | None = None) -> Ingested
     if values["cti_id"] and agent is None:
         event.error = _("Unknown CTI ID %(cti_id)s.", cti_id=values["cti_id"])
     db.session.add(event)
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same event delivered twice at the same moment: the other one won
-        db.session.rollback()  # callers commit per event, so only this event's work is undone
-        stored = db.session.scalars(select(CtiEvent).where(CtiEvent.service_id == service.id,
-                                                           CtiEvent.external_id == values["external_id"])).one()
-        return Ingested(stored, False)
+    db.session.flush()
     if event.error is None:
         try:
             _drive(service, settings, event, agent, values)

@@ -5,6 +5,7 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.blueprints.api.common import api_key_required, documented_errors, key_bucket, problem
 from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
@@ -15,6 +16,22 @@ from portal.services.cti import cti_services
 
 blp = Blueprint("api_cti", __name__, url_prefix="/api/v1/cti", description="CTI telephony events")
 MAX_EVENTS = 500
+
+
+def _ingest_all(service, events: list) -> list[dict]:
+    """One transaction for the batch: a malformed event is refused before it writes anything, so it needs no
+    rollback of its own; the settings and agents are looked up once."""
+    cache, results = {}, []
+    for raw in events:
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        try:
+            stored = cti_events.ingest(service, raw, cache=cache)
+        except ServiceError as exc:
+            results.append({"event_id": event_id, "status": "rejected", "code": exc.code, "detail": exc.message})
+            continue
+        results.append({"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
+                        "error": stored.event.error})
+    return results
 
 
 @blp.route("/events", methods=["POST"])
@@ -38,17 +55,14 @@ def ingest(body):
     events = body["events"]
     if len(events) > MAX_EVENTS:
         return problem(413, "too_many_events", _("Send at most %(n)d events per request.", n=MAX_EVENTS))
-    results = []
-    for raw in events:
-        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    for attempt in range(3):
         try:
-            stored = cti_events.ingest(service, raw)
-        except ServiceError as exc:
+            results = _ingest_all(service, events)
+            db.session.commit()  # every stored event, before the answer
+            break
+        except IntegrityError:  # another request stored one of these events at the same moment
             db.session.rollback()
-            results.append({"event_id": event_id, "status": "rejected", "code": exc.code, "detail": exc.message})
-            continue
-        db.session.commit()
-        results.append({"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
-                        "error": stored.event.error})
+            if attempt == 2:
+                raise
     rejected = sum(1 for r in results if r["status"] == "rejected")
     return {"results": results, "rejected": rejected}, 422 if rejected == len(results) else 200
