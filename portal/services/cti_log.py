@@ -44,7 +44,8 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
     rows = db.session.execute(
         select(CtiEvent.occurred_at, CtiEvent.member_id, CtiEvent.cti_id, CtiEvent.kind, CtiEvent.direction,
                CtiEvent.counterpart, CtiEvent.call_id, CtiEvent.detail, CtiEvent.error)
-        .where(*where).order_by(CtiEvent.occurred_at, CtiEvent.id).execution_options(yield_per=5000))
+        .where(*where).order_by(CtiEvent.local_day, CtiEvent.occurred_at, CtiEvent.id)  # the index order: no sort
+        .execution_options(yield_per=5000))
     service_name = safe_text(service.name)
     for occurred_at, member_id, cti_id, kind, direction, counterpart, call_id, detail, error in rows:
         if in_sheet >= sheet_rows:
