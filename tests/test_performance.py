@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from portal.extensions import db
 from portal.models import AgentStateInterval, CtiAgent, Member, Organization, Service, Ticket, TicketChannel, TicketStatus
 from portal.services import Actor, agent_states, cti, performance
-from portal.services.contracts import sign_contract
+from portal.services.contracts import local_today, sign_contract
 from portal.services.cti_simulator import scenario, send
 from portal.services.organizations import rotate_api_key
 
@@ -212,7 +212,7 @@ def test_a_simulated_day_shows_exactly_what_the_events_say(phone_desk, app, logi
         service = db.session.get(Service, phone_desk["service"].id)
         for member, stream in zip(phone_desk["members"], streams):
             member = db.session.get(Member, member.id)
-            day = performance.today(service)
+            day = local_today(service)
             start, end = performance.day_bounds(day, ZoneInfo("Asia/Seoul"))
             figures = performance.figures(member, service, day)
             states, calls = expected_from_events(stream, start, end)

@@ -224,26 +224,20 @@ class BoardRow:
 def board(service: Service, now: datetime | None = None) -> list[BoardRow]:
     """Every agent of the service with the phone or chat permission: current states here, calls today (the
     service's day), eligible or not. Four queries whatever the number of agents."""
-    from zoneinfo import ZoneInfo
-
     from portal.models import Call
+    from portal.services.contracts import local_midnight, local_today
 
-    now = now or utcnow()
-    zone = ZoneInfo(service.time_zone)
-    local_midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), tzinfo=zone)
+    today_began = local_midnight(service, local_today(service, now))
     agents = db.session.execute(
         select(Member.id, Member.name, Member.login_id, ServiceMember.can_phone, ServiceMember.can_chat)
         .join(ServiceMember, ServiceMember.member_id == Member.id)
         .where(ServiceMember.service_id == service.id, (ServiceMember.can_phone.is_(True)) | (ServiceMember.can_chat.is_(True)))
         .order_by(Member.name, Member.id)).all()
-    ids = [a.id for a in agents]
-    open_intervals: dict[tuple[int, str], AgentStateInterval] = {}
-    for chunk in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        for interval in db.session.scalars(select(AgentStateInterval).where(
-                AgentStateInterval.member_id.in_(ids[chunk:chunk + 900]), AgentStateInterval.ended_at.is_(None))):
-            open_intervals[(interval.member_id, interval.channel)] = interval
+    open_intervals = {(i.member_id, i.channel): i for i in db.session.scalars(
+        select(AgentStateInterval).join(ServiceMember, ServiceMember.member_id == AgentStateInterval.member_id)
+        .where(ServiceMember.service_id == service.id, AgentStateInterval.ended_at.is_(None)))}
     calls = dict(db.session.execute(
-        select(Call.member_id, func.count()).where(Call.service_id == service.id, Call.started_at >= local_midnight,
+        select(Call.member_id, func.count()).where(Call.service_id == service.id, Call.started_at >= today_began,
                                                    Call.member_id.is_not(None)).group_by(Call.member_id)).all())
     rows = []
     for a in agents:

@@ -31,17 +31,26 @@ RETENTION_DAYS = (7, 3650)
 TOGGLES = ("mobile_activated", "log_monitoring", "after_call_bulk", "outbound_auto_ticket")
 
 
-def cti_services(organization_id: int) -> list[Service]:
-    """Services whose contract in force enables ticket.phone_cti (and are not terminated), by name."""
+def _with_cti():
+    """Services whose contract in force enables ticket.phone_cti and that are not terminated."""
     has_cti = exists().where(ContractLine.contract_id == Contract.id, ContractLine.feature_key == CTI_FEATURE)
-    return list(db.session.scalars(
-        select(Service).join(Contract, (Contract.service_id == Service.id) & Contract.effective_to.is_(None))
-        .where(Service.organization_id == organization_id, Service.status != ServiceStatus.terminated, has_cti)
-        .order_by(func.lower(Service.name))))
+    return (select(Service).join(Contract, (Contract.service_id == Service.id) & Contract.effective_to.is_(None))
+            .where(Service.status != ServiceStatus.terminated, has_cti))
+
+
+def cti_services(organization_id: int) -> list[Service]:
+    """The organization's services with phone CTI, by name."""
+    return list(db.session.scalars(_with_cti().where(Service.organization_id == organization_id)
+                                   .order_by(func.lower(Service.name))))
+
+
+def has_cti(service: Service) -> bool:
+    """One EXISTS query (the phone widget asks it on every page an agent opens)."""
+    return db.session.scalar(select(_with_cti().where(Service.id == service.id).exists()))
 
 
 def require_cti(service: Service) -> None:
-    if service.id not in {s.id for s in cti_services(service.organization_id)}:
+    if not has_cti(service):
         raise ServiceError(_("%(name)s has no phone CTI in its contract. Add Phone (CTI) to the contract first.",
                              name=service.name), "no_cti")
 

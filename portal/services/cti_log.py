@@ -148,12 +148,3 @@ def purge_expired(now=None, chunk: int = 5000) -> dict[str, int]:
     db.session.commit()
     return deleted
 
-
-def default_day(service: Service) -> date:
-    from portal.models.base import utcnow
-
-    return utcnow().astimezone(ZoneInfo(service.time_zone)).date()
-
-
-def days_back(day: date, n: int) -> date:
-    return day - timedelta(days=n)

@@ -17,6 +17,7 @@ from portal.extensions import db
 from portal.models import AgentStateInterval, Call, Member, Service, Ticket, TicketStatus
 from portal.models.base import utcnow
 from portal.services.agent_states import CHAT_STATES, PHONE_STATES
+from portal.services.contracts import local_today
 
 PHONE_SHOWN = tuple(s for s in PHONE_STATES if s != "offline")
 CHAT_SHOWN = tuple(s for s in CHAT_STATES if s != "offline")
@@ -27,10 +28,6 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
-def today(service: Service, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(service.time_zone)).date()
 
 
 def seconds_by_state(intervals: Iterable[tuple[str, datetime, datetime | None]], start: datetime, end: datetime,
@@ -76,7 +73,7 @@ def figures(member: Member, service: Service, day: date | None = None, now: date
     """My performance for `day` (today by default) in the service's time zone."""
     now = now or utcnow()
     zone = ZoneInfo(service.time_zone)
-    day = day or today(service, now)
+    day = day or local_today(service, now)
     start, end = day_bounds(day, zone)
     result = Figures(service, day, start, end, is_today=start <= now < end)
     result.phone = seconds_by_state(intervals_of_day(member.id, service.id, "phone", start, end), start, end, now)

@@ -13,10 +13,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AgentStateInterval, Call, CtiAgent, Member, Service, Ticket
+from portal.models import Call, CtiAgent, Member, Service, Ticket
 from portal.models.base import utcnow
 from portal.services import ServiceError, agent_states, cti_events
-from portal.services.cti import cti_services, settings_of
+from portal.services.cti import has_cti, settings_of
 
 # What the agent can pick once a call is over (the after-call prompt) and while logged in.
 AFTER_CALL_CHOICES = ("ready", "ticket_work", "break", "meal")
@@ -55,7 +55,7 @@ def available(member: Member, service: Service | None) -> CtiAgent | None:
     if service is None:
         return None
     agent = credentials(member)
-    if agent is None or service.id not in {s.id for s in cti_services(service.organization_id)}:
+    if agent is None or not has_cti(service):
         return None
     from portal.access import membership
 
@@ -64,9 +64,7 @@ def available(member: Member, service: Service | None) -> CtiAgent | None:
 
 
 def status(member: Member, service: Service, agent: CtiAgent) -> Phone:
-    interval = db.session.scalars(select(AgentStateInterval).where(
-        AgentStateInterval.member_id == member.id, AgentStateInterval.channel == "phone",
-        AgentStateInterval.ended_at.is_(None))).first()
+    interval = agent_states.current(member.id).get("phone")
     state = interval.state if interval else "offline"
     calls = select(Call).where(Call.service_id == service.id, Call.member_id == member.id)
     live = db.session.scalars(calls.where(Call.ended_at.is_(None)).order_by(Call.started_at.desc())).first()

@@ -37,6 +37,10 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = document.getElementById("dialog");
     if (dialog && event.detail.target && event.detail.target.id === "dialog-content" && !dialog.open) {
+      // The menu that opened the dialog would otherwise stay open behind it.
+      document.querySelectorAll("details.account-menu[open], details.state-menu[open]").forEach(function (menu) {
+        menu.removeAttribute("open");
+      });
       dialog.showModal();
     }
   });

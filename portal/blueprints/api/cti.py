@@ -1,7 +1,7 @@
 """Open API: CTI event ingest (POST /api/v1/cti/events), authenticated with the organization key."""
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
 from portal.extensions import db, limiter
 from portal.models import Service, ServiceStatus
 from portal.services import ServiceError, cti_events
-from portal.services.cti import cti_services
+from portal.services.cti import has_cti
 
 blp = Blueprint("api_cti", __name__, url_prefix="/api/v1/cti", description="CTI telephony events")
 MAX_EVENTS = 500
@@ -50,7 +50,7 @@ def ingest(body):
                                                        Service.service_key == body["service"])).first()
     if service is None or service.status == ServiceStatus.draft:
         return problem(404, "unknown_service", _("No such service in this organization."))
-    if service.id not in {s.id for s in cti_services(g.api_org.id)}:
+    if not has_cti(service):
         return problem(409, "no_cti", _("%(name)s has no phone CTI in its contract.", name=service.name))
     events = body["events"]
     if len(events) > MAX_EVENTS:

@@ -12,6 +12,7 @@ from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services
 from portal.models import Service
 from portal.services import ServiceError, accounts
+from portal.services.contracts import local_today
 from portal.tenancy import get_or_404
 
 
@@ -70,9 +71,7 @@ def _performance_day(service):
     """The day asked for (today by default); a bad or future day is an error message, today is shown."""
     from datetime import date
 
-    from portal.services import performance as perf
-
-    today = perf.today(service)
+    today = local_today(service)
     raw = request.args.get("day", "")
     if not raw:
         return today, None
@@ -99,7 +98,7 @@ def performance():
         return render("me/performance.html", partial="me/_performance.html", figures=None, error=None)
     day, error = _performance_day(service)
     context = {"figures": perf.figures(current_user, service, day), "error": error, "updated": utcnow(),
-               "today": perf.today(service),
+               "today": local_today(service),
                "phone_shown": perf.PHONE_SHOWN, "chat_shown": perf.CHAT_SHOWN}
     if request.args.get("part") == "body":
         from flask import render_template
@@ -167,12 +166,10 @@ def _log_page(services, values, error=None, status=200):
 def cti_logs():
     """CTI Log download (account menu): a service and a day range; the .xlsx is built by a job whose progress
     the page follows, then downloaded."""
-    from portal.services import cti_log
-
     services = _log_services()
     if not services:
         return render("me/cti_logs.html", services=[], error=None, values={}, exports=[])
-    today = cti_log.default_day(services[0]).isoformat()
+    today = local_today(services[0]).isoformat()
     return _log_page(services, {"service": services[0].service_key, "from": today, "to": today})
 
 
