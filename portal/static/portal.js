@@ -5,6 +5,9 @@
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (el.matches && el.matches("[data-autosubmit]") && el.form) {
+      // Content htmx has just swapped in may not be processed yet; without this the submit would be a plain
+      // page load (e.g. a day picked the moment My performance opens).
+      if (window.htmx) { window.htmx.process(el.form); }
       el.form.requestSubmit();
     }
   });
