@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.layout import current_service
 from portal.models import Member
+from portal.redirects import safe_referrer
 from portal.services import Actor, ServiceError, agent_states, softphone
 from portal.tenancy import get_or_404
 
@@ -44,7 +45,7 @@ def state():
                                service=service), 409 if error else 200
     if error:
         flash(error, "error")
-    return redirect(request.referrer or url_for("home.index"), code=303)
+    return redirect(safe_referrer() or url_for("home.index"), code=303)
 
 
 @bp.get("/<service_key>/board")
@@ -182,4 +183,4 @@ def phone_action(action: str):
         return _render_phone(service, agent, error, 422 if error else 200, states_oob=True)
     if error:
         flash(error, "error")
-    return redirect(request.referrer or url_for("home.index"), code=303)
+    return redirect(safe_referrer() or url_for("home.index"), code=303)

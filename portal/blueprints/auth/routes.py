@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -10,21 +8,12 @@ from portal.blueprints.auth.forms import LanguageForm, LoginForm, SetPasswordFor
 from portal.errors import render_error
 from portal.extensions import db, limiter
 from portal.i18n import LANGUAGE_COOKIE, require_supported
+from portal.redirects import safe_next, safe_referrer
 from portal.services import ServiceError
 from portal.services.accounts import accept_invitation, authenticate, open_invitation
 
 ORG_COOKIE = "portal_org"
 YEAR = 365 * 24 * 3600
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only same-site paths: never an open redirect to another host."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def organization_from_host() -> str | None:
@@ -134,7 +123,7 @@ def invite(token: str):
 def language():
     """Switch the UI language: saved on the member when logged in, else in a cookie."""
     form = LanguageForm()
-    target = safe_next(form.next.data) or safe_next(request.referrer and urlsplit(request.referrer).path) or "/"
+    target = safe_next(form.next.data) or safe_referrer() or "/"
     try:
         code = require_supported(form.code.data or "")
     except ServiceError as exc:

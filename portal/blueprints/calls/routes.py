@@ -13,6 +13,7 @@ from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.extensions import db
 from portal.models import Call, Member, ServiceMember, Ticket
 from portal.models.base import UTCDateTime, utcnow
+from portal.redirects import safe_referrer
 from portal.services.permission_log import decode_cursor, encode_cursor
 
 OUTCOMES = ("answered", "abandoned", "no_answer", "failed")
@@ -77,4 +78,4 @@ def called_back(service_key: str, call_id: int):
         db.session.commit()
         flash(_("Marked as called back.") if done else _("This call was already handled or is not a missed call."),
               "success" if done else "error")
-    return redirect(request.referrer or url_for("calls.index", service_key=service_key), code=303)
+    return redirect(safe_referrer() or url_for("calls.index", service_key=service_key), code=303)

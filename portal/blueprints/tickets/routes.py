@@ -12,6 +12,7 @@ from portal.blueprints.tickets import bp
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import Member, ServiceMember, Ticket, TicketStatus
+from portal.redirects import safe_next
 from portal.services import Actor, ServiceError, tickets
 from portal.tenancy import get_or_404
 
@@ -56,8 +57,7 @@ def index(service_key: str):
 def assign(service_key: str, ticket_id: int):
     """Assign by hand (members of the service); an away agent gets the ticket with a warning."""
     ticket = get_or_404(Ticket, id=ticket_id, service_id=g.service.id)
-    back = request.form.get("next") or ""
-    back = back if back.startswith("/") and not back.startswith("//") else url_for("tickets.index", service_key=service_key)
+    back = safe_next(request.form.get("next")) or url_for("tickets.index", service_key=service_key)
     if not ConfirmForm().validate_on_submit():
         flash(form_expired(), "error")
         return redirect(back, code=303)
