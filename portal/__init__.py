@@ -55,6 +55,7 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
     from portal import models  # noqa: F401  (every table registered before Alembic looks)
+    from portal.access import log_in_first
     from portal.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
     from portal.i18n import select_locale
 
@@ -69,12 +70,13 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
+    login_manager.unauthorized_handler(log_in_first)
 
     @login_manager.user_loader
-    def load_member(member_id: str):
-        from portal.models import Member
+    def load_member(session_id: str):
+        from portal.services.accounts import member_for_session
 
-        return db.session.get(Member, int(member_id)) if member_id.isdigit() else None
+        return member_for_session(session_id)
 
 
 def _register_blueprints(app: Flask) -> None:

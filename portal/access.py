@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable
 
-from flask import abort, g
+from flask import abort, flash, g, redirect, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -29,6 +29,23 @@ def _mark(view: Callable, level: str) -> Callable:
 
 def public(view: Callable) -> Callable:
     return _mark(view, "public")
+
+
+def log_in_first():
+    """Flask-Login's answer to a request without a live session: the log-in page, then back. For htmx (a toggle,
+    a poll, after the session ended on log-out or a password change elsewhere) the whole page goes there, not
+    the row the request targets, and comes back to that page, not to the htmx endpoint."""
+    from flask_login import login_url
+
+    from portal.extensions import login_manager
+    from portal.htmx import is_htmx
+    from portal.redirects import same_site_path
+
+    flash(str(login_manager.login_message), login_manager.login_message_category)
+    if is_htmx():
+        back = same_site_path(request.headers.get("HX-Current-URL"))
+        return "", 401, {"HX-Redirect": login_url(login_manager.login_view, next_url=back)}
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 def member_required(view: Callable) -> Callable:

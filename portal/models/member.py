@@ -41,12 +41,17 @@ class Member(UserMixin, TenantMixin, TimestampMixin, db.Model):
     is_org_admin: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last request (at most a minute old)
+    # Stamped into every session at log-in; raising it ends every session stamped before (services.accounts).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login: only active members keep a session
         return self.status == MemberStatus.active
+
+    def get_id(self) -> str:  # Flask-Login keeps this in the session (and a remember cookie): id and generation
+        return f"{self.id}.{self.session_generation}"
 
     def __repr__(self) -> str:
         return f"<Member {self.login_id}>"

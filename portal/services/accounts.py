@@ -48,6 +48,29 @@ def authenticate(org_domain: str, login_id: str, password: str) -> Member:
     return member
 
 
+SESSION_ID_RE = re.compile(r"^(\d{1,10})(?:\.(\d{1,10}))?$")
+
+
+def member_for_session(session_id: str) -> Member | None:
+    """The member a session (or remember cookie) belongs to, only while the generation stamped into it at
+    log-in is still the member's: `end_sessions` raising it ends every earlier session for good, even a
+    copied cookie. A bare id (a session from before generations) counts as generation 0."""
+    match = SESSION_ID_RE.match(session_id or "")
+    if match is None:
+        return None
+    member = db.session.get(Member, int(match.group(1)))
+    if member is None or member.session_generation != int(match.group(2) or 0):
+        return None
+    return member
+
+
+def end_sessions(member: Member) -> None:
+    """Every session of the member ends, on every device: on log-out, on a password change (the changer's
+    own session logs in again with the new generation) and when the member is disabled."""
+    member.session_generation = Member.session_generation + 1  # in SQL: two requests at once both count
+    db.session.flush()
+
+
 def validate_new_member(organization_id: int, login_id: str, email: str) -> tuple[str, str]:
     login_id = normalise_login_id(login_id)
     if not LOGIN_ID_RE.match(login_id):
@@ -265,11 +288,13 @@ def update_profile(member: Member, *, name: str, phone: str) -> Member:
 
 
 def change_password(member: Member, *, current: str, new: str) -> Member:
-    """The current password is required; the new one must pass the strength rule and differ from it."""
+    """The current password is required; the new one must pass the strength rule and differ from it. Every
+    session of the member ends; the caller logs the changer's own session in again."""
     if not verify_password(member.password_hash, current or ""):
         raise ServiceError(_("The current password is not correct."), "wrong_password")
     if new == current:
         raise ServiceError(_("Choose a password different from the current one."), "same_password")
     check_strength(new or "", member.login_id, member.name)
     member.password_hash = hash_password(new)
+    end_sessions(member)  # a stolen session must not outlive the password it was opened with
     return member

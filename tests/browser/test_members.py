@@ -305,7 +305,8 @@ def test_personal_settings_switch_language_and_change_password(page: Page, live_
     page.locator("#new").fill(new_password)
     page.locator("#confirm").fill(new_password)
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator(".flash-success")).to_have_text(ui("Your password is changed.", "en"))
+    expect(page.locator(".flash-success")).to_have_text(
+        ui("Your password is changed. You stay logged in here; other devices are logged out.", "en"))
     expect(page.locator(".field-error")).to_have_count(0)
 
     log_out(page)

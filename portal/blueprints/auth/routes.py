@@ -10,7 +10,7 @@ from portal.extensions import db, limiter
 from portal.i18n import LANGUAGE_COOKIE, require_supported
 from portal.redirects import safe_next, safe_referrer
 from portal.services import ServiceError
-from portal.services.accounts import accept_invitation, authenticate, open_invitation
+from portal.services.accounts import accept_invitation, authenticate, end_sessions, open_invitation
 
 ORG_COOKIE = "portal_org"
 YEAR = 365 * 24 * 3600
@@ -87,10 +87,11 @@ def logout():
     from portal.services.agent_states import go_offline
 
     go_offline(current_user)  # logging out closes every open state interval
+    end_sessions(current_user)  # a copy of this session cookie must not log anyone back in
     db.session.commit()
     logout_user()
     session.clear()
-    flash(_("You have been logged out."), "info")
+    flash(_("You have been logged out on every device."), "info")
     return redirect(url_for("auth.login"), code=303)
 
 

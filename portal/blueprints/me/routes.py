@@ -1,7 +1,7 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 from portal.access import member_required
 from portal.blueprints.me import bp
@@ -62,9 +62,14 @@ def profile():
 @member_required
 def password():
     form = PasswordForm()
-    return _save(form, lambda: accounts.change_password(current_user, current=form.current.data, new=form.new.data),
-                 lambda code: form.current if code == "wrong_password" else form.new, _("Your password is changed."),
-                 "password")
+
+    def change():
+        member = accounts.change_password(current_user._get_current_object(), current=form.current.data,
+                                          new=form.new.data)
+        login_user(member)  # stamped with the new generation: this session stays, the member's others end
+
+    return _save(form, change, lambda code: form.current if code == "wrong_password" else form.new,
+                 _("Your password is changed. You stay logged in here; other devices are logged out."), "password")
 
 
 def _performance_day(service):
