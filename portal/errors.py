@@ -39,8 +39,19 @@ def render_error(status: int, detail: str | None = None):
 
         return problem(status, {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
                                 429: "rate_limited", 500: "server_error"}.get(status, "error"), detail or message)
+    if is_htmx() and _destroys_its_target():
+        return render_template("errors/_flash.html", message=detail or message), status, {
+            "HX-Retarget": "#flashes", "HX-Reswap": "innerHTML show:top"}
     template = "errors/_error.html" if is_htmx() else "errors/error.html"
     return render_template(template, status=status, title=title, message=detail or message), status
+
+
+def _destroys_its_target() -> bool:
+    """An htmx action (a toggle, an inline edit, a form) that failed would swap the error over the row or form it
+    came from, so the error goes to the page's messages instead and the row stays as it was. A GET (a dialog, a
+    search, a poll that should stop) and anything inside the dialog (`X-Dialog`, set on its host) keep the error
+    box in place."""
+    return request.method != "GET" and request.headers.get("X-Dialog") != "1"
 
 
 def api_error(error: HTTPException):
