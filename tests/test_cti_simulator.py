@@ -1,4 +1,5 @@
 """`flask cti simulate`: realistic event streams, posted over HTTP to a running portal, drive calls and tickets."""
+import json
 import threading
 from datetime import datetime, timezone
 
@@ -8,7 +9,7 @@ from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.models import AgentStateInterval, Call, CtiAgent, CtiEvent, Organization, Service, Ticket
-from portal.services import Actor, cti
+from portal.services import Actor, cti, cti_simulator
 from portal.services.contracts import sign_contract
 from portal.services.cti_simulator import scenario
 from portal.services.organizations import rotate_api_key
@@ -87,8 +88,9 @@ def test_the_simulator_drives_calls_tickets_and_states_over_http(app, server, de
 
 def test_a_flood_is_throttled_and_nothing_accepted_is_lost(app, server, desk, monkeypatch):
     monkeypatch.setitem(app.config, "CTI_INGEST_LIMIT", "4 per second")
-    result = simulate(app, "--service", "phone", "--agents", "1", "--calls", "12", "--url", server,
-                      "--key", desk["key"], "--batch", "3", "--seed", "5")
+    # Two senders: a request would have to take half a second for the flood to stay under 4 per second.
+    result = simulate(app, "--service", "phone", "--agents", "2", "--calls", "12", "--url", server,
+                      "--key", desk["key"], "--batch", "3", "--concurrency", "2", "--seed", "5")
     assert result.exit_code == 0, result.output
     throttled = int(result.output.split("429 answers ")[1].split(",")[0])
     assert throttled > 0
@@ -107,3 +109,74 @@ def test_a_flood_is_throttled_and_nothing_accepted_is_lost(app, server, desk, mo
 def test_the_simulator_explains_what_is_wrong(app, server, desk, args, message):
     result = simulate(app, *[a.format(server=server) for a in args])
     assert result.exit_code != 0 and message in result.output
+
+
+class _Throttling:
+    """A stand-in ingest that answers `429 Retry-After: 0` (what flask-limiter says for most of a one-second
+    window) to its first `refusals` requests, then stores every event."""
+
+    def __init__(self, refusals: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.refusals, self.requests = refusals, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else every keep-alive answer waits for a delayed ACK
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests += 1
+                if outer.requests <= outer.refusals:
+                    status, payload, headers = 429, b"{}", {"Retry-After": "0"}
+                else:
+                    results = [{"event_id": e["event_id"], "status": "stored"} for e in body["events"]]
+                    status, payload, headers = 200, json.dumps({"results": results}).encode(), {}
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The sender's sleeps, recorded instead of slept: how long the test takes must not decide what it sees."""
+    slept: list[float] = []
+    monkeypatch.setattr(cti_simulator.time, "sleep", slept.append)
+    return slept
+
+
+def test_a_long_run_of_429_answers_is_waited_out_not_given_up(waits):
+    ingest = _Throttling(refusals=60)
+    try:
+        streams = scenario(["a1"], 2, seed=1)
+        stats = cti_simulator.send(ingest.url, "key", "phone", streams, batch=100)
+    finally:
+        ingest.close()
+    assert stats.throttled == 60 and stats.stored == len(streams[0])
+    # "Retry-After: 0" is no licence to hammer: every resend waited.
+    assert len(waits) == 60 and min(waits) >= cti_simulator.THROTTLE_FLOOR
+
+
+def test_a_server_that_never_lets_anything_through_is_given_up_on(waits, monkeypatch):
+    monkeypatch.setattr(cti_simulator, "THROTTLED_IN_A_ROW_LIMIT", 30)
+    ingest = _Throttling(refusals=10**9)
+    try:
+        with pytest.raises(RuntimeError, match="30 429 answers in a row"):
+            cti_simulator.send(ingest.url, "key", "phone", scenario(["a1"], 1, seed=1), batch=100)
+    finally:
+        ingest.close()
+    assert ingest.requests == 30

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+# After a 429 the sender waits as told, but never less than this: flask-limiter rounds Retry-After down, so it
+# says 0 for most of a one-second window, and resending at once would only earn another 429.
+THROTTLE_FLOOR = 0.5
+# A server that refuses this many times in a row (minutes of waiting at the floor) is not pacing, it is shut.
+THROTTLED_IN_A_ROW_LIMIT = 1000
+
 
 @dataclass
 class Stats:
@@ -129,8 +135,13 @@ class _Sender:
         self.connection = cls(self.host, self.port, timeout=self.timeout)
 
     def post(self, events: list[dict], stats: Stats, attempts: int = 20) -> None:
+        """Send one batch until the ingest answers it. Only a dropped connection counts toward `attempts`: a
+        429 is the server pacing us, and how many a flood earns depends on how fast the machine is."""
         body = json.dumps({"service": self.service, "events": events})
-        for _attempt in range(attempts):
+        failed = throttled = 0
+        while failed < attempts:
+            if throttled >= THROTTLED_IN_A_ROW_LIMIT:
+                raise RuntimeError(f"gave up on a batch after {throttled} 429 answers in a row")
             if self.connection is None:
                 self._connect()
             started = time.perf_counter()
@@ -141,6 +152,7 @@ class _Sender:
             except (OSError, http.client.HTTPException):
                 self.connection.close()
                 self.connection = None
+                failed += 1
                 stats.retried += 1
                 time.sleep(0.2)
                 continue
@@ -148,7 +160,8 @@ class _Sender:
             stats.requests += 1
             if response.status == 429:
                 stats.throttled += 1
-                time.sleep(min(float(response.getheader("Retry-After") or 1), 5))
+                throttled += 1
+                time.sleep(_retry_after(response.getheader("Retry-After")))
                 continue
             if response.status not in (200, 422):
                 raise RuntimeError(f"ingest answered {response.status}: {payload[:300]!r}")
@@ -158,7 +171,16 @@ class _Sender:
                 setattr(stats, status, getattr(stats, status) + 1)
                 stats.with_error += 1 if result.get("error") else 0
             return
-        raise RuntimeError(f"gave up on a batch after {attempts} attempts")
+        raise RuntimeError(f"gave up on a batch after {attempts} failed connections")
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds to wait after a 429: the server's Retry-After (seconds; else 1 s), within THROTTLE_FLOOR..5 s."""
+    try:
+        seconds = float(header) if header else 1.0
+    except ValueError:  # an HTTP date: not worth parsing for a simulator
+        seconds = 1.0
+    return min(max(seconds, THROTTLE_FLOOR), 5.0)
 
 
 def send(url: str, key: str, service: str, streams: list[list[dict]], *, batch: int = 20, rate: float | None = None,
