@@ -26,7 +26,8 @@ def _app_context():
 
 def tracked_job(func: Callable) -> Callable:
     """`func(run, *args)` becomes an RQ job taking `(run_id, *args)` that records running/succeeded/failed
-    in the JobRun row and skips a run that already finished (idempotent on redelivery)."""
+    in the JobRun row and skips a run that already finished (idempotent on redelivery). A failed attempt
+    that RQ will retry puts the run back to pending; the last one fails it, with a message for the user."""
 
     @wraps(func)
     def job(run_id: int, *args, **kwargs):
@@ -39,14 +40,43 @@ def tracked_job(func: Callable) -> Callable:
             if run is None:
                 log.info("[job %s] run %s already finished; nothing to do", rq_job and rq_job.id, run_id)
                 return None
-            try:
-                from flask_babel import force_locale
+            from flask_babel import force_locale
 
-                with force_locale(run.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            locale = run.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+            try:
+                with force_locale(locale):
                     return func(run, *args, **kwargs)
             except Exception as exc:
-                log.exception("[job %s] run %s failed", rq_job and rq_job.id, run_id)
-                job_runs.fail(run_id, f"{type(exc).__name__}: {exc}")
+                # RQ runs the job again while it has retries left: only the last failure fails the run.
+                retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
+                log.exception("[job %s] run %s failed%s", rq_job and rq_job.id, run_id,
+                              f"; {rq_job.retries_left} retries left" if retrying else "")
+                with force_locale(locale):
+                    if retrying:
+                        job_runs.retry_later(run_id, _retry_message(rq_job))
+                    else:
+                        job_runs.fail(run_id, _failure_message(exc, run_id))
                 raise
 
     return job
+
+
+def _retry_message(rq_job) -> str:
+    from flask_babel import gettext as _
+
+    tries = rq_job.meta.get("tries")
+    if not tries:
+        return _("An attempt failed; trying again.")
+    return _("Attempt %(attempt)d of %(tries)d failed; trying again.", attempt=tries - rq_job.retries_left,
+             tries=tries)
+
+
+def _failure_message(exc: Exception, run_id: int) -> str:
+    """What the user reads: a refusal's own message, else no traceback (that is in the worker's log)."""
+    from flask_babel import gettext as _
+
+    from portal.services import ServiceError
+
+    if isinstance(exc, ServiceError):
+        return exc.message
+    return _("An unexpected error stopped the job; it is logged under job run %(id)d.", id=run_id)

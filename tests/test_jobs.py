@@ -1,19 +1,54 @@
 """The job wiring, end to end: a JobRun row, a real Redis, a real RQ worker."""
 from datetime import datetime, timedelta, timezone
 
+import logging
+import secrets
+
+import rq.scheduler
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
+from jobs import tracked_job
 from portal.extensions import db
 from portal.models import JobRun, JobState
 from portal.queue import get_queue, get_redis
+from portal.services import jobs as job_runs
 from portal.services.jobs import start_job
+
+
+@tracked_job
+def flaky(run, failures: int, counter: str) -> int:
+    """A test job: its first `failures` attempts raise, the next one succeeds (attempts counted in Redis)."""
+    attempt = get_redis().incr(counter)
+    if attempt <= failures:
+        raise RuntimeError(f"flaky attempt {attempt} broke")
+    job_runs.finish(run, result={"attempts": attempt})
+    return attempt
 
 
 def _work(app, queue="default", scheduler=False):
     with app.app_context():
         worker = SimpleWorker([get_queue(queue)], connection=get_redis())
         worker.work(burst=True, with_scheduler=scheduler)
+
+
+def _an_hour_later(app, monkeypatch):
+    """The worker's scheduler step as if an hour had passed: RQ's retries wait 10 s and more in the
+    ScheduledJobRegistry, and a test must not wait for the clock."""
+    later = rq.scheduler.current_timestamp() + 3600
+    with monkeypatch.context() as m:
+        m.setattr(rq.scheduler, "current_timestamp", lambda: later)
+        _work(app, scheduler=True)
+
+
+def _start_flaky(app, failures: int, retries: int) -> tuple[int, str]:
+    counter = f"flaky-{secrets.token_hex(4)}"
+    with app.app_context():
+        run = start_job("test.flaky", "tests.test_jobs.flaky", failures, counter, organization_id=None,
+                        retries=retries)
+        run.locale = "en"
+        db.session.commit()
+        return run.id, counter
 
 
 def _run(app, run_id) -> JobRun:
@@ -59,15 +94,51 @@ def test_a_job_delivered_twice_does_the_work_once(app):
     assert _run(app, run_id).result == {"sum": 6}
 
 
-def test_a_failing_job_is_recorded_as_failed_with_its_message(app):
+def test_a_failing_job_is_recorded_as_failed_with_a_message_for_the_user_and_the_error_in_the_log(app, caplog):
     with app.app_context():
         run = start_job("demo.count_to", "jobs.demo.count_to", 0, organization_id=None)
         db.session.commit()
         run_id = run.id
-    _work(app)
+    with caplog.at_level(logging.ERROR, logger="jobs"):
+        _work(app)
     failed = _run(app, run_id)
     assert failed.state == JobState.failed
-    assert failed.message == "ValueError: n must be at least 1"
+    # In the starter's language (Korean by default), no exception text; the technical text is in the log.
+    assert failed.message == f"예기치 않은 오류로 작업이 중단되었습니다. 작업 실행 {run_id}번으로 기록되었습니다."
+    assert "ValueError: n must be at least 1" in caplog.text
+
+
+def test_a_job_that_fails_once_runs_again_and_succeeds(app, monkeypatch):
+    run_id, counter = _start_flaky(app, failures=1, retries=2)
+    _work(app)
+    waiting = _run(app, run_id)
+    assert waiting.state == JobState.pending  # not failed: RQ will run it again
+    assert waiting.message == "Attempt 1 of 3 failed; trying again."
+    with app.app_context():
+        assert f"jobrun-{run_id}" in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
+    _an_hour_later(app, monkeypatch)
+    _work(app)
+    done = _run(app, run_id)
+    assert done.state == JobState.succeeded and done.result == {"attempts": 2}
+
+
+def test_a_job_that_always_fails_is_failed_after_its_last_retry(app, monkeypatch):
+    run_id, counter = _start_flaky(app, failures=99, retries=2)
+    _work(app)
+    for attempt in (1, 2):
+        assert _run(app, run_id).message == f"Attempt {attempt} of 3 failed; trying again."
+        _an_hour_later(app, monkeypatch)
+        _work(app)
+    failed = _run(app, run_id)
+    assert failed.state == JobState.failed
+    assert failed.message == f"An unexpected error stopped the job; it is logged under job run {run_id}."
+    with app.app_context():
+        assert int(get_redis().get(counter)) == 3
+        assert f"jobrun-{run_id}" in get_queue().failed_job_registry.get_job_ids()
+    _an_hour_later(app, monkeypatch)
+    _work(app)
+    with app.app_context():
+        assert int(get_redis().get(counter)) == 3  # nothing left to run
 
 
 def test_a_job_scheduled_for_later_waits_in_the_scheduler(app):

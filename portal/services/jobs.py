@@ -64,6 +64,7 @@ def _enqueue_after_commit(session: Session) -> None:
         options = {"job_timeout": timeout, "job_id": job_id}
         if retries:
             options["retry"] = Retry(max=retries, interval=[10, 60, 300][:retries])
+            options["meta"] = {"tries": retries + 1}  # to tell the user "attempt 1 of 3 failed"
         if at is None:
             q.enqueue(func, *args, **options)
         else:
@@ -109,6 +110,15 @@ def finish(run: JobRun, *, result: dict | None = None, message: str | None = Non
     if message is not None:
         run.message = message[:500]
     db.session.commit()
+
+
+def retry_later(run_id: int, message: str) -> None:
+    """An attempt failed and RQ will run the job again: the run waits again (so `claim` takes it), saying so."""
+    db.session.rollback()
+    run = db.session.get(JobRun, run_id)
+    if run is not None:
+        run.state, run.progress, run.message = JobState.pending, 0, message[:500]
+        db.session.commit()
 
 
 def fail(run_id: int, message: str) -> None:
