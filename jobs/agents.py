@@ -19,9 +19,10 @@ def sweep() -> dict:
     from portal.services.agent_states import end_overdue_after_call_work, idle_sweep
 
     with _app_context():
-        result = {"idle": idle_sweep(), "after_call": end_overdue_after_call_work()}
-        schedule_sweep()
-        return result
+        try:
+            return {"idle": idle_sweep(), "after_call": end_overdue_after_call_work()}
+        finally:
+            schedule_sweep()  # even when this sweep failed: one exception must not stop the sweeps for good
 
 
 def schedule_sweep() -> None:

@@ -7,8 +7,12 @@ from portal.services import jobs as job_runs
 
 @tracked_job
 def close_months(run) -> int:
-    closed = billing.close_finished_months()
-    job_runs.finish(run, result={"closed": closed}, message=f"{closed} month(s) closed")
-    billing.schedule_month_closing()
-    db.session.commit()
-    return closed
+    try:
+        closed = billing.close_finished_months()
+        job_runs.finish(run, result={"closed": closed}, message=f"{closed} month(s) closed")
+        return closed
+    finally:
+        # Next month's closing is scheduled whatever happened: a failed closing is retried by its own run.
+        db.session.rollback()  # a failed attempt's half-work is not committed with it
+        billing.schedule_month_closing()
+        db.session.commit()

@@ -38,10 +38,12 @@ def purge_log() -> dict:
     from portal.services import cti_log
 
     with _app_context():
-        deleted = cti_log.purge_expired()
-        cti_log.purge_exports()
-        schedule_purge()
-        return deleted
+        try:
+            deleted = cti_log.purge_expired()
+            cti_log.purge_exports()
+            return deleted
+        finally:
+            schedule_purge()  # even when this cleanup failed: one exception must not stop them for good
 
 
 def schedule_purge() -> None:

@@ -52,9 +52,10 @@ def sweep() -> dict:
     """Apply every due reserved batch (so a lost scheduled job cannot strand one), restart checks whose
     worker died, and schedule the next sweep."""
     with _app_context():
-        result = sweep_now()
-        schedule_sweep()
-        return result
+        try:
+            return sweep_now()
+        finally:
+            schedule_sweep()  # even when this sweep failed: one exception must not stop the sweeps for good
 
 
 def sweep_now(now=None, force: bool = False) -> dict:

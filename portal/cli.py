@@ -95,13 +95,17 @@ def schedule_jobs():
 
     from jobs import agents, cti, migration
 
-    run = schedule_month_closing()
+    run, action = schedule_month_closing()
     db.session.commit()
     migration.schedule_sweep()
     cti.schedule_purge()
     agents.schedule_sweep()
-    click.echo(f"Month closing scheduled (job run {run.id}); migration sweep, CTI log cleanup and agent sweep "
-               "scheduled.")
+    click.echo({
+        "created": f"Month closing scheduled (job run {run.id}).",
+        "re-enqueued": f"Month closing job run {run.id} was pending but missing from Redis; enqueued it again.",
+        "kept": f"Month closing job run {run.id} already waits in Redis; left as it is.",
+    }[action])
+    click.echo("Migration sweep, CTI log cleanup and agent sweep scheduled.")
 
 
 @jobs_cli.command("show")

@@ -33,9 +33,38 @@ def start_job(
                  locale=_request_locale())
     db.session.add(run)
     db.session.flush()
-    db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries,
-                                                     f"jobrun-{run.id}"))
+    enqueue_run(run, func, *args, queue=queue, at=at, timeout=timeout, retries=retries)
     return run
+
+
+def enqueue_run(run: JobRun, func: str, *args: Any, queue: str = "default", at: datetime | None = None,
+                timeout: int = 600, retries: int = 0) -> None:
+    """Enqueue the RQ job of a run (again, when Redis lost it) once this transaction commits. Its job ID
+    names the run; a second delivery is harmless anyway, `claim` skips a finished run."""
+    db.session.info.setdefault(_PENDING, []).append((queue, func, (run.id, *args), at, timeout, retries,
+                                                     rq_job_id_of(run.id)))
+
+
+def rq_job_id_of(run_id: int) -> str:
+    return f"jobrun-{run_id}"
+
+
+def waiting_in_redis(run_id: int, queue: str = "default") -> bool:
+    """Whether the run's RQ job is really there to be run: queued, scheduled (or due for a retry), or being
+    run. False when Redis lost it (a flush, a restore from an old dump, an expired job)."""
+    from rq.job import JobStatus
+
+    q = get_queue(queue)
+    job_id = rq_job_id_of(run_id)
+    job = q.fetch_job(job_id)
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        return q.get_job_position(job_id) is not None
+    if status == JobStatus.SCHEDULED:
+        return job_id in q.scheduled_job_registry
+    return status in (JobStatus.STARTED, JobStatus.DEFERRED)
 
 
 def enqueue_after_commit(func: str, *args: Any, job_id: str, at: datetime | None = None, queue: str = "default",
