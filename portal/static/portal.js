@@ -20,6 +20,30 @@
       row.hidden = needle !== "" && row.getAttribute("data-filter-text").indexOf(needle) === -1;
     });
   });
+  // The Content-Security-Policy allows no inline handlers and no eval (portal/security.py), so these three do
+  // what onsubmit=, hx-on and an hx-trigger filter would.
+  // A form with data-confirm="question" asks first; capture runs before htmx sees the submit.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  // A form with data-clear-on-success="#id" empties that element once its htmx request succeeds.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var selector = event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-clear-on-success");
+    var target = selector && event.detail.successful && document.querySelector(selector);
+    if (target) { target.innerHTML = ""; }
+  });
+  // A polling element marked data-hold-while-focused skips its poll while focus is inside it (an agent typing
+  // a number in the phone widget would lose it to the refresh).
+  document.addEventListener("htmx:confirm", function (event) {
+    var el = event.detail.elt;
+    if (el.hasAttribute && el.hasAttribute("data-hold-while-focused") && el.contains(document.activeElement)) {
+      event.preventDefault();
+    }
+  });
   // Ticking a language as the default also chooses it.
   document.addEventListener("change", function (event) {
     var el = event.target;
