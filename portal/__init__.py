@@ -32,7 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from portal import cli, errors, layout
+    from portal import cli, errors, layout, security
 
     errors.register(app)
     from portal import labels
@@ -40,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     labels.register(app)
     layout.register(app)
     cli.register(app)
+    security.register(app)
     return app
 
 
