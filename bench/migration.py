@@ -8,7 +8,7 @@ agent, and a generated file of ROWS rows with 12 filled columns made from that s
 - apply: the batch is confirmed, made due, and the apply job enqueued now; a second `rq worker --burst`
   runs it. "enqueue → completed" is from the enqueue to the batch's finished_at; "transaction" is the
   batch's duration_ms (what apply() measures itself).
-- floor, in a subprocess: python-calamine alone reading the ticket sheet into lists, then one SQLAlchemy
+- floor, in a subprocess: the portal's streaming .xlsx reader alone reading the ticket sheet into lists, then one SQLAlchemy
   Core executemany inserting the rows into the ticket table (one transaction, same engine pragmas).
 
 Peak memory is the max RSS of each worker process tree (os.wait4 on the worker: Linux reports the largest
@@ -262,7 +262,7 @@ def round_(database_url: str, redis_url: str, n: int, workdir: Path, profile: bo
         "migration.apply"), apply_tx_s=applied.duration_ms / 1000, apply_worker_s=wall, apply_rss_mb=rss,
                   apply_cpu_s=cpu)
 
-    # floor: calamine alone, then one Core executemany (into another service, numbers 1..n)
+    # floor: the reader alone, then one Core executemany (into another service, numbers 1..n)
     floor_out = workdir / f"floor-{n}.json"
     status, wall, rss, cpu = run_measured([sys.executable, __file__, "_floor", database_url, str(path), str(ids["org"]),
                                       str(ids["floor"]), str(floor_out)], env, log)
@@ -338,18 +338,19 @@ def summarise(raw: Path, top: int = 14) -> dict:
 # -- the floor (runs in its own process) ------------------------------------------------------------------------
 
 def _utc(value) -> datetime:
-    """calamine gives a date-formatted cell as datetime, or as date when its time is 00:00."""
+    """The reader gives a date-formatted cell as datetime, or as date when its time is 00:00."""
     if not isinstance(value, datetime):
         value = datetime.combine(value, datetime.min.time())
     return value.replace(tzinfo=timezone.utc)
 
 
 def floor_main(database_url: str, path: str, org_id: int, service_id: int, out: str) -> None:
-    """Wall and CPU seconds of: calamine reading the ticket sheet into lists; building the parameter dicts;
+    """Wall and CPU seconds of: the streaming reader reading the ticket sheet into lists; building the parameter dicts;
     one Core executemany of them into the ticket table, committed. (On PostgreSQL the server's CPU is not in
     this process's CPU.)"""
-    from python_calamine import CalamineWorkbook
     from sqlalchemy import create_engine
+
+    from portal.services.xlsx_reader import Workbook
 
     import portal  # noqa: F401  (its engine listener sets the same SQLite pragmas as the app)
     from portal.config import _normalise_db_url
@@ -360,10 +361,10 @@ def floor_main(database_url: str, path: str, org_id: int, service_id: int, out: 
         conn.exec_driver_sql("SELECT 1")
         conn.commit()
         wall, cpu = time.perf_counter(), time.process_time()
-        sheet = CalamineWorkbook.from_path(path).get_sheet_by_name("tickets")
-        data = sheet.iter_rows()
+        # the portal's own streaming reader: reading the file is part of the work, not of the overhead
+        data = (row for _number, row in Workbook(Path(path).read_bytes()).rows("tickets"))
         next(data)
-        table_rows = [row for row in data]
+        table_rows = [row + [None] * (14 - len(row)) for row in data]
         read_s = time.perf_counter() - wall
 
         started = time.perf_counter()
@@ -440,7 +441,7 @@ def report(results: list[dict]) -> None:
             print(f"\npy-spy, {r['backend']} {r['rows']:,} rows, {phase} job ({summary['samples']} samples):")
             print("  inclusive:")
             for name, share in summary["inclusive"]:
-                if any(part in name for part in ("migration", "calamine", "validate", "convert", "execute", "_text",
+                if any(part in name for part in ("migration", "validate", "convert", "execute", "_text",
                                                  "_datetime", "strptime", "email", "commit", "insert", "read_rows",
                                                  "open_workbook", "load", "iter_rows", "flush", "gettext", "_blank",
                                                  "fetch", "cursor", "do_execute")):

@@ -209,7 +209,10 @@ def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, lo
     rows = list(load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert [r[6] for r in rows[1:]] == ["agent_login", "inbound_ringing"]  # the logout came with monitoring off
     assert rows[1][3] == "ann" and rows[1][4] == "ann01" and rows[1][5] == "7001"
-    assert rows[2][8].startswith("'=")  # formula-looking text is neutralized
+    # Formula-looking text is kept exactly, as text with Excel's quote prefix: shown, never run.
+    counterpart = load_workbook(io.BytesIO(response.data)).worksheets[0]["I3"]
+    assert counterpart.value == rows[2][8] == '=HYPERLINK("http://evil")'
+    assert counterpart.data_type == "s" and counterpart.quotePrefix
     assert f"export-{run_id}" in admin.get("/me/cti-logs").get_data(as_text=True)  # listed among my downloads
     # Another member of the organization, even an admin, does not get my export.
     other = login_as(make.member(line["org"], "other", is_org_admin=True))

@@ -35,6 +35,8 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[BatchStatus] = mapped_column(str_enum(BatchStatus, "batch_status"), default=BatchStatus.checking)
     rows: Mapped[int] = mapped_column(default=0)
     progress: Mapped[int] = mapped_column(default=0)
+    # checks started (the stale sweep restarts a check whose worker died, up to MAX_CHECK_ATTEMPTS)
+    check_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     error_count: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list | None] = mapped_column(JSON)  # the first errors, for the detail page
     message: Mapped[str | None] = mapped_column(String(1000))

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from portal.extensions import db
 from portal.models import CtiAgent, CtiEvent, Member, Service
 from portal.services import ServiceError
-from portal.services.exports import _header, safe_text
+from portal.services.exports import _header, row_cells
 
 MAX_DAYS = 31
 SHEET_ROWS = 1_000_000  # Excel's limit is 1,048,576; a new sheet starts well before it
@@ -46,21 +46,19 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
                CtiEvent.counterpart, CtiEvent.call_id, CtiEvent.detail, CtiEvent.error)
         .where(*where).order_by(CtiEvent.local_day, CtiEvent.occurred_at, CtiEvent.id)  # the index order: no sort
         .execution_options(yield_per=5000))
-    service_name = safe_text(service.name)
+    service_name = service.name
     for occurred_at, member_id, cti_id, kind, direction, counterpart, call_id, detail, error in rows:
         if in_sheet >= sheet_rows:
             sheet = wb.create_sheet(f"{first:%Y%m%d}-{count // sheet_rows + 1}")
             sheet.append(_header(sheet, columns))
             in_sheet = 0
         name, login, number = agents.get(member_id, ("", "", ""))
-        detail = detail or {}
-        sheet.append([
-            occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), service_name,
-            safe_text(name), safe_text(login), safe_text(cti_id or ""), safe_text(number or ""), kind,
-            direction or "", safe_text(counterpart or ""), safe_text(call_id or ""),
-            detail.get("duration"), safe_text(", ".join(f"{k}={v}" for k, v in detail.items()) + (
-                f" ({error})" if error else "")),
-        ])
+        detail = detail if isinstance(detail, dict) else {"detail": detail} if detail is not None else {}
+        sheet.append(row_cells(sheet, [
+            occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), service_name, name, login, cti_id or "",
+            number or "", kind, direction or "", counterpart or "", call_id or "", _duration(detail.get("duration")),
+            ", ".join(f"{k}={_flat(v)}" for k, v in detail.items()) + (f" ({error})" if error else ""),
+        ]))
         count += 1
         in_sheet += 1
         if progress and count % 10_000 == 0:
@@ -72,6 +70,20 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
     wb.save(spool)
     spool.seek(0)
     return spool, count
+
+
+def _duration(value):
+    """The duration column holds a number; anything else a telephony sent there is shown as text."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else (
+        None if value is None else _flat(value))
+
+
+def _flat(value) -> str:
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return str(value)
 
 
 EXPORT_KIND = "cti.log_export"

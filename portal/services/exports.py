@@ -1,8 +1,17 @@
-"""Excel exports (openpyxl write-only mode: rows stream out, nothing is held twice)."""
+"""Excel files we write, and the one way a value reaches a cell of any of them.
+
+Every workbook the portal writes (exports, the migration template, its error report, the CTI log, My
+performance) puts its values through `cell` (a row being appended) or `put` (a cell already placed): stored
+data of any shape becomes a value Excel opens without repair, and never a formula."""
 from __future__ import annotations
 
 import io
-from typing import Iterable
+import json
+import math
+import re
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Iterable
 
 from flask_babel import gettext as _
 from openpyxl import Workbook
@@ -10,22 +19,87 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL_TEXT = 32_767  # Excel's limit; a longer cell makes Excel "repair" the file
+MAX_EXACT_INT = 2**53  # Excel keeps 15 digits; larger whole numbers are written as text, exact
+# What an .xlsx cannot hold (XML 1.0 refuses them; openpyxl raises IllegalCharacterError): C0 controls but
+# tab, line feed and carriage return, lone surrogates, and the two non-characters.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def cell_value(value: Any) -> tuple[Any, bool]:
+    """(value to write, whether it must be kept as text). Never raises, whatever was stored:
+    - text loses the characters an .xlsx cannot hold and is cut to Excel's cell limit;
+    - text that a spreadsheet would take for a formula (=, +, -, @, tab, CR first) is marked to stay text;
+    - an aware date-time becomes naive (the caller converts to the reader's zone first);
+    - NaN and infinities become text, whole numbers past 2^53 text (exact), nested objects JSON text."""
+    if value is None or isinstance(value, bool):
+        return value, False
+    if isinstance(value, int):
+        return (value, False) if -MAX_EXACT_INT <= value <= MAX_EXACT_INT else (str(value), True)
+    if isinstance(value, float):
+        return (value, False) if math.isfinite(value) else (str(value), True)
+    if isinstance(value, Decimal):
+        return (value, False) if value.is_finite() else (str(value), True)
+    if isinstance(value, datetime):
+        return (value.replace(tzinfo=None) if value.tzinfo else value), False
+    if isinstance(value, (date, time, timedelta)):
+        return (value.replace(tzinfo=None) if isinstance(value, time) and value.tzinfo else value), False
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            value = json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+        except (ValueError, TypeError, RecursionError):
+            value = repr(value)
+    elif isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    elif not isinstance(value, str):
+        value = str(value)
+    if _ILLEGAL.search(value):
+        value = _ILLEGAL.sub("", value)
+    if len(value) > MAX_CELL_TEXT:
+        value = value[: MAX_CELL_TEXT - 1] + "…"
+    return value, value.startswith(FORMULA_START)
+
+
+def cell(ws, value: Any, *, bold: bool = False, number_format: str | None = None):
+    """A value for `ws.append([...])` (either mode of worksheet). Formula-looking text becomes a cell of type
+    text with Excel's quote prefix: shown exactly as stored, never run, and still text when someone edits it."""
+    value, as_text = cell_value(value)
+    if not (as_text or bold or number_format):
+        return value
+    target = WriteOnlyCell(ws, value=None)
+    _fill(target, value, as_text)
+    if bold:
+        target.font = Font(bold=True)
+    if number_format:
+        target.number_format = number_format
+    return target
+
+
+def put(target, value: Any):
+    """Write a value into a cell already placed in a worksheet (`ws.cell(row, column)`)."""
+    value, as_text = cell_value(value)
+    _fill(target, value, as_text)
+    return target
+
+
+def _fill(target, value, as_text: bool) -> None:
+    target.value = value
+    if as_text:
+        target.data_type = "s"  # openpyxl would otherwise write a leading "=" as a formula
+        target.quotePrefix = True
+
+
+def row_cells(ws, values: Iterable) -> list:
+    return [cell(ws, v) for v in values]
 
 
 def safe_text(value):
-    """Text that a spreadsheet would read as a formula is prefixed with ' (CSV/Excel injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    """Kept for callers of the former name: the cell function's text, or the value."""
+    return cell_value(value)[0]
 
 
-def _header(ws, titles: list[str]) -> list[WriteOnlyCell]:
-    cells = []
-    for title in titles:
-        cell = WriteOnlyCell(ws, value=title)
-        cell.font = Font(bold=True)
-        cells.append(cell)
-    return cells
+def _header(ws, titles: list[str]) -> list:
+    return [cell(ws, title, bold=True) for title in titles]
 
 
 def billing_workbook(rows: Iterable) -> bytes:
@@ -39,15 +113,12 @@ def billing_workbook(rows: Iterable) -> bytes:
     total = 0
     for row in rows:
         total += row.amount
-        amount = WriteOnlyCell(ws, value=row.amount)
-        amount.number_format = "#,##0"
         state = _("To date") if row.to_date else (_("Closed") if row.closed else _("Provisional"))
-        ws.append([row.month.strftime("%Y-%m"), safe_text(row.service_name), row.service_key,
-                   type_label(row.service_type), status_label(row.service_status), row.billed_days, amount, state])
-    total_cell = WriteOnlyCell(ws, value=total)
-    total_cell.number_format = "#,##0"
-    total_cell.font = Font(bold=True)
-    ws.append([_("Total"), None, None, None, None, None, total_cell, None])
+        ws.append([cell(ws, row.month.strftime("%Y-%m")), cell(ws, row.service_name), cell(ws, row.service_key),
+                   cell(ws, type_label(row.service_type)), cell(ws, status_label(row.service_status)),
+                   cell(ws, row.billed_days), cell(ws, row.amount, number_format="#,##0"), cell(ws, state)])
+    ws.append([cell(ws, _("Total")), None, None, None, None, None, cell(ws, total, bold=True, number_format="#,##0"),
+               None])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -67,12 +138,12 @@ def permission_log_workbook(rows: Iterable, zone) -> tuple:
     count = 0
     for row in rows:
         count += 1
-        ws.append([
+        ws.append(row_cells(ws, [
             row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-            safe_text(row.service_label or _("Organization")), operation_label(row.operation),
-            safe_text(row.target_name), safe_text(row.target_login), safe_text(row.actor_name or "—"),
-            safe_text(row.actor_login or ""), permissions_text(row.before), permissions_text(row.after), row.ip or "",
-        ])
+            row.service_label or _("Organization"), operation_label(row.operation),
+            row.target_name, row.target_login, row.actor_name or "—",
+            row.actor_login or "", permissions_text(row.before), permissions_text(row.after), row.ip or "",
+        ]))
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
     wb.save(spool)
     spool.seek(0)

@@ -32,12 +32,19 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
-from portal.services.exports import safe_text
-from portal.services.migration_files import FileRefused, open_workbook, precheck, template_differences
+from portal.services.exports import row_cells
+from portal.services.migration_files import (
+    FileRefused,
+    header_label,
+    open_workbook,
+    precheck,
+    template_differences,
+)
 from portal.services.storage import load, store
 from portal.services.ticket_fields import fields_of, fingerprint
 
 MAX_STORED_ERRORS = 200
+MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
 PROGRESS_EVERY = 2000
 LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
 TEXT_MAX, LONG_TEXT_MAX = 1000, 20000
@@ -54,10 +61,17 @@ class RowError(ValueError):
     pass
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # invisible in Excel, refused by PostgreSQL
+
+
 def _text(value) -> str:
+    """A cell as the text a ticket stores: control characters (which no one sees in Excel, and which
+    PostgreSQL cannot store) are dropped."""
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():  # calamine gives every number as a float
+    if isinstance(value, str):
+        return _CONTROL.sub("", value).strip() if _CONTROL.search(value) else value.strip()
+    if isinstance(value, float) and value.is_integer():  # the reader gives every number as a float
         return str(int(value))
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -192,7 +206,7 @@ class RowValidator:
         values, errors = {}, []
         for index, field in enumerate(self.fields):
             raw = row[index] if index < len(row) else ""
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if raw is None or (isinstance(raw, str) and not _text(raw)):
                 if field.required:
                     errors.append((self.label(field), _("Required.")))
                 continue
@@ -210,13 +224,13 @@ class RowValidator:
 
 
 def _blank(row: list) -> bool:
-    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+    return all(v is None or (isinstance(v, str) and not _text(v)) for v in row)
 
 
 def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField],
-              on_progress: Callable[[int, int], bool] | None = None):
+              on_progress: Callable[[int], bool] | None = None):
     """Yield (row number, raw row, values, errors) for every non-blank data row of the batch's file.
-    `on_progress(done, total)` may return False to stop (the batch was deleted meanwhile)."""
+    `on_progress(percent)` may return False to stop (the batch was deleted meanwhile)."""
     stored = load(batch.organization_id, batch.file_id)
     config = current_app.config
     precheck(stored.data, max_uncompressed=config["MIGRATION_MAX_UNPACKED_MB"] * 1024 * 1024)
@@ -225,11 +239,10 @@ def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField]
     if problems:
         raise FileRefused(_("The file does not match the current template of %(name)s: %(problems)s Download the "
                             "template again.", name=service.name, problems=" ".join(problems)), "outdated_template")
-    lang = "ko" if any(h.rstrip(" *") == f.label_ko for h, f in zip(opened.header, fields)) else "en"
+    lang = "ko" if any(h == header_label(f, "ko") for h, f in zip(opened.header, fields)) else "en"
     validator = RowValidator(service, fields, lang)
-    total = opened.total_rows
-    for number, row in enumerate(opened.rows, start=2):
-        if on_progress and (number - 1) % PROGRESS_EVERY == 0 and on_progress(number - 1, total) is False:
+    for done, (number, row) in enumerate(opened.rows, start=1):
+        if on_progress and done % PROGRESS_EVERY == 0 and on_progress(int(opened.progress[0] * 100)) is False:
             return
         if _blank(row):
             continue
@@ -262,39 +275,59 @@ def upload(actor: Actor, service: Service, filename: str, data: bytes) -> Migrat
 
 def check(batch_id: int) -> MigrationBatch | None:
     """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready.
-    Progress is committed as it goes; a batch deleted meanwhile is left deleted."""
+    Progress is committed as it goes; a batch deleted meanwhile is left deleted. Whatever happens the check
+    ends in a final state: a file that breaks the check fails it with a message, never leaves it checking."""
     batch = db.session.get(MigrationBatch, batch_id)
     if batch is None or batch.status != BatchStatus.checking:
         return batch
+    batch.check_attempts += 1
+    db.session.commit()
+    try:
+        return _check(batch)
+    except FileRefused as exc:
+        return _end_check(batch_id, exc.message)
+    except Exception:
+        current_app.logger.exception("checking migration batch %s failed", batch_id)
+        db.session.rollback()
+        return _end_check(batch_id, _("The file could not be checked: something in it stopped the check. Save it "
+                                      "again from Excel, or split it, and upload it again (batch %(id)d).",
+                                      id=batch_id))
+
+
+def _end_check(batch_id: int, message: str) -> MigrationBatch | None:
+    """check_failed with `message`, unless the batch left the check meanwhile (deleted)."""
+    db.session.execute(update(MigrationBatch).where(
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking).values(
+        status=BatchStatus.check_failed, message=message[:1000], progress=100, finished_at=utcnow()))
+    db.session.commit()
+    db.session.expire_all()
+    return db.session.get(MigrationBatch, batch_id)
+
+
+def _check(batch: MigrationBatch) -> MigrationBatch:
     service = db.session.get(Service, batch.service_id)
     fields = fields_of(service)
     batch.fingerprint = fingerprint(fields)
 
-    def progress(done: int, total: int) -> bool:
+    def progress(percent: int) -> bool:
         db.session.refresh(batch, ["status"])
         if batch.status != BatchStatus.checking:
             return False
-        batch.progress, batch.heartbeat_at = min(99, done * 100 // max(total, 1)), utcnow()
+        batch.progress, batch.heartbeat_at = max(0, min(99, percent)), utcnow()
         db.session.commit()
         return True
 
     rows = error_count = 0
-    errors, failing = [], []
-    try:
-        for number, raw, _values, row_errors in read_rows(batch, service, fields, progress):
-            rows += 1
-            if row_errors:
-                error_count += 1
-                failing.append((number, raw, row_errors))
-                for column, message in row_errors:
-                    if len(errors) < MAX_STORED_ERRORS:
-                        errors.append({"row": number, "column": column, "message": message})
-    except FileRefused as exc:
-        db.session.refresh(batch, ["status"])
-        if batch.status == BatchStatus.checking:
-            batch.status, batch.message, batch.progress = BatchStatus.check_failed, exc.message, 100
-            batch.finished_at = utcnow()
-        return batch
+    errors = []
+    report = ErrorReport(fields)
+    for number, raw, _values, row_errors in read_rows(batch, service, fields, progress):
+        rows += 1
+        if row_errors:
+            error_count += 1
+            report.add(number, raw, row_errors)
+            for column, message in row_errors:
+                if len(errors) < MAX_STORED_ERRORS:
+                    errors.append({"row": number, "column": column, "message": message})
     db.session.refresh(batch, ["status"])
     if batch.status != BatchStatus.checking:  # deleted while being checked
         return batch
@@ -306,27 +339,36 @@ def check(batch_id: int) -> MigrationBatch | None:
         batch.status = BatchStatus.check_failed
         batch.message = _("%(bad)s of %(rows)s rows have errors. Download the error report, correct them and upload "
                           "the file again.", bad=f"{error_count:,}", rows=f"{rows:,}")
-        report = error_report(service, fields, failing)
         batch.error_report_file_id = store(batch.organization_id, purpose="migration_errors",
                                            filename=f"errors-{batch.id}.xlsx", content_type="application/vnd."
-                                           "openxmlformats-officedocument.spreadsheetml.sheet", data=report).id
+                                           "openxmlformats-officedocument.spreadsheetml.sheet", data=report.save()).id
     else:
         batch.status, batch.message = BatchStatus.ready, _("%(rows)s rows are ready. Confirm to reserve them.",
                                                            rows=f"{rows:,}")
     return batch
 
 
-def error_report(service: Service, fields: list[TicketField], failing: list) -> bytes:
-    """The failing rows as uploaded, with their row number and what is wrong (write-only workbook)."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(_("Errors"))
-    ws.append([_("Row"), _("Errors")] + [f.label_ko + (" *" if f.required else "") for f in fields])
-    for number, raw, row_errors in failing:
+class ErrorReport:
+    """The failing rows as uploaded, with their row number and what is wrong, written as the check meets them
+    (a write-only workbook streams its rows to a temporary file: a file of 200,000 bad rows is not held in
+    memory)."""
+
+    def __init__(self, fields: list[TicketField]):
+        self.fields, self.workbook, self.sheet = fields, None, None
+
+    def add(self, number: int, raw: list, row_errors: list[tuple[str, str]]) -> None:
+        if self.sheet is None:  # made at the first failing row: a good file never opens one
+            self.workbook = Workbook(write_only=True)
+            self.sheet = self.workbook.create_sheet(_("Errors"))
+            self.sheet.append(row_cells(self.sheet, [_("Row"), _("Errors")] + [
+                f.label_ko + (" *" if f.required else "") for f in self.fields]))
         message = "; ".join(f"{column}: {text}" for column, text in row_errors)
-        ws.append([number, message] + [safe_text(v) if isinstance(v, str) else v for v in list(raw)[:len(fields)]])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+        self.sheet.append(row_cells(self.sheet, [number, message] + list(raw)[:len(self.fields)]))
+
+    def save(self) -> bytes:
+        out = io.BytesIO()
+        self.workbook.save(out)
+        return out.getvalue()
 
 
 def next_one_am(service: Service, now: datetime | None = None) -> datetime:
@@ -471,10 +513,16 @@ def due_batches(now: datetime | None = None, *, force: bool = False) -> list[int
 
 
 def stale_checks(now: datetime | None = None) -> list[int]:
-    """Checks whose worker stopped reporting (killed, lost): they are started again."""
+    """Checks whose worker stopped reporting (killed, lost): they are started again, up to MAX_CHECK_ATTEMPTS;
+    a check that died that often is failed here, with a message, so its page stops waiting."""
     limit = (now or utcnow()) - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
-    return list(db.session.scalars(select(MigrationBatch.id).where(
-        MigrationBatch.status == BatchStatus.checking, MigrationBatch.heartbeat_at < limit)))
+    stale = db.session.execute(select(MigrationBatch.id, MigrationBatch.check_attempts).where(
+        MigrationBatch.status == BatchStatus.checking, MigrationBatch.heartbeat_at < limit)).all()
+    for batch_id, attempts in stale:
+        if attempts >= MAX_CHECK_ATTEMPTS:
+            _end_check(batch_id, _("The check stopped %(n)d times without finishing; the file may be too large or "
+                                   "too complex. Split it and upload the parts.", n=attempts))
+    return [batch_id for batch_id, attempts in stale if attempts < MAX_CHECK_ATTEMPTS]
 
 
 def result_mail(batch: MigrationBatch) -> tuple[str, str, str] | None:

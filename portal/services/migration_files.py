@@ -1,8 +1,8 @@
 """Migration workbooks: the template we hand out, and reading a filled one back safely and fast.
 
-Writing uses openpyxl; reading uses python-calamine (streaming, several times faster than openpyxl, and it
-never evaluates formulas: a formula cell gives its cached value). Files are checked as real .xlsx zips
-with a bounded decompressed size before any parsing.
+Writing uses openpyxl; reading streams the sheet with `portal.services.xlsx_reader` (lxml; bounded memory
+whatever the sheet's extent, and it never evaluates formulas: a formula cell gives its cached value). Files
+are checked as real .xlsx zips with a bounded decompressed size before any parsing.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from portal.models import FieldType, Service, TicketField
 from portal.services import ServiceError
+from portal.services.exports import cell_value, put, row_cells
 from portal.services.ticket_fields import fingerprint
 
 DATA_SHEET = "tickets"
@@ -38,7 +39,8 @@ def _label(field: TicketField, lang: str) -> str:
 
 
 def header_label(field: TicketField, lang: str) -> str:
-    return _label(field, lang) + (" *" if field.required else "")
+    """The column title as the template writes it, and as a file read back must show it."""
+    return cell_value(_label(field, lang) + (" *" if field.required else ""))[0].strip()
 
 
 def _type_help(field: TicketField) -> str:
@@ -69,7 +71,7 @@ def template_workbook(service: Service, fields: list[TicketField], lang: str) ->
     lists.sheet_state = "hidden"
     bold, required_fill = Font(bold=True), PatternFill("solid", fgColor="FFF4E0")
     for col, field in enumerate(fields, start=1):
-        cell = ws.cell(row=1, column=col, value=header_label(field, lang))
+        cell = put(ws.cell(row=1, column=col), header_label(field, lang))
         cell.font = bold
         if field.required:
             cell.fill = required_fill
@@ -78,7 +80,7 @@ def template_workbook(service: Service, fields: list[TicketField], lang: str) ->
         rows = f"{letter}2:{letter}{FORMATTED_ROWS + 1}"
         if field.choices and field.type in (FieldType.single_choice, FieldType.multi_choice):
             for i, choice in enumerate(field.choices, start=1):
-                lists.cell(row=i, column=col, value=choice)
+                put(lists.cell(row=i, column=col), choice)
             source = f"'{LISTS_SHEET}'!${letter}$1:${letter}${len(field.choices)}"
             # A multiple choice takes "a, b": the list helps, the check happens on upload.
             validation = DataValidation(type="list", formula1=source, allow_blank=True,
@@ -96,26 +98,28 @@ def template_workbook(service: Service, fields: list[TicketField], lang: str) ->
     ws.freeze_panes = "A2"
 
     guide = wb.create_sheet(GUIDE_SHEET)
-    guide.append([_("Column"), _("Key"), _("Required"), _("Takes"), _("Allowed values"), _("Example")])
+    guide.append(row_cells(guide, [_("Column"), _("Key"), _("Required"), _("Takes"), _("Allowed values"),
+                                   _("Example")]))
     for cell in guide[1]:
         cell.font = bold
     for field in fields:
         example = ", ".join(field.choices[:2]) if field.type == FieldType.multi_choice and field.choices else (
             field.choices[0] if field.choices else EXAMPLES.get(field.type, ""))
-        guide.append([_label(field, lang), field.key, _("Yes") if field.required else _("No"), _type_help(field),
-                      ", ".join(field.choices or []), example])
+        guide.append(row_cells(guide, [_label(field, lang), field.key, _("Yes") if field.required else _("No"),
+                                       _type_help(field), ", ".join(field.choices or []), example]))
     guide.append([])
-    guide.append([_("Fill the sheet %(sheet)s from row 2. Do not change the header row or the hidden sheets: "
-                    "the file is checked against the service's current ticket fields.", sheet=DATA_SHEET)])
+    guide.append(row_cells(guide, [_("Fill the sheet %(sheet)s from row 2. Do not change the header row or the hidden "
+                                     "sheets: the file is checked against the service's current ticket fields.",
+                                     sheet=DATA_SHEET)]))
     for letter, width in zip("ABCDEF", (24, 18, 10, 34, 40, 24)):
         guide.column_dimensions[letter].width = width
 
     meta = wb.create_sheet(META_SHEET)
     meta.sheet_state = "hidden"
-    meta.append(["fingerprint", fingerprint(fields)])
-    meta.append(["service", service.service_key])
-    meta.append(["lang", lang])
-    meta.append(["keys", *[f.key for f in fields]])
+    meta.append(row_cells(meta, ["fingerprint", fingerprint(fields)]))
+    meta.append(row_cells(meta, ["service", service.service_key]))
+    meta.append(row_cells(meta, ["lang", lang]))
+    meta.append(row_cells(meta, ["keys", *[f.key for f in fields]]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -151,41 +155,61 @@ class OpenedFile:
     service_key: str
     keys: list[str]
     header: list[str]
-    total_rows: int
-    rows: Iterator[list]
+    rows: Iterator[tuple[int, list]]  # (row number, values) of the non-empty data rows, streamed
+    progress: list  # [share of the sheet read so far, 0..1]
 
 
 def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
-    """Open a filled template with calamine; rows are produced lazily."""
-    from python_calamine import CalamineError, CalamineWorkbook
+    """Open a filled template and stream its data rows (constant memory, whatever the sheet's size). The row
+    and column limits apply to cells holding a value, checked as the stream meets them: trailing empty rows
+    and columns, formatted or not, do not count."""
+    from portal.services.xlsx_reader import TooLarge, Workbook, XlsxError
 
     try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        workbook = Workbook(data)
         names = workbook.sheet_names
         if DATA_SHEET not in names or META_SHEET not in names:
             raise FileRefused(_("This file is not a migration template of this portal. Download the template "
                                 "and fill it in."), "not_template")
-        meta = {row[0]: row[1:] for row in workbook.get_sheet_by_name(META_SHEET).to_python() if row and row[0]}
-        sheet = workbook.get_sheet_by_name(DATA_SHEET)
-        if sheet.width > MAX_COLUMNS:
-            raise FileRefused(_("The sheet has %(n)s columns; a template has at most %(max)d.",
-                                n=f"{sheet.width:,}", max=MAX_COLUMNS), "too_many_columns")
-        if sheet.height - 1 > max_rows:
-            raise FileRefused(_("The sheet has %(n)s rows; one file takes at most %(max)s. Split it.",
-                                n=f"{sheet.height - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
-        rows = sheet.iter_rows()
-        header = next(rows, None)
-    except CalamineError as exc:
+        meta = {}
+        for _number, row in workbook.rows(META_SHEET, max_rows=50, max_columns=MAX_COLUMNS + 1):
+            if row and row[0] not in (None, ""):
+                meta[str(row[0])] = row[1:]
+        progress = [0.0]
+        rows = _limited(workbook.rows(DATA_SHEET, max_rows=max_rows + 1, max_columns=MAX_COLUMNS, progress=progress),
+                        max_rows)
+        first = next(rows, None)
+    except TooLarge as exc:
+        raise _too_large(exc, max_rows) from None
+    except XlsxError as exc:
         raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
-    if header is None:
+    if first is None or first[0] != 1:
         raise FileRefused(_("The sheet %(sheet)s is empty.", sheet=DATA_SHEET), "empty_sheet")
     return OpenedFile(
         fingerprint=str((meta.get("fingerprint") or [""])[0]), service_key=str((meta.get("service") or [""])[0]),
-        keys=[str(k) for k in meta.get("keys", []) if k != ""], header=[str(h).strip() for h in header],
-        total_rows=max(sheet.height - 1, 0), rows=rows,
+        keys=[str(k) for k in meta.get("keys", []) if k not in ("", None)],
+        header=[str(h).strip() if h is not None else "" for h in first[1]], rows=rows, progress=progress,
     )
+
+
+def _limited(rows: Iterator[tuple[int, list]], max_rows: int) -> Iterator[tuple[int, list]]:
+    """The reader's rows, with its refusals turned into the user's messages as the stream meets them."""
+    from portal.services.xlsx_reader import TooLarge, XlsxError
+
+    try:
+        yield from rows
+    except TooLarge as exc:
+        raise _too_large(exc, max_rows) from None
+    except XlsxError as exc:
+        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
+
+
+def _too_large(exc, max_rows: int) -> FileRefused:
+    if exc.what == "columns":
+        return FileRefused(_("The sheet has %(n)s columns; a template has at most %(max)d.", n=f"{exc.extent:,}",
+                             max=MAX_COLUMNS), "too_many_columns")
+    return FileRefused(_("The sheet has %(n)s rows; one file takes at most %(max)s. Split it.",
+                         n=f"{exc.extent - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
 
 
 def template_differences(opened: OpenedFile, service: Service, fields: list[TicketField]) -> list[str]:

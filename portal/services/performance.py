@@ -110,27 +110,29 @@ def export(member: Member, figures_: Figures):
     from openpyxl import Workbook
 
     from portal.labels import channel_label, state_label
-    from portal.services.exports import safe_text
+    from portal.services.exports import row_cells
 
     zone = ZoneInfo(figures_.service.time_zone)
     local = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
     wb = Workbook(write_only=True)
     summary = wb.create_sheet(_("My performance"))
-    summary.append([_("Service"), safe_text(figures_.service.name)])
-    summary.append([_("Day"), figures_.day.isoformat()])
-    summary.append([_("Agent"), safe_text(f"{member.name} ({member.login_id})")])
+    summary.append(row_cells(summary, [_("Service"), figures_.service.name]))
+    summary.append(row_cells(summary, [_("Day"), figures_.day.isoformat()]))
+    summary.append(row_cells(summary, [_("Agent"), f"{member.name} ({member.login_id})"]))
     summary.append([])
     for key, label in (("unassigned", _("Unassigned tickets in the service")), ("in_progress", _("My tickets in progress")),
                        ("resolved", _("My tickets resolved")), ("completed", _("My tickets completed"))):
-        summary.append([label, figures_.tickets.get(key, 0)])
+        summary.append(row_cells(summary, [label, figures_.tickets.get(key, 0)]))
     for direction, label in (("IB", _("Inbound calls")), ("OB", _("Outbound calls"))):
         count, talk = figures_.calls.get(direction, (0, 0))
-        summary.append([label, count, _("Talk time (s)"), talk])
+        summary.append(row_cells(summary, [label, count, _("Talk time (s)"), talk]))
     for channel, states, totals in (("phone", PHONE_SHOWN, figures_.phone), ("chat", CHAT_SHOWN, figures_.chat)):
         for state in states:
-            summary.append([f"{channel_label(channel)} · {state_label(channel, state)} (s)", round(totals.get(state, 0))])
+            summary.append(row_cells(summary, [f"{channel_label(channel)} · {state_label(channel, state)} (s)",
+                                                round(totals.get(state, 0))]))
     sheet = wb.create_sheet(_("States"))
-    sheet.append([_("Channel"), _("Agent state"), _("From"), _("To"), _("Seconds in the day"), _("Reason")])
+    sheet.append(row_cells(sheet, [_("Channel"), _("Agent state"), _("From"), _("To"), _("Seconds in the day"),
+                                    _("Reason")]))
     for channel in ("phone", "chat"):
         rows = db.session.execute(select(AgentStateInterval).where(
             AgentStateInterval.member_id == member.id, AgentStateInterval.service_id == figures_.service.id,
@@ -141,17 +143,18 @@ def export(member: Member, figures_: Figures):
         for interval in rows:
             seconds = seconds_by_state([(interval.state, interval.started_at, interval.ended_at)], figures_.start,
                                        figures_.end, now).get(interval.state, 0)
-            sheet.append([channel_label(channel), state_label(channel, interval.state), local(interval.started_at),
-                          local(interval.ended_at), round(seconds),
-                          safe_text(interval.reason or interval.end_reason or "")])
+            sheet.append(row_cells(sheet, [
+                channel_label(channel), state_label(channel, interval.state), local(interval.started_at),
+                local(interval.ended_at), round(seconds), interval.reason or interval.end_reason or ""]))
     calls = wb.create_sheet(_("Calls"))
-    calls.append([_("Started"), _("Direction"), _("Counterpart"), _("Answered"), _("Ended"), _("Talk time (s)"),
-                  _("Outcome")])
+    calls.append(row_cells(calls, [_("Started"), _("Direction"), _("Counterpart"), _("Answered"), _("Ended"),
+                                   _("Talk time (s)"), _("Outcome")]))
     for call in db.session.scalars(select(Call).where(
             Call.service_id == figures_.service.id, Call.member_id == member.id, Call.started_at >= figures_.start,
             Call.started_at < figures_.end).order_by(Call.started_at)):
-        calls.append([local(call.started_at), call.direction, safe_text(call.counterpart or ""),
-                      local(call.answered_at), local(call.ended_at), call.talk_seconds, call.outcome or ""])
+        calls.append(row_cells(calls, [local(call.started_at), call.direction, call.counterpart or "",
+                                       local(call.answered_at), local(call.ended_at), call.talk_seconds,
+                                       call.outcome or ""]))
     spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     wb.save(spool)
     spool.seek(0)
