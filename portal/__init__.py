@@ -32,9 +32,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from portal import cli, errors, layout, security
+    from portal import cli, errors, json_bounds, layout, security
 
     errors.register(app)
+    json_bounds.register(app)
     from portal import labels
 
     labels.register(app)

@@ -72,6 +72,10 @@ class Config:
         # A check whose worker has not reported for this long is started again (the worker died).
         self.MIGRATION_STALE_SECONDS = _int("MIGRATION_STALE_SECONDS", 300)
         self.CTI_INGEST_LIMIT = os.environ.get("CTI_INGEST_LIMIT", "600 per minute")
+        # An event older than this is refused (the telephony's clock skew and retry backlog, not history).
+        self.CTI_MAX_PAST_DAYS = _int("CTI_MAX_PAST_DAYS", 7)
+        # Any JSON body: larger, deeper or odder (lone surrogates, NUL, numbers past 64 bits) is a 400.
+        self.JSON_MAX_KB = _int("JSON_MAX_KB", 2048)
         self.API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "120 per minute")  # per organization key
         # IETF RateLimit header names (Flask-Limiter's default is X-RateLimit-*).
         self.RATELIMIT_HEADER_LIMIT = "RateLimit-Limit"

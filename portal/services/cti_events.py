@@ -5,6 +5,8 @@ stored and does nothing again. An event that cannot drive anything (unknown CTI 
 never seen) is stored with an error, never raised."""
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -29,13 +31,74 @@ class Ingested:
     created: bool
 
 
+# Control characters (C0 but none allowed, DEL, C1): nothing a telephony means by them, and they break the
+# log's .xlsx and PostgreSQL (NUL). Refused in every text of an event rather than silently changed.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+DETAIL_MAX_KEYS, DETAIL_KEY_MAX, DETAIL_TEXT_MAX, DETAIL_MAX_BYTES = 32, 64, 1000, 4096
+
+
+def _refuse_control(key: str, text: str, code: str = "bad_field") -> None:
+    if _CONTROL.search(text):
+        raise ServiceError(_("%(field)s holds a control character.", field=key), code)
+
+
 def _text(raw: dict, key: str, limit: int) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
         return None
-    if not isinstance(value, (str, int)) or len(str(value)) > limit:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > limit:
         raise ServiceError(_("%(field)s must be text of at most %(n)d characters.", field=key, n=limit), "bad_field")
-    return str(value)
+    text = str(value)
+    _refuse_control(key, text)
+    return text
+
+
+def _occurred_at(raw: dict, now: datetime) -> datetime:
+    """An ISO 8601 time with a zone, not in the future (beyond the clock skew) and not older than
+    CTI_MAX_PAST_DAYS: an event from 1970 or year 1 is a broken clock, not a late delivery."""
+    from flask import current_app
+
+    value = raw.get("occurred_at")
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError
+        occurred = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if occurred.tzinfo is None:
+            raise ValueError
+        occurred = occurred.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: year 1 at +01:00, year 9999 at -01:00
+        raise ServiceError(_("occurred_at must be an ISO 8601 time with a time zone."), "bad_time") from None
+    if occurred > now + MAX_FUTURE:
+        raise ServiceError(_("occurred_at is in the future."), "future_time")
+    days = current_app.config["CTI_MAX_PAST_DAYS"]
+    if occurred < now - timedelta(days=days):
+        raise ServiceError(_("occurred_at is more than %(n)d days ago.", n=days), "past_time")
+    return occurred
+
+
+def _detail(raw: dict) -> dict | None:
+    """A flat object of at most DETAIL_MAX_KEYS short keys, each a number, a flag or a short text."""
+    detail = raw.get("detail")
+    if detail is None:
+        return None
+    if not isinstance(detail, dict):
+        raise ServiceError(_("detail must be a JSON object."), "bad_detail")
+    if len(detail) > DETAIL_MAX_KEYS:
+        raise ServiceError(_("detail has at most %(n)d keys.", n=DETAIL_MAX_KEYS), "bad_detail")
+    for key, value in detail.items():
+        if len(key) > DETAIL_KEY_MAX:
+            raise ServiceError(_("detail keys are at most %(n)d characters.", n=DETAIL_KEY_MAX), "bad_detail")
+        _refuse_control("detail", key, "bad_detail")
+        if isinstance(value, str):
+            if len(value) > DETAIL_TEXT_MAX:
+                raise ServiceError(_("detail values are at most %(n)d characters.", n=DETAIL_TEXT_MAX), "bad_detail")
+            _refuse_control("detail", value, "bad_detail")
+        elif not (value is None or isinstance(value, (bool, int, float))):
+            raise ServiceError(_("detail values are numbers, true/false or text, not lists or objects."),
+                               "bad_detail")
+    if len(json.dumps(detail, ensure_ascii=False).encode()) > DETAIL_MAX_BYTES:
+        raise ServiceError(_("detail is at most %(n)d bytes.", n=DETAIL_MAX_BYTES), "bad_detail")
+    return detail
 
 
 def _validate(raw: dict, now: datetime) -> dict:
@@ -43,25 +106,15 @@ def _validate(raw: dict, now: datetime) -> dict:
         raise ServiceError(_("Each event must be a JSON object."), "bad_event")
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise ServiceError(_("Unknown event kind: %(kind)s.", kind=str(kind)[:40]), "bad_kind")
+        raise ServiceError(_("Unknown event kind: %(kind)s.", kind=_CONTROL.sub("?", str(kind)[:40])), "bad_kind")
     external_id = _text(raw, "event_id", 64)
     if not external_id:
         raise ServiceError(_("event_id is required."), "missing_field")
-    try:
-        occurred = datetime.fromisoformat(str(raw.get("occurred_at", "")).replace("Z", "+00:00"))
-    except ValueError:
-        raise ServiceError(_("occurred_at must be an ISO 8601 time with a time zone."), "bad_time") from None
-    if occurred.tzinfo is None:
-        raise ServiceError(_("occurred_at must be an ISO 8601 time with a time zone."), "bad_time")
-    occurred = occurred.astimezone(timezone.utc)
-    if occurred > now + MAX_FUTURE:
-        raise ServiceError(_("occurred_at is in the future."), "future_time")
+    occurred = _occurred_at(raw, now)
     direction = _text(raw, "direction", 2)
     if direction not in (None, "IB", "OB"):
         raise ServiceError(_("direction is IB or OB."), "bad_direction")
-    detail = raw.get("detail")
-    if detail is not None and not isinstance(detail, dict):
-        raise ServiceError(_("detail must be a JSON object."), "bad_detail")
+    detail = _detail(raw)
     needs_call = kind in ("inbound_ringing", "answered", "outbound_dial", "connected", "transfer", "hangup")
     call_id = _text(raw, "call_id", 64)
     if needs_call and not call_id:

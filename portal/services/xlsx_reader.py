@@ -45,7 +45,7 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
 
 _VALUE, _INLINE_TEXT = f"{MAIN}v", f"{MAIN}is/{MAIN}t"
-MAX_GAP = 2 * 1024 * 1024  # bytes of markup allowed between two cells (a full cell of escaped text is 200 KB)
+MAX_GAP = 512 * 1024  # bytes of markup between two cells (a full cell of escaped text is 200 KB; 512 KB of empty elements is 70 MB)
 MAX_PART = 16 * 1024 * 1024  # a workbook, relations or styles part read whole
 
 
@@ -130,12 +130,16 @@ class SharedStrings:
 
 
 class _Counting:
-    """A file that counts what was read of it (progress through a part, markup between two elements)."""
+    """A file that counts what was read of it (progress through a part) and refuses to give more than MAX_GAP
+    bytes after `mark` (set at every element the reader takes): the parser builds whatever lies between two
+    such elements, so this is what bounds it."""
 
     def __init__(self, raw):
-        self.raw, self.read_bytes = raw, 0
+        self.raw, self.read_bytes, self.mark = raw, 0, 0
 
     def read(self, size: int = -1) -> bytes:
+        if self.read_bytes - self.mark > MAX_GAP:
+            raise XlsxError("too much markup between two cells")
         data = self.raw.read(min(size, 64 * 1024) if size and size > 0 else 64 * 1024)
         self.read_bytes += len(data)
         return data
@@ -201,11 +205,9 @@ class Workbook:
             if part:
                 try:
                     with self._zip.open(part) as stream:
-                        counted, seen = _Counting(stream), 0
+                        counted = _Counting(stream)
                         for _event, item in etree.iterparse(counted, tag=f"{MAIN}si", **_parser_args()):
-                            if counted.read_bytes - seen > MAX_GAP:
-                                raise XlsxError("too much markup in one shared string")
-                            seen = counted.read_bytes
+                            counted.mark = counted.read_bytes
                             strings.append(_rich_text(item))
                             _drop(item)
                 except (etree.XMLSyntaxError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
@@ -259,12 +261,10 @@ class Workbook:
         try:
             with self._zip.open(info) as raw:
                 stream = _Counting(raw)
-                row_number, column, values, seen = 0, 0, [], 0
+                row_number, column, values = 0, 0, []
                 for _event, element in etree.iterparse(stream, tag=(cell_tag, row_tag, data_tag),
                                                        **_parser_args()):
-                    if stream.read_bytes - seen > MAX_GAP:
-                        raise XlsxError("too much markup between two cells")
-                    seen = stream.read_bytes
+                    stream.mark = stream.read_bytes
                     tag = element.tag
                     if tag == cell_tag:
                         reference = element.get("r")

@@ -8,9 +8,11 @@ from functools import wraps
 
 from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
-from marshmallow import Schema, fields
+import flask_smorest
+from marshmallow import Schema, fields, missing
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from portal.extensions import db, limiter
 from portal.models import IdempotentRequest
@@ -18,6 +20,21 @@ from portal.services import ServiceError
 from portal.services.organizations import organization_for_api_key
 
 PROBLEM = "application/problem+json"
+
+
+class _BoundedParser(FlaskParser):
+    """webargs reads the body that portal.json_bounds already parsed and checked (once, not twice)."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return missing
+        return g.json_body if "json_body" in g else super()._raw_load_json(req)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The Open API's blueprints: flask-smorest's, reading bounded JSON."""
+
+    ARGUMENTS_PARSER = _BoundedParser()
 
 # A ServiceError code → the HTTP status it answers with (anything else: 422, the request was understood
 # but breaks a rule).

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal.blueprints.api.common import api_key_required, documented_errors, key_bucket, problem
+from portal.blueprints.api.common import Blueprint, api_key_required, documented_errors, key_bucket, problem
 from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
 from portal.extensions import db, limiter
 from portal.models import Service, ServiceStatus
@@ -24,6 +23,8 @@ def _ingest_all(service, events: list) -> list[dict]:
     cache, results = {}, []
     for raw in events:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or len(str(event_id)) > 64:
+            event_id = None  # a refused event's ID is echoed only when it is one
         try:
             stored = cti_events.ingest(service, raw, cache=cache)
         except ServiceError as exc:

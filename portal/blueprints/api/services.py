@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import g, url_for
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from sqlalchemy import func, literal, select, tuple_
 
 from portal.blueprints.api.common import (
+    Blueprint,
     api_key_required,
     documented_errors,
     idempotent,
