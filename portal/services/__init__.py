@@ -1,4 +1,5 @@
 """Business rules as plain functions. They flush, never commit: the caller (request, job, CLI) commits once."""
+import re
 from dataclasses import dataclass
 
 
@@ -20,10 +21,22 @@ class Actor:
     ip: str | None = None
 
 
+# The largest id any table holds (PostgreSQL's integer); SQLite would overflow past 2^63, PostgreSQL past this.
+MAX_ID = 2**31 - 1
+_WHOLE = re.compile(r"[+-]?[0-9]{1,32}")
+
+
+def parse_whole(raw: str | int | None) -> int | None:
+    """`raw` as a whole number written with ASCII digits and an optional sign, or None ("1.0", "1_000", "²",
+    "٣" and a 5,000-digit string are not whole numbers here, whatever Python's int() accepts)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    text = str(raw if raw is not None else "").strip()
+    return int(text) if _WHOLE.fullmatch(text) else None
+
+
 def whole_number(raw: str | int | None, low: int, high: int) -> int | None:
-    """`raw` as a whole number within low..high, or None when it is not one (the caller says why)."""
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        return None
-    return value if low <= value <= high else None
+    """`raw` as a whole number within low..high, or None when it is not one (the caller says why). The one rule
+    for every whole number a person or a request sends: settings here, ids and pages in `portal.params`."""
+    value = parse_whole(raw)
+    return value if value is not None and low <= value <= high else None

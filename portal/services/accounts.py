@@ -259,6 +259,8 @@ def search_members(organization_id: int, *, name: str = "", login_id: str = "", 
     name, login_id, email = (name or "").strip(), (login_id or "").strip(), (email or "").strip()
     if not (name or login_id or email):
         raise ServiceError(_("Enter a name, login ID or e-mail to search."), "no_criterion")
+    if len(name) > 100 or len(login_id) > 64 or len(email) > 254:
+        return [], 0  # longer than the column: nothing matches (and SQLite refuses a LIKE pattern past 50 KB)
     query = select(Member).where(Member.organization_id == organization_id, Member.status != MemberStatus.disabled)
     for column, value in ((Member.name, name), (Member.login_id, login_id), (Member.email, email)):
         if value:

@@ -163,6 +163,8 @@ def phone_members(organization_id: int, query: str = "", page: int = 1, size: in
     q = (select(Member, CtiAgent).outerjoin(CtiAgent, CtiAgent.member_id == Member.id)
          .where(Member.organization_id == organization_id, with_phone))
     needle = (query or "").strip().lower()
+    if len(needle) > 100:
+        return [], 0  # longer than a name, login ID or CTI ID: nothing matches (SQLite refuses huge LIKE patterns)
     if needle:
         q = q.where(or_(func.lower(Member.name).contains(needle, autoescape=True),
                         func.lower(Member.login_id).contains(needle, autoescape=True),

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, literal, or_, select, tuple_, union_all
 from portal.extensions import db
 from portal.models import Member, Operation, PermissionChange
 from portal.models.base import UTCDateTime, utcnow
-from portal.services import ServiceError
+from portal.services import MAX_ID, ServiceError, whole_number
 
 PAGE_SIZE = 50
 MAX_RANGE = timedelta(days=366)
@@ -85,9 +85,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         when, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(when).astimezone(timezone.utc), int(row_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+        when, row_id = datetime.fromisoformat(when).astimezone(timezone.utc), whole_number(row_id, 1, MAX_ID)
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):  # OverflowError: year 1 in +01:00
         return None
+    return (when, row_id) if row_id is not None else None
 
 
 MAX_MEMBER_BRANCHES = 200

@@ -20,6 +20,7 @@ from portal.blueprints.api.schemas import (
 )
 from portal.extensions import db
 from portal.models import MigrationBatch, Service
+from portal.params import month
 from portal.services import ServiceError, billing, permission_log
 
 blp = Blueprint("api_reports", __name__, url_prefix="/api/v1", description="Charges, migration batches, permission log")
@@ -41,8 +42,7 @@ def _service_id(key: str | None) -> int | None | bool:
 
 def _month(text: str) -> date | None:
     try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
+        return month(text)
     except ValueError:
         return None
 

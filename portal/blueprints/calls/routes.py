@@ -1,5 +1,5 @@
 """Calls of a service: filters, and missed inbound calls until someone marks them called back."""
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -13,6 +13,7 @@ from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.extensions import db
 from portal.models import Call, Member, ServiceMember, Ticket
 from portal.models.base import UTCDateTime, utcnow
+from portal.params import NotANumber, day, int_arg
 from portal.redirects import safe_referrer
 from portal.services.permission_log import decode_cursor, encode_cursor
 
@@ -27,8 +28,8 @@ def index(service_key: str):
     zone = ZoneInfo(g.service.time_zone)
     today = utcnow().astimezone(zone).date()
     try:
-        first = date.fromisoformat(args["from"]) if args.get("from") else today
-        last = date.fromisoformat(args["to"]) if args.get("to") else first
+        first = day(args["from"]) if args.get("from") else today
+        last = day(args["to"]) if args.get("to") else first
     except ValueError:
         errors.append(_("Enter days as YYYY-MM-DD."))
         first = last = today
@@ -44,7 +45,11 @@ def index(service_key: str):
         q = q.where(Call.outcome == args["outcome"])
     if args.get("missed") == "1":
         q = q.where(Call.direction == "IB", Call.outcome == "abandoned", Call.called_back_at.is_(None))
-    agent = args.get("agent", type=int)
+    try:
+        agent = int_arg("agent")
+    except NotANumber:
+        errors.append(_("Unknown agent."))
+        agent = None
     if agent:
         q = q.where(Call.member_id == agent)
     position = decode_cursor(args["cursor"]) if args.get("cursor") else None

@@ -1,5 +1,5 @@
 """Company info (회사정보 관리): entries for help-center footers, and applying them (반영) per service and language."""
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
@@ -11,6 +11,7 @@ from portal.blueprints.org_admins.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import CompanyInfo, Service, ServiceStatus
+from portal.params import int_arg
 from portal.services import Actor, ServiceError, company_info
 from portal.services.catalog import language_name, languages
 from portal.tenancy import get_or_404, scoped
@@ -92,10 +93,8 @@ def apply():
     if request.method == "POST":
         service = get_or_404(Service, service_key=request.form.get("service", ""))
         language = request.form.get("language", "")
-        raw = request.form.get("company_info_id", "")
-        entry = get_or_404(CompanyInfo, id=int(raw)) if raw.isdigit() else None
-        if raw and entry is None:
-            abort(404)
+        entry_id = int_arg("company_info_id", source=request.form)  # blank: the footer shows none
+        entry = get_or_404(CompanyInfo, id=entry_id) if entry_id is not None else None
         if not ConfirmForm().validate_on_submit():
             flash(form_expired(), "error")
         else:

@@ -1,8 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from portal.forms import Form
+from portal.forms import Form, WholeNumberField
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import HiddenInput
 
 from portal.services.catalog import languages
 
@@ -25,7 +26,7 @@ class ServiceBasicForm(Form):
     remove_banner = BooleanField(_l("Remove the current banner"))
     editor_type = RadioField(_l("Editor type"), choices=[SelectChoice("HTML"), SelectChoice("TEXT")], default="HTML",
                              validators=[DataRequired()])
-    revision = HiddenField()
+    revision = WholeNumberField(widget=HiddenInput())
 
     def language_options(self):
         return languages()
@@ -42,7 +43,7 @@ ERROR_FIELDS = {
 class ContractForm(Form):
     """The quantities are per price-list feature (`use.<key>`, `qty.<key>`), read by `parse_quantities`."""
 
-    base_version = HiddenField()
+    base_version = WholeNumberField(widget=HiddenInput())
 
 
 class TerminateForm(Form):

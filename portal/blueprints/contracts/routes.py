@@ -23,7 +23,8 @@ from portal.blueprints.contracts.forms import (
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import Contract, EditorType, Service, ServiceStatus, ServiceType
-from portal.services import ServiceError, billing, contracts
+from portal.params import month, page_arg
+from portal.services import ServiceError, billing, contracts, parse_whole, whole_number
 from portal.services.catalog import time_zones
 from portal.models.base import utcnow
 from portal.services.organizations import GRACE_HOURS, masked_api_key, rotate_api_key, update_organization
@@ -49,7 +50,7 @@ def _service(service_key: str) -> Service:
 def status():
     type_filter = request.args.get("type", "")
     status_filter = request.args.get("status", "")
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = scoped(Service)
     if type_filter in ServiceType._value2member_map_:
         query = query.where(Service.type == ServiceType(type_filter))
@@ -204,7 +205,7 @@ def edit_service(service_key: str):
     form = ServiceBasicForm(obj=None if request.method == "POST" else service)
     if not form.is_submitted():
         form.type.data, form.editor_type.data = service.type.value, service.editor_type.value
-        form.default_language.data, form.revision.data = service.default_language, str(service.revision)
+        form.default_language.data, form.revision.data = service.default_language, service.revision
     error, status_code = None, 200
     if service.status == ServiceStatus.terminated:
         error = _("%(name)s is terminated and can no longer be changed.", name=service.name)
@@ -212,7 +213,7 @@ def edit_service(service_key: str):
     elif form.validate_on_submit():
         try:
             _one_default(form)
-            contracts.update_basic_info(actor(), service, revision=_int(form.revision.data),
+            contracts.update_basic_info(actor(), service, revision=form.revision.data or 0,
                                         remove_banner=form.remove_banner.data, **_basic_values(form))
         except ServiceError as exc:
             db.session.rollback()
@@ -224,15 +225,10 @@ def edit_service(service_key: str):
             return redirect(url_for("contracts.status"), code=303)
     elif form.is_submitted():
         status_code = 422
+        if form.revision.errors:
+            error = _("The form is incomplete. Reload the page and try again.")
     return _basic_page("contracts/edit_service.html", form, status_code, service=service, error=error,
                        chosen=[lang.code for lang in service.languages])
-
-
-def _int(raw: str | None) -> int:
-    try:
-        return int(raw or 0)
-    except ValueError:
-        return 0
 
 
 @bp.get("/services/<service_key>/banner")
@@ -262,13 +258,10 @@ def parse_quantities(form_data) -> tuple[dict[str, int], dict[str, str]]:
             quantities[f.key] = 1
             continue
         raw = (form_data.get(f"qty.{f.key}") or "").strip().replace(",", "")
-        try:
-            qty = int(raw)
-        except ValueError:
-            errors[f.key] = _("Enter a whole number.")
-            continue
-        if qty < 1 or qty > MAX_QUANTITY[f.unit]:
-            errors[f.key] = _("Enter a number from 1 to %(max)s.", max=f"{MAX_QUANTITY[f.unit]:,}")
+        qty = whole_number(raw, 1, MAX_QUANTITY[f.unit])
+        if qty is None:
+            errors[f.key] = (_("Enter a whole number.") if parse_whole(raw) is None
+                             else _("Enter a number from 1 to %(max)s.", max=f"{MAX_QUANTITY[f.unit]:,}"))
             continue
         quantities[f.key] = qty
     return quantities, errors
@@ -299,7 +292,7 @@ def contract(service_key: str):
     current = contracts.current_contract(service)
     if request.method == "GET":
         quantities = contracts.quantities_of(current) or {f.key: 1 for f in features() if f.required}
-        form.base_version.data = str(current.version) if current else ""
+        form.base_version.data = current.version if current else None
         return render_template("contracts/contract.html", form=form,
                                **_contract_context(service, quantities, {}))
     quantities, errors = parse_quantities(request.form)
@@ -307,8 +300,7 @@ def contract(service_key: str):
         errors["_form"] = _("The form is incomplete. Reload the page and try again.")
     if not errors:
         try:
-            base = int(form.base_version.data) if form.base_version.data else None
-            contracts.sign_contract(actor(), service, quantities, base_version=base)
+            contracts.sign_contract(actor(), service, quantities, base_version=form.base_version.data)
         except ServiceError as exc:
             db.session.rollback()
             errors["_form"] = exc.message
@@ -341,8 +333,7 @@ def _month(raw: str | None, fallback: date) -> date | None:
     if not raw:
         return fallback
     try:
-        year, month = raw.split("-")
-        return date(int(year), int(month), 1)
+        return month(raw)
     except ValueError:
         return None
 
@@ -447,7 +438,8 @@ def rotate_key():
     grace = request.form.get("grace", "0")
     if form.validate_on_submit():
         try:
-            key = rotate_api_key(actor(), org, int(grace) if grace.isdigit() else -1)
+            hours = whole_number(grace, 0, max(GRACE_HOURS))
+            key = rotate_api_key(actor(), org, -1 if hours is None else hours)  # -1: refused with its message
         except ServiceError as exc:
             db.session.rollback()
             return render("contracts/rotate_key.html", partial="contracts/_rotate_key.html", org=org, form=form,

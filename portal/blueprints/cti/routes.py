@@ -10,6 +10,7 @@ from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.models import CtiAgent, Member, Organization
+from portal.params import page_arg
 from portal.services import Actor, ServiceError, cti
 from portal.tenancy import get_or_404
 
@@ -145,7 +146,7 @@ def _phone_member(member_id: int) -> Member:
 @org_admin_required
 def agents():
     query = request.args.get("q", "")
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     rows, total = cti.phone_members(current_user.organization_id, query, page, PAGE_SIZE)
     return render_template("cti/agents.html", rows=rows, total=total, query=query, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), form=ConfirmForm())

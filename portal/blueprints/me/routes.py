@@ -74,14 +74,14 @@ def password():
 
 def _performance_day(service):
     """The day asked for (today by default); a bad or future day is an error message, today is shown."""
-    from datetime import date
+    from portal.params import day as parse_day
 
     today = local_today(service)
     raw = request.args.get("day", "")
     if not raw:
         return today, None
     try:
-        day = date.fromisoformat(raw)
+        day = parse_day(raw)
     except ValueError:
         return today, _("Enter days as YYYY-MM-DD.")
     if day > today:
@@ -181,9 +181,8 @@ def cti_logs():
 @bp.post("/cti-logs")
 @member_required
 def cti_log_start():
-    from datetime import date
-
     from portal.errors import form_expired
+    from portal.params import day
     from portal.services import cti_log
 
     services = _log_services()
@@ -194,8 +193,8 @@ def cti_log_start():
     if not ConfirmForm().validate_on_submit():
         return _log_page(services, values, form_expired(), 400)
     try:
-        first = date.fromisoformat(values["from"])
-        last = date.fromisoformat(values["to"] or values["from"])
+        first = day(values["from"])
+        last = day(values["to"] or values["from"])
         run = cti_log.start_export(current_user, chosen, first, last)
     except ValueError:
         return _log_page(services, values, _("Enter days as YYYY-MM-DD."), 400)

@@ -13,6 +13,7 @@ from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
+from portal.params import page_arg
 from portal.services import Actor, ServiceError, migration
 from portal.services.jobs import start_job
 from portal.services.migration_files import template_workbook
@@ -36,7 +37,7 @@ def _open_services():
 @bp.get("")
 @org_admin_required
 def index():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = scoped(MigrationBatch)
     if request.args.get("show") != "all":
         query = query.where(MigrationBatch.status != BatchStatus.deleted)

@@ -10,6 +10,7 @@ from portal.blueprints.org_admins.forms import ConfirmForm, InviteForm, RevokeFo
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import Member, MemberStatus
+from portal.params import page_arg
 from portal.services import Actor, ServiceError
 from portal.services import accounts, permissions
 from portal.services.mail import send_mail
@@ -114,7 +115,7 @@ def search():
 
 def _search_page(template: str, partial: str | None = None):
     criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     members, total, error = [], 0, None
     searched = any(v.strip() for v in criteria.values())
     if searched or partial:

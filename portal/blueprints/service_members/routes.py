@@ -13,6 +13,7 @@ from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
+from portal.params import int_arg, page_arg
 from portal.services import Actor, ServiceError, accounts, permissions
 from portal.tenancy import get_or_404
 
@@ -46,7 +47,7 @@ def index(service_key: str):
 
 
 def _search(criteria: dict) -> dict:
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     found, total, error = [], 0, None
     searched = any(v.strip() for v in criteria.values())
     if searched:
@@ -75,7 +76,7 @@ def search(service_key: str):
 @service_role_required("manager")
 def add(service_key: str):
     form = ConfirmForm()
-    member = get_or_404(Member, id=request.form.get("member_id", type=int) or 0)
+    member = get_or_404(Member, id=int_arg("member_id", source=request.form) or 0)
     role = request.form.get("role", "agent")
     if not form.validate_on_submit() or role not in ServiceRole._value2member_map_:
         flash(_("Choose manager or agent."), "error")

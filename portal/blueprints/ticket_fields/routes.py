@@ -10,6 +10,7 @@ from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.models import TicketField
+from portal.params import int_arg
 from portal.services import Actor, ServiceError, ticket_fields
 from portal.tenancy import get_or_404
 
@@ -34,7 +35,7 @@ def _back():
 @bp.get("")
 @service_role_required("manager")
 def index(service_key: str):
-    return _page(editing=request.args.get("edit", type=int))
+    return _page(editing=int_arg("edit"))
 
 
 @bp.post("")

@@ -12,6 +12,7 @@ from portal.blueprints.tickets import bp
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import Member, ServiceMember, Ticket, TicketStatus
+from portal.params import NotANumber, day, int_arg
 from portal.redirects import safe_next
 from portal.services import Actor, ServiceError, tickets
 from portal.tenancy import get_or_404
@@ -21,7 +22,7 @@ def _day(raw: str | None, errors: list) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        return day(raw)
     except ValueError:
         errors.append(_("Enter dates as YYYY-MM-DD."))
         return None
@@ -37,7 +38,10 @@ def index(service_key: str):
     members = list(db.session.execute(
         select(Member.id, Member.name, Member.login_id).join(ServiceMember, ServiceMember.member_id == Member.id)
         .where(ServiceMember.service_id == g.service.id).order_by(Member.name)))
-    assignee = args.get("assignee", type=int)
+    try:
+        assignee = int_arg("assignee")
+    except NotANumber:
+        assignee = 0  # no member has it
     if assignee is not None and assignee not in {m.id for m in members}:
         errors.append(_("Unknown assignee."))
         assignee = None
@@ -61,10 +65,10 @@ def assign(service_key: str, ticket_id: int):
     if not ConfirmForm().validate_on_submit():
         flash(form_expired(), "error")
         return redirect(back, code=303)
-    raw = request.form.get("assignee", "")
+    assignee = int_arg("assignee", source=request.form)  # blank: unassign; no member's id: not found
     try:
         warnings = tickets.assign(Actor(current_user.organization_id, current_user.id, request.remote_addr), ticket,
-                                  int(raw) if raw.isdigit() else None)
+                                  assignee)
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "error")

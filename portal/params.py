@@ -1,0 +1,59 @@
+"""Numbers and days read from a request (query string or form), bounded to what the database can hold.
+
+Every whole number a route reads goes through `int_arg` (or `WholeNumberField` in a form): ids within 1..MAX_ID,
+as the `int` URL converter does, and pages within 1..MAX_PAGE. Anything else (2^63 overflows SQLite, 2^31
+PostgreSQL's integer; "1.5", "²", NaN) names nothing, so it is `NotANumber`, a 404 unless the route catches it
+to say which filter was wrong. Days and months are bounded the same way, so that a day after it or its zone's
+midnight stays a date."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask import request
+from werkzeug.exceptions import NotFound
+
+from portal.services import MAX_ID, whole_number
+
+__all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month"]
+
+MAX_PAGE = 100_000
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
+
+
+class NotANumber(NotFound):
+    """A number in the request that is no whole number within its bounds: nothing can have it, so not found."""
+
+
+def int_arg(name: str, *, low: int = 1, high: int = MAX_ID, default: int | None = None, source=None) -> int | None:
+    """The whole number `name` of the query string (or of `source`, e.g. `request.form`): `default` when it is
+    absent or blank, `NotANumber` when it is anything but a whole number within low..high (ids by default)."""
+    raw = (request.args if source is None else source).get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise NotANumber()
+    return value
+
+
+def page_arg(name: str = "page") -> int:
+    """The page number of a list: 1 when absent, a 404 past MAX_PAGE or when it is not a page number."""
+    return int_arg(name, high=MAX_PAGE, default=1)
+
+
+def day(raw: str) -> date:
+    """A day written YYYY-MM-DD within FIRST_DAY..LAST_DAY; ValueError otherwise (as date.fromisoformat)."""
+    value = date.fromisoformat(raw)
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"{raw!r} is not within {FIRST_DAY}..{LAST_DAY}")
+    return value
+
+
+def month(raw: str) -> date:
+    """The first day of a month written YYYY-MM, within FIRST_DAY..LAST_DAY; ValueError otherwise."""
+    match = _MONTH.fullmatch(raw)
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise ValueError(f"{raw!r} is not a month written YYYY-MM")
+    return day(f"{match[1]}-{int(match[2]):02d}-01")
