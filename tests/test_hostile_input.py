@@ -85,7 +85,7 @@ def test_a_check_whose_worker_keeps_dying_is_failed_by_the_sweep_not_restarted_f
         db.session.commit()
     assert "restarted 0 check(s)" in runner.invoke(args=["migration", "apply-due"]).output
     failed = batch_of(app, batch_id)
-    assert failed.status == BatchStatus.check_failed and "stopped 3 times" in failed.message
+    assert failed.status == BatchStatus.check_failed and "3번 중단되었습니다" in failed.message  # CLI: home language
     assert _poll_stopped(c, failed)
 
 
