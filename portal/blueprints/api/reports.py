@@ -5,10 +5,16 @@ from datetime import date
 
 from flask import g
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from portal.blueprints.api.common import api_key_required, documented_errors, problem, rate_limited, service_problem
+from portal.blueprints.api.common import (
+    Blueprint,
+    api_key_required,
+    documented_errors,
+    problem,
+    rate_limited,
+    service_problem,
+)
 from portal.blueprints.api.schemas import (
     BatchArgs,
     BatchListSchema,
