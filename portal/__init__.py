@@ -32,10 +32,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from portal import cli, errors, json_bounds, layout, security
+    from portal import cli, errors, json_bounds, layout, params, security
 
     errors.register(app)
     json_bounds.register(app)
+    params.register(app)
     from portal import labels
 
     labels.register(app)

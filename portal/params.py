@@ -1,21 +1,22 @@
-"""Numbers and days read from a request (query string or form), bounded to what the database can hold.
+"""Numbers, days and text read from a request (query string or form), bounded to what the database can hold.
 
 Every whole number a route reads goes through `int_arg` (or `WholeNumberField` in a form): ids within 1..MAX_ID,
 as the `int` URL converter does, and pages within 1..MAX_PAGE. Anything else (2^63 overflows SQLite, 2^31
 PostgreSQL's integer; "1.5", "²", NaN) names nothing, so it is `NotANumber`, a 404 unless the route catches it
 to say which filter was wrong. Days and months are bounded the same way, so that a day after it or its zone's
-midnight stays a date."""
+midnight stays a date; and no field may hold a NUL."""
 from __future__ import annotations
 
 import re
 from datetime import date
 
-from flask import request
+from flask import Flask, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from portal.services import MAX_ID, whole_number
 
-__all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month"]
+__all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month", "register"]
 
 MAX_PAGE = 100_000
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
@@ -57,3 +58,16 @@ def month(raw: str) -> date:
     if match is None or not 1 <= int(match[2]) <= 12:
         raise ValueError(f"{raw!r} is not a month written YYYY-MM")
     return day(f"{match[1]}-{int(match[2]):02d}-01")
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def no_nul_in_query_or_form():
+        """A NUL can be stored in no text (PostgreSQL refuses it) and typed in no form: refused before any view,
+        so no lookup, search or flash message ever carries one."""
+        fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+        if any("\x00" in key or "\x00" in value for key, value in fields):
+            from portal.errors import render_error
+
+            return render_error(400, _("A field holds a NUL character (U+0000), which no text may contain."))
+        return None

@@ -183,3 +183,18 @@ def test_the_whole_number_field_keeps_ids_within_the_database(app):
             form = VersionForm(MultiDict({"version": raw}), meta={"csrf": False})
             assert (form.validate(), form.version.data) == (valid, data), raw
         assert "Enter a whole number from 1 to 2147483647." in form.version.errors
+
+
+def test_a_nul_in_a_query_string_or_a_form_is_refused_before_any_view(desk, client):
+    """PostgreSQL stores no NUL: a search, a log-in or an API filter holding one was a 500 there."""
+    response = desk["admin"].get("/services/desk/members/search?name=a%00b")
+    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    applied = desk["admin"].post("/admin/company-info/apply", data={
+        "csrf_token": csrf_token(desk["admin"]), "service": "desk", "language": "a\x00b", "company_info_id": ""})
+    assert applied.status_code == 400
+    assert desk["admin"].get("/admin/company-info/apply").status_code == 200  # nothing odd was flashed
+    login = client.post("/login", data={"csrf_token": csrf_token(client), "organization": "acme\x00",
+                                        "login_id": "admin", "password": "x"})
+    assert login.status_code == 400
+    api = client.get("/api/v1/charges?from=2026-01&to=2026-01&service_id=%00", headers={"Authorization": "Bearer x"})
+    assert api.status_code == 400 and api.mimetype == "application/problem+json"
