@@ -1,6 +1,7 @@
 """Every JSON body the portal reads is bounded before any view sees it: size, depth, strings a database can
-store, numbers that fit in 64 bits, no NaN or Infinity. Flask's `request.get_json()` (and so webargs, for the
-Open API) parse through `loads`; a body that breaks a bound is answered 400 before the view runs."""
+store, numbers that fit in 64 bits, no NaN or Infinity. `request.get_json()` parses through `loads` (webargs,
+for the Open API, reads what the hook below cached); a body that breaks a bound is answered 400 before the view
+runs."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import math
 import re
 from typing import Any
 
-from flask import Flask, current_app, g, request
-from flask.json.provider import DefaultJSONProvider
+from flask import Flask, Request, current_app, g, request
 
 MAX_DEPTH = 20
 MAX_INT = 2**63 - 1
@@ -72,9 +72,19 @@ def check(value: Any) -> None:
                 stack.extend((inner, depth + 1) for inner in item)
 
 
-class BoundedJSONProvider(DefaultJSONProvider):
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return loads(s, max_bytes=self._app.config["JSON_MAX_KB"] * 1024)
+class _BodyJson:
+    """The JSON module of a request: `request.get_json()` parses bodies within the bounds. Only bodies: the
+    session cookie and everything else keep Flask's own JSON (a flash holding a NUL must not end a session)."""
+
+    @staticmethod
+    def loads(s: str | bytes, **kwargs: Any) -> Any:
+        return loads(s, max_bytes=current_app.config["JSON_MAX_KB"] * 1024)
+
+    dumps = staticmethod(json.dumps)
+
+
+class BoundedRequest(Request):
+    json_module = _BodyJson
 
 
 def refusal_message(code: str) -> str:
@@ -89,7 +99,7 @@ def refusal_message(code: str) -> str:
 
 
 def register(app: Flask) -> None:
-    app.json = BoundedJSONProvider(app)
+    app.request_class = BoundedRequest
 
     @app.before_request
     def bounded_json_body():

@@ -284,3 +284,14 @@ def test_json_bodies_are_bounded_before_any_view(client, line, app, body, status
         assert response.mimetype == "application/problem+json" and response.json["code"] == code
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CtiEvent)) == 0
+
+
+def test_odd_text_in_the_session_never_ends_it(client, make, login_as):
+    """Only request bodies are bounded: a flash holding a NUL (stored before any check)
+    does not make the session cookie unreadable."""
+    member = make.member(make.org(), "odd")
+    client = login_as(member)
+    with client.session_transaction() as session:
+        session["_flashes"] = [("info", "odd\x00text")]
+    assert client.get("/me/settings").status_code == 200
+    assert client.get("/me/settings").status_code == 200
