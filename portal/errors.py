@@ -1,12 +1,24 @@
 """Error pages: a full page for browsers, a small fragment for htmx, in the member's language."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.htmx import is_htmx
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, detail: str, **extra):
+    """An RFC 9457 problem document with a stable machine-readable `code` (the Open API's every error)."""
+    body = {"type": f"https://portal.example/problems/{code}", "title": code.replace("_", " "), "status": status,
+            "code": code, "detail": detail, **extra}
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM
+    return response
 
 
 def form_expired() -> str:
@@ -35,8 +47,6 @@ def _max_mb() -> int:
 def render_error(status: int, detail: str | None = None):
     title, message = _messages().get(status, (str(status), ""))
     if request.path.startswith("/api/"):  # API clients get a problem document, never a page
-        from portal.blueprints.api.common import problem
-
         return problem(status, {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
                                 429: "rate_limited", 500: "server_error"}.get(status, "error"), detail or message)
     if is_htmx() and _destroys_its_target():
@@ -57,8 +67,6 @@ def _destroys_its_target() -> bool:
 def api_error(error: HTTPException):
     """Every HTTP error of the Open API as a problem document; a request that failed the schema (webargs)
     lists the messages per field."""
-    from portal.blueprints.api.common import problem
-
     messages = (getattr(error, "data", None) or {}).get("messages")
     if error.code == 422 and messages:
         return problem(422, "invalid_request", _("The request does not match the schema; see errors."),
@@ -79,10 +87,6 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if request.path.startswith("/api/"):
             return api_error(error)
-        if error.code == 429 and request.endpoint == "auth.login":
-            from portal.blueprints.auth.routes import login_throttled
-
-            return login_throttled()
         if error.code in (400, 403, 404, 405, 413, 429):
             return render_error(error.code)
         return error

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Flask, Request, current_app, g, request
 
+from portal.errors import problem, render_error
+
 MAX_DEPTH = 20
 MAX_INT = 2**63 - 1
 _BAD_TEXT = re.compile("[\\x00\\ud800-\\udfff]")  # NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8)
@@ -109,11 +111,7 @@ def register(app: Flask) -> None:
         try:
             g.json_body = loads(request.get_data(cache=True), max_bytes=app.config["JSON_MAX_KB"] * 1024)
         except JsonRefused as exc:
-            from portal.errors import render_error
-
             if request.path.startswith("/api/"):
-                from portal.blueprints.api.common import problem
-
                 return problem(413 if exc.code == "too_large" else 400, exc.code if exc.code != "malformed_json"
                                else "malformed_json", refusal_message(exc.code))
             return render_error(400, refusal_message(exc.code))

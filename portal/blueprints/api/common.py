@@ -6,7 +6,7 @@ import hashlib
 import json
 from functools import wraps
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask_babel import gettext as _
 import flask_smorest
 from marshmallow import Schema, fields, missing
@@ -14,12 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from portal.errors import PROBLEM, problem
 from portal.extensions import db, limiter
 from portal.models import IdempotentRequest
 from portal.services import ServiceError
 from portal.services.organizations import organization_for_api_key
-
-PROBLEM = "application/problem+json"
 
 
 class _BoundedParser(FlaskParser):
@@ -60,15 +59,6 @@ def documented_errors(blueprint, *statuses):
             view = blueprint.alt_response(status, schema=ProblemSchema, content_type=PROBLEM)(view)
         return view
     return decorator
-
-
-def problem(status: int, code: str, detail: str, **extra):
-    body = {"type": f"https://portal.example/problems/{code}", "title": code.replace("_", " "), "status": status,
-            "code": code, "detail": detail, **extra}
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = PROBLEM
-    return response
 
 
 def service_problem(exc: ServiceError):

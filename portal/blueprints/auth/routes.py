@@ -72,8 +72,10 @@ def login():
     return render_template("auth/login.html", form=form, error=error, host_org=organization_from_host()), status
 
 
-def login_throttled():
-    """Shown instead of the login page while an account or address is over its attempt limit."""
+@bp.errorhandler(429)
+def login_throttled(_error=None):
+    """Shown instead of the login page while an account or address is over its attempt limit (the log-in
+    route's own 429 handler: the app's error pages know nothing of log-in)."""
     form = _login_form()
     error = _("Too many failed log-in attempts. Wait a few minutes and try again.")
     return render_template("auth/login.html", form=form, error=error, host_org=organization_from_host()), 429
