@@ -37,9 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     json_bounds.register(app)
     params.register(app)
-    from portal import labels
+    from portal import templating
 
-    labels.register(app)
+    templating.register(app)
     layout.register(app)
     cli.register(app)
     security.register(app)

@@ -23,6 +23,10 @@ class Form(FlaskForm):
             return _translations(str(get_locale()))
 
 
+class ConfirmForm(Form):
+    """A bare CSRF-protected form for buttons that change something (every blueprint's confirm buttons)."""
+
+
 class WholeNumberField(IntegerField):
     """An integer field by the portal's one rule (`portal.services.whole_number`): ASCII digits within
     low..high, ids by default; anything else is a field error, never a number the database cannot hold."""

@@ -1,9 +1,10 @@
-"""Display names of enums and units in the UI language, and the template helpers that show them."""
+"""Display names of enums and units in the reader's language, and small formatters: below the services (an
+export labels its rows with them); `portal.templating` hands them to the templates."""
+from zoneinfo import ZoneInfo
+
 from flask_babel import format_currency
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-
-from markupsafe import Markup
 
 from portal.models import (
     BatchStatus,
@@ -15,7 +16,6 @@ from portal.models import (
     ServiceType,
     TicketStatus,
 )
-from portal.models.base import utcnow
 
 
 def type_label(value: ServiceType) -> str:
@@ -82,12 +82,6 @@ def field_type_label(value: FieldType) -> str:
     }[value]
 
 
-def field_label(field) -> str:
-    from portal.services.ticket_fields import label
-
-    return label(field)
-
-
 def ticket_status_label(value: TicketStatus) -> str:
     return {TicketStatus.unassigned: _("Unassigned"), TicketStatus.in_progress: _("In progress"),
             TicketStatus.resolved: _("Resolved"), TicketStatus.completed: _("Completed")}[value]
@@ -104,8 +98,6 @@ def batch_status_label(value: BatchStatus) -> str:
 
 def local(moment, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An aware time shown in a service's time zone."""
-    from zoneinfo import ZoneInfo
-
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt) if moment else ""
 
 
@@ -113,13 +105,6 @@ def duration(seconds: float | int | None) -> str:
     """Seconds as h:mm:ss (the way a stopwatch shows them)."""
     total = int(round(seconds or 0))
     return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
-
-
-def markdown(text: str | None) -> Markup:
-    """Markdown rendered and sanitized (the help center's rules)."""
-    from portal.services.company_info import render_markdown
-
-    return Markup(render_markdown(text))
 
 
 def clock(seconds: float | int | None) -> str:
@@ -149,32 +134,3 @@ def unit_label(unit: str) -> str:
 
 def quantity_label(unit: str) -> str:
     return {"per_agent_month": _("agents"), "per_1000": _("× 1,000 items"), "flat_month": ""}[unit]
-
-
-def feature_name(key: str) -> str:
-    from portal.services.price_list import feature
-
-    try:
-        return feature(key).name
-    except KeyError:
-        return key
-
-
-def register(app) -> None:
-    app.jinja_env.globals.update(
-        status_label=status_label, type_label=type_label, unit_label=unit_label, quantity_label=quantity_label,
-        feature_name=feature_name, member_status_label=member_status_label, role_label=role_label,
-        channel_label=channel_label, operation_label=operation_label, permissions_text=permissions_text,
-        now=utcnow, field_type_label=field_type_label, field_label=field_label,
-        ticket_status_label=ticket_status_label, batch_status_label=batch_status_label, state_label=state_label,
-        call_outcome_label=call_outcome_label,
-    )
-    app.jinja_env.filters["won"] = won
-    app.jinja_env.filters["local"] = local
-    app.jinja_env.filters["duration"] = duration
-    app.jinja_env.filters["clock"] = clock
-    app.jinja_env.filters["markdown"] = markdown
-
-    from portal.services.migration import next_one_am
-
-    app.jinja_env.globals["next_one_am"] = next_one_am

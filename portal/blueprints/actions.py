@@ -5,7 +5,7 @@ from typing import Callable
 
 from flask import flash, redirect
 
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.services import ServiceError

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import re
+import tempfile
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
@@ -17,6 +18,8 @@ from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+
+from portal.labels import operation_label, permissions_text, status_label, type_label
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL_TEXT = 32_767  # Excel's limit; a longer cell makes Excel "repair" the file
@@ -104,8 +107,6 @@ def _header(ws, titles: list[str]) -> list:
 
 def billing_workbook(rows: Iterable) -> bytes:
     """Exactly the rows of the billing tab: month, service, ID, type, status, billed days, amount, state."""
-    from portal.labels import status_label, type_label
-
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_("Billing"))
     ws.append(_header(ws, [_("Month"), _("Service"), _("Service ID"), _("Type"), _("Status"), _("Billed days"),
@@ -127,10 +128,6 @@ def billing_workbook(rows: Iterable) -> bytes:
 def permission_log_workbook(rows: Iterable, zone) -> tuple:
     """Write the log rows into a write-only workbook kept in a spooled temporary file (memory up to 8 MB,
     then disk); return the file, rewound, and the number of rows."""
-    import tempfile
-
-    from portal.labels import operation_label, permissions_text
-
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_("Permission change log"))
     ws.append(_header(ws, [_("Time"), _("Service"), _("Operation"), _("Target"), _("Target login ID"),

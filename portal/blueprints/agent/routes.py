@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from portal.access import member_required, service_role_required
 from portal.blueprints.agent import bp
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx

@@ -9,7 +9,7 @@ from sqlalchemy import literal, select, tuple_, update
 
 from portal.access import service_role_required
 from portal.blueprints.calls import bp
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.extensions import db
 from portal.models import Call, Member, ServiceMember, Ticket
 from portal.models.base import UTCDateTime, utcnow

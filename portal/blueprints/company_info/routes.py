@@ -7,7 +7,7 @@ from sqlalchemy import func
 from portal.access import org_admin_required
 from portal.blueprints.actions import act
 from portal.blueprints.company_info import bp
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import CompanyInfo, Service, ServiceStatus

@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from portal.access import org_admin_required
 from portal.blueprints.cti import bp
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx

@@ -6,7 +6,7 @@ from flask_login import current_user, login_user
 from portal.access import member_required
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services

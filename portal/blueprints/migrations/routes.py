@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from portal.access import org_admin_required
 from portal.blueprints.actions import act
 from portal.blueprints.migrations import bp
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import render

@@ -10,9 +10,5 @@ class InviteForm(Form):
     email = StringField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
 
 
-class ConfirmForm(Form):
-    """A bare CSRF-protected form for buttons that change something."""
-
-
 class RevokeForm(Form):
     confirm_self = BooleanField(_l("Yes, remove my own org admin role"))

@@ -6,7 +6,8 @@ from flask_login import current_user
 from portal.access import org_admin_required
 from portal.blueprints.actions import act
 from portal.blueprints.org_admins import bp
-from portal.blueprints.org_admins.forms import ConfirmForm, InviteForm, RevokeForm
+from portal.blueprints.org_admins.forms import InviteForm, RevokeForm
+from portal.forms import ConfirmForm
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import Member, MemberStatus

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import service_role_required
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.blueprints.ticket_fields import bp
 from portal.errors import form_expired
 from portal.extensions import db

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
-from portal.blueprints.org_admins.forms import ConfirmForm
+from portal.forms import ConfirmForm
 from portal.blueprints.tickets import bp
 from portal.errors import form_expired
 from portal.extensions import db

@@ -1,0 +1,41 @@
+"""What templates see besides their context: the label functions, formatting filters, and the few helpers
+that need a service (ticket field labels, sanitized Markdown, price-list names, the next 01:00). It sits above
+the services, which is why it is not part of `portal.labels` (services use the labels themselves)."""
+from __future__ import annotations
+
+from flask import Flask
+from markupsafe import Markup
+
+from portal import labels
+from portal.models.base import utcnow
+from portal.services.company_info import render_markdown
+from portal.services.migration import next_one_am
+from portal.services.price_list import feature
+from portal.services.ticket_fields import label as field_label
+
+
+def markdown(text: str | None) -> Markup:
+    """Markdown rendered and sanitized (the help center's rules)."""
+    return Markup(render_markdown(text))
+
+
+def feature_name(key: str) -> str:
+    try:
+        return feature(key).name
+    except KeyError:
+        return key
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        status_label=labels.status_label, type_label=labels.type_label, unit_label=labels.unit_label,
+        quantity_label=labels.quantity_label, feature_name=feature_name,
+        member_status_label=labels.member_status_label, role_label=labels.role_label,
+        channel_label=labels.channel_label, operation_label=labels.operation_label,
+        permissions_text=labels.permissions_text, now=utcnow, field_type_label=labels.field_type_label,
+        field_label=field_label, ticket_status_label=labels.ticket_status_label,
+        batch_status_label=labels.batch_status_label, state_label=labels.state_label,
+        call_outcome_label=labels.call_outcome_label, next_one_am=next_one_am,
+    )
+    app.jinja_env.filters.update(won=labels.won, local=labels.local, duration=labels.duration, clock=labels.clock,
+                                 markdown=markdown)
