@@ -14,6 +14,7 @@ from portal.services.contracts import Actor, sign_contract
 from portal.services.organizations import organization_for_api_key
 from tests.conftest import csrf_token
 from tests.factories import png_bytes
+from tests.threads import run_together
 
 EN = {"Accept-Language": "en"}
 
@@ -245,11 +246,7 @@ def test_two_concurrent_contract_changes_cannot_both_pass(app, make):
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=change, args=(n,)) for n in (2, 3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_together(change, (2,), (3,), barrier=barrier)
     assert sorted(outcomes) == ["once_a_day", "signed"]
     with app.app_context():
         assert len(db.session.scalars(select(Contract).filter_by(service_id=service.id)).all()) == 1
@@ -457,11 +454,7 @@ def test_two_concurrent_toggles_record_one_change(app, make):
             db.session.commit()
             db.session.remove()
 
-    threads = [threading.Thread(target=toggle) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    run_together(toggle, (), (), barrier=barrier)
     with app.app_context():
         assert db.session.get(Service, service.id).status == ServiceStatus.suspended
         assert [a.action for a in db.session.scalars(select(Activity))] == ["service.suspended"]
