@@ -30,6 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     features()  # a malformed price list stops start-up instead of pricing contracts wrongly
     app.url_map.converters["int"] = DatabaseId
     _init_extensions(app)
+    from portal import transactions
+
+    transactions.register(app)  # before any hook that writes: it commits after them
     _register_blueprints(app)
 
     from portal import cli, errors, json_bounds, layout, params, security

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from portal.i18n import language_choices
 from portal.models import Service
+from portal.services.agent_states import touch
 from portal.services.softphone import AFTER_CALL_CHOICES
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
@@ -76,21 +77,17 @@ def phone_status(service: Service, agent):
     return status(current_user, service, agent)
 
 
-def record_activity() -> None:
+def record_activity(response):
     """Any request a member makes (not the panels that poll by themselves) counts as activity for the idle
-    timeout; written at most once a minute."""
-    if (not current_user.is_authenticated or request.endpoint in (None, "static")
-            or request.headers.get("X-Poll")):
-        return
-    from portal.extensions import db
-    from portal.services.agent_states import touch
-
-    if touch(current_user):
-        db.session.commit()
+    timeout; written at most once a minute, at the end of the request, with its changes."""
+    if (response.status_code < 400 and current_user.is_authenticated and request.endpoint not in (None, "static")
+            and not request.headers.get("X-Poll")):
+        touch(current_user)
+    return response
 
 
 def register(app: Flask) -> None:
-    app.before_request(record_activity)
+    app.after_request(record_activity)
 
     @app.template_filter("dict_without_none")
     def dict_without_none(attributes: dict) -> dict:

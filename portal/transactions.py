@@ -1,0 +1,46 @@
+"""One transaction per request. Views and services only flush; the request commits once, after its view and
+before its answer is sent (a redirect's next page sees the change), when it answers below 400, and rolls back
+otherwise: an error, a refusal shown with 4xx/422 (htmx or not), an exception. A service that must survive a
+constraint race runs that part in a savepoint (`db.session.begin_nested()`)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+from flask import Flask, g
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from portal.extensions import db
+
+
+def after_commit(callback: Callable[[], object]) -> None:
+    """Run `callback` once this request's changes are committed (never if they are rolled back): mail that
+    announces a change must not go out for one that did not happen."""
+    g.setdefault("_after_commit", []).append(callback)
+
+
+def _finish(response):
+    callbacks = g.pop("_after_commit", [])
+    if response.status_code >= 400:
+        db.session.rollback()
+        return response
+    db.session.commit()
+    for callback in callbacks:
+        callback()
+    return response
+
+
+def register(app: Flask) -> None:
+    """Register before any hook that writes: Flask runs after-request hooks last-registered first, so this one
+    commits after them."""
+    app.after_request(_finish)
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_begin_before_savepoint(conn, _name) -> None:
+    """sqlite3's legacy transaction mode sends BEGIN only before a write, so a SAVEPOINT as the first write would
+    open the transaction itself and its RELEASE commit it, outside the request's transaction: begin first."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
