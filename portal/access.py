@@ -13,10 +13,9 @@ from typing import Callable
 
 from flask import abort, flash, g, redirect, request
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from portal.extensions import db
-from portal.models import Service, ServiceMember, ServiceRole
+from portal.models import Service, ServiceRole
+from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
 LEVELS = ("public", "member", "service_member", "service_reader", "service_manager", "org_admin")
@@ -60,12 +59,6 @@ def org_admin_required(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     return _mark(login_required(wrapper), "org_admin")
-
-
-def membership(member_id: int, service_id: int) -> ServiceMember | None:
-    return db.session.scalars(
-        select(ServiceMember).where(ServiceMember.member_id == member_id, ServiceMember.service_id == service_id)
-    ).first()
 
 
 def service_role_required(role: str = "agent") -> Callable[[Callable], Callable]:

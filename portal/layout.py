@@ -9,6 +9,7 @@ from flask_login import current_user
 from portal.i18n import language_choices
 from portal.models import Service
 from portal.services.agent_states import touch
+from portal.services.memberships import membership
 from portal.services.softphone import AFTER_CALL_CHOICES
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
@@ -53,8 +54,6 @@ def current_service() -> Service | None:
 def agent_link(service: Service | None):
     if service is None or not current_user.is_authenticated:
         return None
-    from portal.access import membership
-
     return membership(current_user.id, service.id)
 
 

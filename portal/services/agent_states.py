@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import AgentStateInterval, Member, Service, ServiceMember, ServiceRole
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError
+from portal.services.memberships import membership
 
 PHONE_STATES = ("offline", "ready", "inbound_call", "outbound_call", "transfer", "ticket_work", "chat_work",
                 "break", "meal", "training", "reporting", "meeting", "coaching")
@@ -37,11 +38,6 @@ def state_of(member_id: int, channel: str) -> str:
     return interval.state if interval else "offline"
 
 
-def _link(service: Service, member: Member) -> ServiceMember | None:
-    return db.session.scalars(select(ServiceMember).where(ServiceMember.service_id == service.id,
-                                                          ServiceMember.member_id == member.id)).first()
-
-
 def change(actor: Actor, member: Member, service: Service | None, channel: str, state: str, *,
            reason: str | None = None, at: datetime | None = None, by_telephony: bool = False) -> AgentStateInterval | None:
     """Move the agent to `state` on `channel`: close the open interval at `at`, open the next one. Setting the
@@ -55,7 +51,7 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
     if state != "offline":
         if service is None:
             raise ServiceError(_("Choose the service you work in first."), "no_service")
-        link = _link(service, member)
+        link = membership(member.id, service.id)
         if link is None or not getattr(link, f"can_{channel}"):
             raise ServiceError(_("You have no %(channel)s permission in %(name)s.", channel=channel, name=service.name),
                                "no_permission")
@@ -96,7 +92,7 @@ def go_offline(member: Member, reason: str = "logout") -> None:
 def can_supervise(actor_member: Member, service: Service) -> bool:
     if actor_member.is_org_admin and actor_member.organization_id == service.organization_id:
         return True
-    link = _link(service, actor_member)
+    link = membership(actor_member.id, service.id)
     return link is not None and link.role == ServiceRole.manager
 
 

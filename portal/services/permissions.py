@@ -27,6 +27,7 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.models.permission_change import Operation, PermissionChange
 from portal.services import Actor, ServiceError
+from portal.services.memberships import membership
 
 GENESIS = "0" * 64
 
@@ -160,11 +161,6 @@ def _snapshot(link: ServiceMember) -> dict:
     return {"role": link.role.value, **link.permissions}
 
 
-def membership(service: Service, member: Member) -> ServiceMember | None:
-    return db.session.scalars(select(ServiceMember).where(
-        ServiceMember.service_id == service.id, ServiceMember.member_id == member.id)).first()
-
-
 def _require_changeable(service: Service) -> None:
     if service.status == ServiceStatus.terminated:
         raise ServiceError(_("%(name)s is terminated and can no longer be changed.", name=service.name), "terminated")
@@ -183,7 +179,7 @@ def add_service_member(
     _require_changeable(service)
     if member.status == MemberStatus.disabled:
         raise ServiceError(_("%(name)s is disabled.", name=member.name), "disabled")
-    if membership(service, member) is not None:
+    if membership(member.id, service.id) is not None:
         raise ServiceError(_("%(name)s is already in %(service)s.", name=member.name, service=service.name),
                            "already_member")
     link = ServiceMember(organization_id=service.organization_id, service_id=service.id, member_id=member.id,
@@ -199,7 +195,7 @@ def remove_service_member(actor: Actor, service: Service, member: Member, *, act
     _same_org(actor, service, member)
     _require_changeable(service)
     _not_own_role(actor, member, acting_is_org_admin)
-    link = membership(service, member)
+    link = membership(member.id, service.id)
     if link is None:
         raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
     before = _snapshot(link)
@@ -213,7 +209,7 @@ def change_role(actor: Actor, service: Service, member: Member, role: ServiceRol
     _same_org(actor, service, member)
     _require_changeable(service)
     _not_own_role(actor, member, acting_is_org_admin)
-    link = membership(service, member)
+    link = membership(member.id, service.id)
     if link is None:
         raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
     if link.role == role:
@@ -232,7 +228,7 @@ def set_channel(actor: Actor, service: Service, member: Member, channel: str, al
     _require_changeable(service)
     if channel not in CHANNELS:
         raise ServiceError(_("Unknown channel: %(channel)s.", channel=channel), "bad_channel")
-    link = membership(service, member)
+    link = membership(member.id, service.id)
     if link is None:
         raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
     if getattr(link, f"can_{channel}") == allowed:

@@ -17,6 +17,7 @@ from portal.models import Call, CtiAgent, Member, Service, Ticket
 from portal.models.base import utcnow
 from portal.services import ServiceError, agent_states, cti_events
 from portal.services.cti import has_cti, settings_of
+from portal.services.memberships import membership
 
 # What the agent can pick once a call is over (the after-call prompt) and while logged in.
 AFTER_CALL_CHOICES = ("ready", "ticket_work", "break", "meal")
@@ -57,8 +58,6 @@ def available(member: Member, service: Service | None) -> CtiAgent | None:
     agent = credentials(member)
     if agent is None or not has_cti(service):
         return None
-    from portal.access import membership
-
     link = membership(member.id, service.id)
     return agent if link is not None and link.can_phone else None
 

@@ -13,6 +13,7 @@ from portal.layout import current_service
 from portal.models import Member
 from portal.redirects import safe_referrer
 from portal.services import Actor, ServiceError, agent_states, softphone
+from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
 
@@ -69,8 +70,6 @@ def board(service_key: str):
 
 def _agent_of(member_id: int) -> Member:
     """A member who is an agent of the current service (else 404)."""
-    from portal.access import membership
-
     member = get_or_404(Member, id=member_id)
     if membership(member.id, g.service.id) is None:
         abort(404)

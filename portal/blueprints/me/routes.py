@@ -13,6 +13,7 @@ from portal.layout import SESSION_SERVICE_KEY, my_services
 from portal.models import Service
 from portal.services import ServiceError, accounts
 from portal.services.contracts import local_today
+from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
 
@@ -151,8 +152,6 @@ def _log_services():
     services = cti_services(current_user.organization_id)
     if current_user.is_org_admin:
         return services
-    from portal.access import membership
-
     return [s for s in services if (link := membership(current_user.id, s.id)) and link.role == ServiceRole.manager]
 
 

@@ -15,6 +15,7 @@ from portal.htmx import is_htmx, render
 from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
 from portal.params import int_arg, page_arg
 from portal.services import Actor, ServiceError, accounts, permissions
+from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
 
@@ -108,7 +109,7 @@ def _member_action(member_id: int, change):
             error = exc.message
         else:
             db.session.commit()
-    link = permissions.membership(g.service, member)
+    link = membership(member.id, g.service.id)
     if is_htmx() and link is not None:
         return _row(link, member, error, 409 if error else 200)
     if error:
