@@ -6,20 +6,11 @@ from functools import lru_cache
 
 from babel import Locale
 from flask import current_app, has_request_context, request
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.config import SUPPORTED_LOCALES
-from portal.services import ServiceError
 
 LANGUAGE_COOKIE = "portal_lang"
-
-
-def require_supported(code: str) -> str:
-    code = (code or "").strip().lower()
-    if code not in SUPPORTED_LOCALES:
-        raise ServiceError(_("The language %(code)s is not available.", code=code or "?"), "bad_language")
-    return code
 
 
 def select_locale() -> str:

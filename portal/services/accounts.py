@@ -11,6 +11,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from portal.config import SUPPORTED_LOCALES
 from portal.extensions import db
 from portal.models import Invitation, Member, MemberStatus, Organization
 from portal.models.base import utcnow
@@ -192,9 +193,15 @@ def invitation_mail(member: Member, link: str) -> tuple[str, str]:
     return subject, body
 
 
-def set_ui_language(member: Member, code: str) -> None:
-    from portal.i18n import require_supported
+def require_supported(code: str) -> str:
+    """A UI language the portal has (ko, en), or a refusal naming the code asked for."""
+    code = (code or "").strip().lower()
+    if code not in SUPPORTED_LOCALES:
+        raise ServiceError(_("The language %(code)s is not available.", code=code or "?"), "bad_language")
+    return code
 
+
+def set_ui_language(member: Member, code: str) -> None:
     member.ui_language = require_supported(code)
 
 

@@ -7,10 +7,17 @@ from portal.blueprints.auth import bp
 from portal.blueprints.auth.forms import LanguageForm, LoginForm, SetPasswordForm
 from portal.errors import render_error
 from portal.extensions import db, limiter
-from portal.i18n import LANGUAGE_COOKIE, require_supported
+from portal.i18n import LANGUAGE_COOKIE
 from portal.redirects import safe_next, safe_referrer
 from portal.services import ServiceError
-from portal.services.accounts import accept_invitation, authenticate, end_sessions, open_invitation
+from portal.services.accounts import (
+    accept_invitation,
+    authenticate,
+    end_sessions,
+    open_invitation,
+    require_supported,
+    set_ui_language,
+)
 
 ORG_COOKIE = "portal_org"
 YEAR = 365 * 24 * 3600
@@ -132,8 +139,6 @@ def language():
     except ServiceError as exc:
         return render_error(400, exc.message)
     if current_user.is_authenticated:
-        from portal.services.accounts import set_ui_language
-
         set_ui_language(current_user, code)
         db.session.commit()
     response = make_response(redirect(target, code=303))
