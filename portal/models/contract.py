@@ -36,9 +36,6 @@ class Contract(TenantMixin, TimestampMixin, db.Model):
         back_populates="contract", cascade="all, delete-orphan", order_by="ContractLine.position"
     )
 
-    def in_force_on(self, day: date) -> bool:
-        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
-
 
 class ContractLine(db.Model):
     """A price-list feature as contracted: quantity and the unit price of that day (later price changes

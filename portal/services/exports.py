@@ -96,11 +96,6 @@ def row_cells(ws, values: Iterable) -> list:
     return [cell(ws, v) for v in values]
 
 
-def safe_text(value):
-    """Kept for callers of the former name: the cell function's text, or the value."""
-    return cell_value(value)[0]
-
-
 def _header(ws, titles: list[str]) -> list:
     return [cell(ws, title, bold=True) for title in titles]
 

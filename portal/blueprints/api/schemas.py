@@ -15,11 +15,6 @@ class Strict(Schema):
         ordered = True
 
 
-class LanguageSchema(Strict):
-    code = fields.String(required=True)
-    default = fields.Boolean(required=True)
-
-
 class ServiceSchema(Strict):
     service_id = fields.String(required=True, attribute="service_key")
     name = fields.String(required=True)
