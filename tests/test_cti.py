@@ -216,7 +216,8 @@ def test_the_log_retention_refuses_bad_values(cti_world, app, days):
                       data={"csrf_token": csrf_token(c, "/admin/cti"), "days": days})
     assert "Keep the CTI log for 7 to 3650 days." in response.get_data(as_text=True)
     with app.app_context():
-        assert db.session.scalars(select(CtiSettings.log_retention_days)).one() == 180
+        assert db.session.scalars(select(CtiSettings.log_retention_days)
+                                  .filter_by(service_id=cti_world["phone"].id)).one() == 180
 
 
 def test_the_log_retention_is_saved_and_recorded(cti_world, app):

@@ -56,12 +56,8 @@ def require_cti(service: Service) -> None:
 
 
 def settings_of(service: Service) -> CtiSettings:
-    settings = db.session.scalars(select(CtiSettings).where(CtiSettings.service_id == service.id)).first()
-    if settings is None:
-        settings = CtiSettings(organization_id=service.organization_id, service_id=service.id)
-        db.session.add(settings)
-        db.session.flush()
-    return settings
+    """The service's CTI settings (created with the service)."""
+    return db.session.scalars(select(CtiSettings).where(CtiSettings.service_id == service.id)).one()
 
 
 def _log(actor: Actor, service: Service, changes: dict) -> None:

@@ -7,9 +7,19 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import EditorType, Member, Service, ServiceLanguage, ServiceMember, ServiceStatus, ServiceType
+from portal.models import (
+    CtiSettings,
+    EditorType,
+    Member,
+    Service,
+    ServiceLanguage,
+    ServiceMember,
+    ServiceStatus,
+    ServiceType,
+)
 from portal.services import ServiceError
 from portal.services.catalog import is_time_zone, language_codes
+from portal.services.ticket_fields import system_fields
 
 SERVICE_KEY_RE = re.compile(r"^[A-Za-z]{1,40}$")
 
@@ -58,7 +68,7 @@ def create_service(
     editor_type: EditorType = EditorType.html,
     status: ServiceStatus = ServiceStatus.draft,
 ) -> Service:
-    """Create a service (a draft until its contract is signed)."""
+    """Create a service (a draft until its contract is signed) with its CTI settings and system ticket fields."""
     name = check_basic_info(name, languages, default_language, time_zone)
     service_key = check_service_key(organization_id, service_key)
     service = Service(
@@ -72,6 +82,10 @@ def create_service(
     )
     set_languages(service, languages, default_language)
     db.session.add(service)
+    db.session.flush()
+    # What the service's pages read exists from the start: no page creates it on first view.
+    db.session.add(CtiSettings(organization_id=organization_id, service_id=service.id))
+    db.session.add_all(system_fields(service))
     db.session.flush()
     return service
 

@@ -53,19 +53,18 @@ def label(field: TicketField) -> str:
     return field.label_ko if str(get_locale()) == "ko" else field.label_en
 
 
+def system_fields(service: Service) -> list[TicketField]:
+    """The fixed fields a new service starts with (not yet added to the session)."""
+    return [TicketField(organization_id=service.organization_id, service_id=service.id, key=key, system=True,
+                        type=type_, label_ko=ko, label_en=en, required=bool(required),
+                        choices=SYSTEM_CHOICES.get(key), position=position)
+            for position, (key, type_, ko, en, required) in enumerate(SYSTEM_FIELDS)]
+
+
 def fields_of(service: Service) -> list[TicketField]:
-    """The service's fields in order, creating the system fields the first time they are asked for."""
-    fields = list(db.session.scalars(
+    """The service's fields in order (the system fields exist from the service's creation)."""
+    return list(db.session.scalars(
         select(TicketField).where(TicketField.service_id == service.id).order_by(TicketField.position)))
-    if not fields:
-        for position, (key, type_, ko, en, required) in enumerate(SYSTEM_FIELDS):
-            field = TicketField(organization_id=service.organization_id, service_id=service.id, key=key, system=True,
-                                type=type_, label_ko=ko, label_en=en, required=bool(required),
-                                choices=SYSTEM_CHOICES.get(key), position=position)
-            db.session.add(field)
-            fields.append(field)
-        db.session.flush()
-    return fields
 
 
 def fingerprint(fields: list[TicketField]) -> str:

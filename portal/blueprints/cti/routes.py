@@ -37,8 +37,6 @@ def settings():
     service = _cti_service(services, request.values.get("service"))
     if service is None:
         return render_template("cti/settings.html", services=[], service=None, settings=None, form=ConfirmForm())
-    cti.settings_of(service)  # created on first visit
-    db.session.commit()
     error, status = None, 200
     if request.method == "POST":
         if not ConfirmForm().validate_on_submit():

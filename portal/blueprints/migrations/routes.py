@@ -86,7 +86,6 @@ def new():
 def template(service_key: str):
     service = get_or_404(Service, service_key=service_key)
     fields = fields_of(service)
-    db.session.commit()
     lang = "ko" if str(get_locale()) == "ko" else "en"
     return Response(template_workbook(service, fields, lang), mimetype=XLSX, headers={
         "Content-Disposition": f'attachment; filename="migration-template-{service.service_key}.xlsx"'})

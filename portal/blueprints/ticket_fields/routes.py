@@ -21,7 +21,6 @@ def actor() -> Actor:
 
 def _page(status: int = 200, error: str | None = None, values: dict | None = None, editing: int | None = None):
     fields = ticket_fields.fields_of(g.service)
-    db.session.commit()  # the system fields, the first time
     template = "ticket_fields/_table.html" if is_htmx() and request.method == "POST" else "ticket_fields/index.html"
     return render_template(template, service=g.service, fields=fields, form=ConfirmForm(), error=error,
                            values=values or {}, types=ticket_fields.CUSTOM_TYPES, editing=editing,
