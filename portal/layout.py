@@ -1,7 +1,7 @@
 """What every page's layout needs: the Global Management menu, the service switcher, the languages."""
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, g, request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +10,7 @@ from portal.i18n import language_choices
 from portal.models import Service
 from portal.services.agent_states import touch
 from portal.services.memberships import membership
+from portal.services.service_setup import services_of
 from portal.services.softphone import AFTER_CALL_CHOICES
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
@@ -30,15 +31,12 @@ CHAT_CHOICES = ("waiting", "online", "break", "offline")
 
 
 def my_services() -> list[Service]:
-    from portal.services.service_setup import services_of
-
+    """The services of the member, looked up once per request (the top bar and the page both ask)."""
     if not current_user.is_authenticated:
         return []
-    cached = getattr(request, "_portal_my_services", None)
-    if cached is None:
-        cached = services_of(current_user)
-        request._portal_my_services = cached
-    return cached
+    if "my_services" not in g:
+        g.my_services = services_of(current_user)
+    return g.my_services
 
 
 def current_service() -> Service | None:
