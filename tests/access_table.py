@@ -3,10 +3,15 @@ view's declared level differs, or when the behaviour does not match: add a row w
 
 level: public | member | service_member | service_reader | service_manager | org_admin | api_key
 path: with `{service}` for a service ID of the organization under test, `{member}` for a plain member of it,
-`{agent}` for an agent of that service, `{batch}` for a migration batch of it (check failed, with an error report),
-`{field}` / `{custom_field}` for a system / custom ticket field of the service, `{company}` for a company info
-entry, `{token}` for an opaque token.
+`{agent}` for an agent of that service, `{invited}` for an invited member and `{token}` for their invitation's
+token, `{batch}` for a migration batch of it (check failed, with an error report), `{ready_batch}` for one checked
+without errors, `{field}` / `{custom_field}` for a system / custom ticket field of the service, `{ticket}` for a
+ticket and `{call}` for a missed inbound call of it, `{company}` for a company info entry, `{export}` for a
+finished CTI log export of the caller's own.
 data: form fields for POST endpoints (the CSRF token is added by the test).
+ok: what an admitted caller gets; never 404, which would pass when the path is wrong, and never a redirect with an
+error message. A role the level admits but for whom the page does not exist by design goes in `not_found_for` (and
+gets exactly 404); one the action refuses by design, with a message, in `refused_for`; the reason beside the row.
 """
 from dataclasses import dataclass, field
 
@@ -18,13 +23,18 @@ class Rule:
     method: str = "GET"
     data: dict = field(default_factory=dict)
     ok: tuple = (200, 302, 303)  # what an admitted caller gets (422: admitted, and the dummy input refused)
+    not_found_for: tuple = ()
+    refused_for: tuple = ()
+
+    def __post_init__(self):
+        assert 404 not in self.ok, f"{self.path}: a 404 is no success; name the roles in not_found_for"
 
 
 ACCESS = {
     "static": Rule("public", "/static/portal.css"),
     "auth.login": Rule("public", "/login"),
     "auth.logout": Rule("member", "/logout"),
-    "auth.invite": Rule("public", "/invite/{token}", ok=(404,)),  # the token in the table is not a real one
+    "auth.invite": Rule("public", "/invite/{token}"),
     "auth.language": Rule("public", "/language", "POST", {"code": "en"}),
     "home.index": Rule("member", "/"),
     "home.healthz": Rule("public", "/healthz"),
@@ -43,8 +53,8 @@ ACCESS = {
     "contracts.rotate_key": Rule("org_admin", "/admin/organization/api-key"),
     "org_admins.index": Rule("org_admin", "/admin/org-admins"),
     "org_admins.invite": Rule("org_admin", "/admin/org-admins/invite"),
-    "org_admins.resend": Rule("org_admin", "/admin/org-admins/invitations/{member}/resend", "POST"),
-    "org_admins.revoke_invitation": Rule("org_admin", "/admin/org-admins/invitations/{member}/revoke", "POST"),
+    "org_admins.resend": Rule("org_admin", "/admin/org-admins/invitations/{invited}/resend", "POST"),
+    "org_admins.revoke_invitation": Rule("org_admin", "/admin/org-admins/invitations/{invited}/revoke", "POST"),
     "org_admins.add": Rule("org_admin", "/admin/org-admins/add"),
     "org_admins.search": Rule("org_admin", "/admin/org-admins/search?name=a"),
     "org_admins.grant": Rule("org_admin", "/admin/org-admins/{member}/grant", "POST"),
@@ -84,7 +94,7 @@ ACCESS = {
     "migrations.detail": Rule("org_admin", "/admin/migrations/{batch}"),
     "migrations.progress": Rule("org_admin", "/admin/migrations/{batch}/progress"),
     "migrations.errors": Rule("org_admin", "/admin/migrations/{batch}/errors.xlsx"),
-    "migrations.confirm": Rule("org_admin", "/admin/migrations/{batch}/confirm", "POST", {"understood": "on"}),
+    "migrations.confirm": Rule("org_admin", "/admin/migrations/{ready_batch}/confirm", "POST", {"understood": "on"}),
     "migrations.delete": Rule("org_admin", "/admin/migrations/{batch}/delete", "POST"),
     "ticket_fields.index": Rule("service_manager", "/services/{service}/ticket-fields"),
     "ticket_fields.add": Rule("service_manager", "/services/{service}/ticket-fields", "POST",
@@ -95,13 +105,15 @@ ACCESS = {
                                {"direction": "down"}),
     "ticket_fields.delete": Rule("service_manager", "/services/{service}/ticket-fields/{custom_field}/delete", "POST"),
     "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
-    "tickets.assign": Rule("service_member", "/services/{service}/tickets/999999/assign", "POST", ok=(404,)),
+    "tickets.assign": Rule("service_member", "/services/{service}/tickets/{ticket}/assign", "POST",
+                           {"assignee": "{agent}"}),
     "calls.index": Rule("service_reader", "/services/{service}/calls"),
-    "calls.called_back": Rule("service_member", "/services/{service}/calls/999999/called-back", "POST"),
-    # The widget is for members with CTI credentials in the service they work in (none in this world: 404);
-    # it has no ID in its path, the service is the member's own current one.
-    "agent.phone": Rule("member", "/agent/phone", ok=(404,)),
-    "agent.phone_action": Rule("member", "/agent/phone/login", "POST", ok=(404,)),
+    "calls.called_back": Rule("service_member", "/services/{service}/calls/{call}/called-back", "POST"),
+    # The widget is for members with CTI credentials in the service they work in (the agent and the manager
+    # here); it has no ID in its path, the service is the member's own current one. The plain member and the
+    # org admin work in no service: there is no widget for them.
+    "agent.phone": Rule("member", "/agent/phone", not_found_for=("member", "admin")),
+    "agent.phone_action": Rule("member", "/agent/phone/login", "POST", not_found_for=("member", "admin")),
     "agent.board": Rule("service_manager", "/agent/{service}/board"),
     "agent.supervise_form": Rule("service_manager", "/agent/{service}/members/{agent}/state"),
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
@@ -129,13 +141,16 @@ ACCESS = {
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},
                         ok=(422,)),
     "me.performance": Rule("member", "/me/performance"),
-    "me.performance_export": Rule("member", "/me/performance.xlsx", ok=(200, 404)),  # 404: no service to show
+    # The plain member and the org admin work in no service: no figures to export.
+    "me.performance_export": Rule("member", "/me/performance.xlsx", not_found_for=("member", "admin")),
     "me.cti_logs": Rule("member", "/me/cti-logs"),
     # Only org admins and managers of the CTI service may start one (404 for the others).
     "me.cti_log_start": Rule("member", "/me/cti-logs", "POST", {"service": "{service}", "from": "2026-01-01"},
-                             ok=(303, 404)),
-    "me.cti_log_export": Rule("member", "/me/cti-logs/exports/999999", ok=(404,)),  # only your own exports
-    "me.cti_log_file": Rule("member", "/me/cti-logs/exports/999999/file", ok=(404,)),
-    "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"}),
+                             ok=(303,), not_found_for=("member", "agent")),
+    "me.cti_log_export": Rule("member", "/me/cti-logs/exports/{export}"),
+    "me.cti_log_file": Rule("member", "/me/cti-logs/exports/{export}/file"),
+    # The plain member and the org admin are no members of the service: they cannot work in it.
+    "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"},
+                              refused_for=("member", "admin")),
     "workspace.index": Rule("service_member", "/services/{service}/"),
 }

@@ -24,17 +24,19 @@ def world(make):
     b_agent = make.member(b, "bagt", name="Beta Agent")
     make.place(b_service, b_manager, "manager")
     make.place(b_service, b_agent, "agent")
-    batch, field, custom_field, company = _migration_world(make.app, a, service)
+    batch, ready_batch, field, custom_field, company = _migration_world(make.app, a, service)
+    members = {"admin": make.admin_of(a), "manager": manager, "agent": agent, "member": outsider}
     return {
-        "service": service.service_key, "batch": batch, "field": field, "custom_field": custom_field,
-        "company": company,
-        "a": {"admin": make.admin_of(a), "manager": manager, "agent": agent, "member": outsider},
+        "service": service.service_key, "batch": batch, "ready_batch": ready_batch, "field": field,
+        "custom_field": custom_field, "company": company, **_work_world(make.app, a, service, members),
+        "a": members,
         "b": {"admin": make.admin_of(b), "manager": b_manager, "agent": b_agent},
     }
 
 
 def _migration_world(app, org, service):
-    """A CTI contract, a failed migration batch with an error report, a system and a custom ticket field."""
+    """A CTI contract, a failed migration batch with an error report and one checked without errors, a system and
+    a custom ticket field."""
     from portal.extensions import db
     from portal.models import BatchStatus, MigrationBatch, Service
     from portal.services import Actor, ticket_fields
@@ -52,21 +54,70 @@ def _migration_world(app, org, service):
         report = store(org.id, purpose="migration_errors", filename="e.xlsx", content_type="x", data=b"e")
         batch = MigrationBatch(organization_id=org.id, service_id=svc.id, file_id=upload.id, filename=f"f {SECRET}.xlsx",
                                status=BatchStatus.check_failed, error_report_file_id=report.id)
-        db.session.add(batch)
+        ready = MigrationBatch(organization_id=org.id, service_id=svc.id, file_id=upload.id,
+                               filename=f"r {SECRET}.xlsx", status=BatchStatus.ready)
+        db.session.add_all([batch, ready])
         db.session.commit()
         from portal.models import CompanyInfo
 
         company = CompanyInfo(organization_id=org.id, title=f"Info {SECRET}", language="ko", company_name="A Corp")
         db.session.add(company)
         db.session.commit()
-        return batch.id, fields[0].id, custom.id, company.id
+        return batch.id, ready.id, fields[0].id, custom.id, company.id
 
 
-def call(client, rule: Rule, world: dict, **headers):
-    names = {"service": world["service"], "member": world["a"]["member"].id, "agent": world["a"]["agent"].id,
-             "batch": world["batch"], "field": world["field"], "custom_field": world["custom_field"],
-             "company": world["company"],
-             "token": "not-a-real-token"}
+def _work_world(app, org, service, members):
+    """An invited member, a ticket and a missed call of the service, CTI credentials for its agent and manager,
+    and a finished CTI log export of each member's own."""
+    from datetime import timedelta
+
+    from portal.extensions import db
+    from portal.models import Call, CtiAgent, JobRun, JobState, Ticket, TicketChannel
+    from portal.models.base import utcnow
+    from portal.services import Actor, cti_log
+    from portal.services.accounts import invite_member
+    from portal.services.storage import store
+
+    with app.app_context():
+        invited, token = invite_member(Actor(org.id, None), name=f"Invited {SECRET}", login_id="invited",
+                                       email="invited@example.com")
+        ticket = Ticket(organization_id=org.id, service_id=service.id, number=1, title=f"Ticket {SECRET}",
+                        channel=TicketChannel.web)
+        missed = Call(organization_id=org.id, service_id=service.id, call_id="missed-1", direction="IB",
+                      counterpart="01012345678", started_at=utcnow() - timedelta(minutes=5), outcome="abandoned")
+        db.session.add_all([ticket, missed])
+        for n, role in enumerate(("agent", "manager"), start=1):
+            db.session.add(CtiAgent(organization_id=org.id, member_id=members[role].id, cti_id=f"{role}01",
+                                    cti_number=f"700{n}"))
+        exports = {}
+        for role, member in members.items():
+            stored = store(org.id, purpose=cti_log.EXPORT_PURPOSE, filename=f"cti-log-{role}.xlsx",
+                           content_type="application/octet-stream", data=b"x")
+            run = JobRun(kind=cti_log.EXPORT_KIND, organization_id=org.id, member_id=member.id,
+                         state=JobState.succeeded, progress=100, result={"file_id": stored.id})
+            db.session.add(run)
+            db.session.flush()
+            exports[role] = run.id
+        db.session.commit()
+        return {"invited": invited.id, "token": token, "ticket": ticket.id, "call": missed.id, "exports": exports}
+
+
+# What the path names refer to; each belongs to organization A, so another organization must get 404 for it.
+IN_ORGANIZATION_A = ("service", "member", "agent", "invited", "batch", "ready_batch", "field", "custom_field",
+                     "ticket", "call", "company", "export")
+
+
+def placeholders(world: dict, role: str = "admin") -> dict:
+    """The values of a rule's `{names}` in `world` (`{export}`: the export of A's member in that role)."""
+    return {"service": world["service"], "member": world["a"]["member"].id, "agent": world["a"]["agent"].id,
+            "invited": world["invited"], "token": world["token"], "batch": world["batch"],
+            "ready_batch": world["ready_batch"], "field": world["field"], "custom_field": world["custom_field"],
+            "ticket": world["ticket"], "call": world["call"], "company": world["company"],
+            "export": world["exports"].get(role, world["exports"]["admin"])}
+
+
+def call(client, rule: Rule, world: dict, role: str = "admin", **headers):
+    names = placeholders(world, role)
     path = rule.path.format(**names)
     if rule.method == "GET":
         return client.get(path, headers=headers)
@@ -120,11 +171,22 @@ ALLOWED = {
 def test_each_role_is_admitted_or_refused_as_the_table_says(endpoint, role, world, login_as):
     rule = ACCESS[endpoint]
     client = login_as(world["a"][role])
-    response = call(client, rule, world)
-    if role in ALLOWED[rule.level]:
+    response = call(client, rule, world, role)
+    if role in rule.not_found_for:
+        assert response.status_code == 404, response.status_code
+    elif role in ALLOWED[rule.level]:
         assert response.status_code in rule.ok, response.status_code
+        # A redirect with an error message is a refusal too: the row's path or data does not reach the real thing.
+        errors = _error_flashes(client)
+        assert bool(errors) == (role in rule.refused_for), f"{endpoint} as {role}: {errors}"
     else:
         assert response.status_code == (401 if rule.level == "api_key" else 403)
+
+
+def _error_flashes(client) -> list[str]:
+    """Error messages waiting in the session for the next page."""
+    with client.session_transaction() as session:
+        return [message for category, message in session.get("_flashes", []) if category == "error"]
 
 
 # Public pages (log-in, help center) show what an organization publishes, to anyone; the rest must not leak.
@@ -134,8 +196,7 @@ def test_another_organization_never_sees_this_one(endpoint, role, world, login_a
     rule = ACCESS[endpoint]
     client = login_as(world["b"][role])
     response = call(client, rule, world)
-    if any(name in rule.path + str(rule.data) for name in ("{service}", "{member}", "{agent}", "{batch}", "{field}",
-                                                           "{custom_field}", "{company}")):
+    if any("{%s}" % name in rule.path + str(rule.data) for name in IN_ORGANIZATION_A):
         # Someone who would be admitted in their own organization gets 404; someone lacking the role gets
         # 403 before anything is looked up, which tells nothing about the other organization either.
         expected = (404,) if role in ALLOWED[rule.level] else (403, 404)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.access_table import ACCESS
 from tests.conftest import csrf_token
-from tests.test_access import world  # noqa: F401  (the fixture: an organization with every role, and another)
+from tests.test_access import placeholders, world  # noqa: F401  (world: an organization with every role, and another)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 # JSON bodies belong to the API tests; these routes take nothing from a query string or a form.
@@ -177,9 +177,7 @@ def _client_for(endpoint: str, world, app, login_as):  # noqa: F811
 @pytest.mark.parametrize("endpoint", ROUTES)
 def test_no_hostile_query_or_form_gets_a_500(endpoint, app, world, login_as):  # noqa: F811
     rule = ACCESS[endpoint]
-    names = {"service": world["service"], "member": world["a"]["member"].id, "agent": world["a"]["agent"].id,
-             "batch": world["batch"], "field": world["field"], "custom_field": world["custom_field"],
-             "company": world["company"], "token": "not-a-real-token"}
+    names = placeholders(world)
     path, _sep, query = rule.path.format(**names).partition("?")
     url_rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
     methods = sorted(url_rule.methods - {"HEAD", "OPTIONS"})
