@@ -114,7 +114,7 @@ def fill_main(database_url: str, small: int, big: int, out: str) -> None:
     from portal import create_app
     from portal.extensions import db
     from portal.models import CtiAgent, CtiEvent, Organization, Service
-    from portal.services.demo import seed_demo
+    from portal.devtools.demo import seed_demo
 
     logging.disable(logging.INFO)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False, "MAIL_SERVER": ""})

@@ -61,7 +61,7 @@ def prepare(domain: str, password: str) -> None:
     """An organization shaped like the demo one (members, services) with an empty permission log."""
     from portal.extensions import db
     from portal.models import Organization, ServiceStatus
-    from portal.services import demo
+    from portal.devtools import demo
     from portal.services.accounts import create_member
     from portal.services.organizations import provision_organization
     from portal.services.service_setup import create_service

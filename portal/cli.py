@@ -63,7 +63,7 @@ def create_org(name, domain, admin_login, admin_email, admin_name, password):
               help="Dev-only password of every demo member.")
 def seed_demo_command(password):
     """Create the demo organization (domain `demo`) with an admin, a manager and agents. Idempotent."""
-    from portal.services.demo import seed_demo
+    from portal.devtools.demo import seed_demo
 
     try:
         result = seed_demo(password)
@@ -152,7 +152,7 @@ def audit_verify(domain):
 @click.option("--domain", default="demo", show_default=True)
 def seed_load_command(log_rows, domain):
     """Fill the database for benchmarks (on top of the demo data): a valid, chained permission log."""
-    from portal.services.load import fill_permission_log
+    from portal.devtools.load import fill_permission_log
 
     added = fill_permission_log(domain, log_rows, progress=lambda n: click.echo(f"  {n:,} rows…"))
     click.echo(f"Added {added:,} permission log rows to {domain}.")

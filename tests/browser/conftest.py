@@ -43,7 +43,7 @@ def live_server(app):
 def demo(app):
     """The demo organization, as `flask seed-demo` makes it."""
     from portal.extensions import db
-    from portal.services.demo import seed_demo
+    from portal.devtools.demo import seed_demo
 
     password = "demo-pass-1234"
     with app.app_context():
