@@ -234,8 +234,7 @@ def round_(database_url: str, redis_url: str, n: int, workdir: Path, profile: bo
     with app.app_context():
         service = db.session.get(Service, ids["desk"])
         batch_id = migration.upload(Actor(ids["org"], ids["admin"]), service, "tickets.xlsx", data).id
-        start_job("migration.check", "jobs.migration.check_batch", batch_id, organization_id=ids["org"],
-                  member_id=ids["admin"], retries=1)
+        start_job("migration.check", batch_id, organization_id=ids["org"], member_id=ids["admin"])
         db.session.commit()
     status, wall, rss, cpu = run_measured(worker_command(redis_url), env, log)
     checked = batch()
@@ -251,8 +250,7 @@ def round_(database_url: str, redis_url: str, n: int, workdir: Path, profile: bo
             scheduled_for=datetime.now(timezone.utc) - timedelta(minutes=1)))
         db.session.commit()
         enqueued_at = datetime.now(timezone.utc)
-        start_job("migration.apply", "jobs.migration.apply_batch", batch_id, organization_id=ids["org"],
-                  queue="default", timeout=3600)
+        start_job("migration.apply", batch_id, organization_id=ids["org"])
         db.session.commit()
     status, wall, rss, cpu = run_measured(worker_command(redis_url), env, log)
     applied = batch()
@@ -296,7 +294,7 @@ def profile_round(app, ids, data, database_url, redis_url, workdir: Path, n: int
     with app.app_context():
         batch_id = migration.upload(Actor(ids["org"], ids["admin"]), db.session.get(Service, ids["desk"]),
                                     "again.xlsx", data).id
-        start_job("migration.check", "jobs.migration.check_batch", batch_id, organization_id=ids["org"])
+        start_job("migration.check", batch_id, organization_id=ids["org"])
         db.session.commit()
     run_measured(profiled(worker_command(redis_url), workdir / f"check-{n}.txt"), env, log)
     summaries["check"] = summarise(workdir / f"check-{n}.txt")
@@ -305,8 +303,7 @@ def profile_round(app, ids, data, database_url, redis_url, workdir: Path, n: int
         migration.confirm(Actor(ids["org"], ids["admin"]), db.session.get(MigrationBatch, batch_id))
         db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
             scheduled_for=datetime.now(timezone.utc) - timedelta(minutes=1)))
-        start_job("migration.apply", "jobs.migration.apply_batch", batch_id, organization_id=ids["org"],
-                  queue="default", timeout=3600)
+        start_job("migration.apply", batch_id, organization_id=ids["org"])
         db.session.commit()
     run_measured(profiled(worker_command(redis_url), workdir / f"apply-{n}.txt"), env, log)
     summaries["apply"] = summarise(workdir / f"apply-{n}.txt")

@@ -1,7 +1,17 @@
-"""RQ job functions: thin wrappers that open an app context, claim their JobRun row and call a service."""
+"""RQ jobs: thin wrappers that take ids, open an app context and call services.
+
+Every job is declared with `@job`, which carries its defaults (Redash's way): its name, queue, timeout, retries
+and, for a periodic job, its schedule. The declaration goes to the registry in `portal.services.jobs`, which
+`start_job`, `enqueue_after_commit` and `flask jobs schedule` read; a call site passes only ids.
+
+One unit of work per job: the wrapper commits once at the end and rolls back on any exception. The few commits
+made on the way live here in jobs/ and say why (the progress a page polls, a sweep's independent pieces).
+"""
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from contextlib import nullcontext
 from functools import wraps
 from typing import Callable
@@ -9,7 +19,55 @@ from typing import Callable
 from flask import current_app, has_app_context
 from rq import get_current_job
 
+from portal.extensions import db
+from portal.services import jobs as job_runs
+from portal.services.jobs import JobSpec, Schedule
+
 _app = None
+
+
+def job(name: str, *, queue: str = "default", timeout: int = 600, retries: int = 0,
+        retry_intervals: tuple[int, ...] = (10, 60, 300), tracked: bool = True, schedule: Schedule | None = None,
+        title: str | None = None) -> Callable:
+    """Declare a job. A tracked one (the default) is `func(run, *ids)` with a JobRun row the UI reads; started with
+    `start_job(job, *ids, organization_id=…)`, it records running/succeeded/failed and skips a run that already
+    finished (idempotent on redelivery). An untracked one is `func(*ids)` (sweeps, timers). A job with a `schedule`
+    enqueues its next run whatever happens to this one; `title` is what `flask jobs schedule` calls it."""
+
+    def declare(func: Callable) -> Callable:
+        spec = JobSpec(name=name, func=f"{func.__module__}.{func.__qualname__}", queue=queue, timeout=timeout,
+                       retries=retries, retry_intervals=tuple(retry_intervals), tracked=tracked, schedule=schedule,
+                       title=title)
+        wrapper = _tracked(spec, func) if tracked else _untracked(spec, func)
+        wrapper.spec = spec
+        job_runs.register(spec)
+        return wrapper
+
+    return declare
+
+
+def load_all() -> None:
+    """Import every job module, so that the registry holds every declared job (the app factory calls this)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def progress(run, percent: int, message: str | None = None) -> None:
+    """Record a job's progress and commit it at once: the page polls the run row while the job works."""
+    job_runs.set_progress(run, percent, message)
+    db.session.commit()
+
+
+def progress_apart(run_id: int, percent: int, message: str | None = None) -> None:
+    """Progress from inside a long read (a streamed query must not see its transaction end): written and committed
+    through a connection of its own, so the page sees it while the job's own transaction goes on."""
+    from sqlalchemy import update
+
+    from portal.models import JobRun
+
+    with db.engine.begin() as connection:
+        connection.execute(update(JobRun).where(JobRun.id == run_id).values(
+            **job_runs.progress_values(percent, message)))
 
 
 def _app_context():
@@ -18,20 +76,16 @@ def _app_context():
     if has_app_context():
         return nullcontext()
     if _app is None:
-        from portal import create_app
+        from portal import create_app  # lazy: the worker's app, built once the job modules are loaded
 
         _app = create_app()
     return _app.app_context()
 
 
-def tracked_job(func: Callable) -> Callable:
-    """`func(run, *args)` becomes an RQ job taking `(run_id, *args)` that records running/succeeded/failed
-    in the JobRun row and skips a run that already finished (idempotent on redelivery). A failed attempt
-    that RQ will retry puts the run back to pending; the last one fails it, with a message for the user."""
-
+def _tracked(spec: JobSpec, func: Callable) -> Callable:
     @wraps(func)
-    def job(run_id: int, *args, **kwargs):
-        from portal.services import jobs as job_runs
+    def run_job(run_id: int, *args, **kwargs):
+        from flask_babel import force_locale
 
         rq_job = get_current_job()
         log = logging.getLogger(f"jobs.{func.__name__}")
@@ -40,13 +94,19 @@ def tracked_job(func: Callable) -> Callable:
             if run is None:
                 log.info("[job %s] run %s already finished; nothing to do", rq_job and rq_job.id, run_id)
                 return None
-            from flask_babel import force_locale
-
+            db.session.commit()  # "running" is seen at once, by the page and by a second delivery
             locale = run.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
             try:
-                with force_locale(locale):
-                    return func(run, *args, **kwargs)
+                try:
+                    with force_locale(locale):
+                        result = func(run, *args, **kwargs)
+                    db.session.commit()  # the job's one unit of work, its finish() with it
+                    return result
+                finally:
+                    if spec.schedule is not None:
+                        _schedule_next(spec)  # while this run is still "running", so it is not taken for the next
             except Exception as exc:
+                db.session.rollback()  # nothing of a failed attempt is kept
                 # RQ runs the job again while it has retries left: only the last failure fails the run.
                 retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
                 log.exception("[job %s] run %s failed%s", rq_job and rq_job.id, run_id,
@@ -56,9 +116,34 @@ def tracked_job(func: Callable) -> Callable:
                         job_runs.retry_later(run_id, _retry_message(rq_job))
                     else:
                         job_runs.fail(run_id, _failure_message(exc, run_id))
+                db.session.commit()
                 raise
 
-    return job
+    return run_job
+
+
+def _untracked(spec: JobSpec, func: Callable) -> Callable:
+    @wraps(func)
+    def run_job(*args, **kwargs):
+        with _app_context():
+            try:
+                result = func(*args, **kwargs)
+                db.session.commit()  # the job's one unit of work
+                return result
+            except Exception:
+                db.session.rollback()
+                raise
+            finally:
+                if spec.schedule is not None:
+                    _schedule_next(spec)  # even when this run failed: one exception must not stop them for good
+
+    return run_job
+
+
+def _schedule_next(spec: JobSpec) -> None:
+    db.session.rollback()  # a failed run's half-work is not committed with the next run's row
+    job_runs.schedule_next(spec)
+    db.session.commit()
 
 
 def _retry_message(rq_job) -> str:

@@ -1,41 +1,83 @@
-"""Migration jobs: check an uploaded file, apply a reserved batch, and the sweep that catches up."""
+"""Migration jobs: check an uploaded file, apply a reserved batch, and the sweep that catches up.
+
+A check and an apply are long, so they commit more than once, each commit where the page or another worker must
+see something before the job ends (said beside it); everything else is one unit of work.
+"""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 
-from jobs import _app_context, tracked_job
+from jobs import job
 from portal.extensions import db
-from portal.models import BatchStatus
+from portal.models import BatchStatus, MigrationBatch
 from portal.models.base import utcnow
+from portal.services import ServiceError, migration
 from portal.services import jobs as job_runs
-from portal.services import migration
+from portal.services.jobs import Every, start_job
+from portal.services.migration_files import FileRefused
 
 log = logging.getLogger("jobs.migration")
-SWEEP_EVERY = timedelta(minutes=10)
 
 
-@tracked_job
+@job("migration.check", retries=1)
 def check_batch(run, batch_id: int) -> str | None:
-    batch = migration.check(batch_id)
-    db.session.commit()
+    batch = check_now(batch_id)
     state = batch.status.value if batch else None
     job_runs.finish(run, result={"batch": batch_id, "status": state}, message=state)
     return state
 
 
-@tracked_job
+@job("migration.apply", queue="scheduled", timeout=3600, retries=2)
 def apply_batch(run, batch_id: int) -> str | None:
     state = apply_and_notify(batch_id)
     job_runs.finish(run, result={"batch": batch_id, "status": state}, message=state or "nothing to do")
     return state
 
 
+def check_now(batch_id: int) -> MigrationBatch | None:
+    """Check one batch; whatever breaks the check ends it in a final state with a message, never left checking."""
+    batch = migration.begin_check(batch_id)
+    if batch is None:
+        return db.session.get(MigrationBatch, batch_id)
+    db.session.commit()  # the attempt counts even if the file kills this worker: the sweep gives up after three
+    try:
+        # Progress and heartbeat committed as the rows go: the page polls them; the sweep restarts a silent check.
+        return migration.check(batch, checkpoint=db.session.commit)
+    except Exception as exc:
+        if not isinstance(exc, FileRefused):
+            log.exception("checking migration batch %s failed", batch_id)
+        db.session.rollback()
+        return migration.end_broken_check(batch_id, exc)
+
+
+def apply_now(batch_id: int, now: datetime | None = None, force: bool = False) -> MigrationBatch | None:
+    """Apply one batch if it is due: all of its tickets or none. Returns the batch, or None when there was nothing
+    to do (not due, not reserved, or another apply has it)."""
+    now = now or utcnow()
+    if migration.start_apply(batch_id, now, force=force) is None:
+        return None
+    db.session.commit()  # on its own, so the list says "applying" during the long transaction below
+    if not migration.take_for_apply(batch_id):
+        db.session.rollback()
+        return None
+    try:
+        batch = migration.apply(batch_id, now)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()  # all or none: the batch is reserved again, without a ticket
+        batch = migration.apply_failed(batch_id, exc)
+        db.session.commit()  # the failure is recorded on its own: the work it reports was rolled back
+        if not isinstance(exc, ServiceError):
+            log.exception("applying migration batch %s failed", batch_id)
+    return batch
+
+
 def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None:
     """Apply one batch if it is due, then mail the uploader the outcome."""
     from portal.services.mail import send_mail
 
-    batch = migration.apply(batch_id, now, force=force)
+    batch = apply_now(batch_id, now, force)
     if batch is None:
         return None
     if batch.status in (BatchStatus.completed, BatchStatus.failed):
@@ -48,37 +90,22 @@ def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None
     return batch.status.value
 
 
+@job("migration.sweep", queue="scheduled", timeout=3600, tracked=False, schedule=Every(minutes=10),
+     title="migration sweep")
 def sweep() -> dict:
-    """Apply every due reserved batch (so a lost scheduled job cannot strand one), restart checks whose
-    worker died, and schedule the next sweep."""
-    with _app_context():
-        try:
-            return sweep_now()
-        finally:
-            schedule_sweep()  # even when this sweep failed: one exception must not stop the sweeps for good
+    """Apply every due reserved batch (so a lost scheduled job cannot strand one) and restart checks whose
+    worker died."""
+    return sweep_now()
 
 
 def sweep_now(now=None, force: bool = False) -> dict:
-    from portal.services.jobs import start_job
-
+    """Each due batch is applied in transactions of its own (one batch's failure leaves the others applied); the
+    restarted checks are the caller's to commit."""
     applied = [apply_and_notify(batch_id, now, force) for batch_id in migration.due_batches(now, force=force)]
     restarted = []
     for batch_id in migration.stale_checks(now):
-        batch = db.session.get(migration.MigrationBatch, batch_id)
+        batch = db.session.get(MigrationBatch, batch_id)
         batch.heartbeat_at = utcnow()
-        start_job("migration.check", "jobs.migration.check_batch", batch_id, organization_id=batch.organization_id,
-                  member_id=batch.uploader_id, retries=1)
+        start_job(check_batch, batch_id, organization_id=batch.organization_id, member_id=batch.uploader_id)
         restarted.append(batch_id)
-    db.session.commit()
     return {"applied": applied, "restarted_checks": restarted}
-
-
-def schedule_sweep() -> None:
-    """One pending sweep per ten-minute slot: the job ID names the slot, so scheduling twice is harmless."""
-    from portal.queue import get_queue
-
-    now = utcnow()
-    slot = (now + SWEEP_EVERY).replace(second=0, microsecond=0)
-    slot = slot.replace(minute=slot.minute - slot.minute % 10)
-    get_queue("scheduled").enqueue_at(slot, "jobs.migration.sweep", job_id=f"migration-sweep-{slot:%Y%m%d%H%M}",
-                                      job_timeout=3600)

@@ -46,6 +46,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     layout.register(app)
     cli.register(app)
     security.register(app)
+    from jobs import load_all
+
+    load_all()  # fills the job registry (portal.services.jobs) that services start jobs from, by name
     return app
 
 

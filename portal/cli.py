@@ -83,29 +83,32 @@ def demo_job(n):
     """Enqueue the demonstration job and print its run ID (watch it with `flask jobs show ID`)."""
     from portal.services.jobs import start_job
 
-    run = start_job("demo.count_to", "jobs.demo.count_to", n, organization_id=None)
+    run = start_job("demo.count_to", n, organization_id=None)
     db.session.commit()
     click.echo(f"Enqueued job run {run.id}.")
 
 
 @jobs_cli.command("schedule")
 def schedule_jobs():
-    """Make sure the recurring jobs are scheduled (idempotent; run at every deploy)."""
-    from portal.services.billing import schedule_month_closing
+    """Make sure every periodic job (declared with a schedule in jobs/) waits for its next run (idempotent; run at
+    every deploy)."""
+    from portal.services.jobs import periodic_jobs, schedule_next
 
-    from jobs import agents, cti, migration
-
-    run, action = schedule_month_closing()
-    db.session.commit()
-    migration.schedule_sweep()
-    cti.schedule_purge()
-    agents.schedule_sweep()
-    click.echo({
-        "created": f"Month closing scheduled (job run {run.id}).",
-        "re-enqueued": f"Month closing job run {run.id} was pending but missing from Redis; enqueued it again.",
-        "kept": f"Month closing job run {run.id} already waits in Redis; left as it is.",
-    }[action])
-    click.echo("Migration sweep, CTI log cleanup and agent sweep scheduled.")
+    others = []
+    for spec in periodic_jobs():
+        run, action = schedule_next(spec)
+        db.session.commit()
+        if run is None:
+            others.append(spec.title)
+            continue
+        click.echo({
+            "created": f"{spec.title} scheduled (job run {run.id}).",
+            "re-enqueued": f"{spec.title} job run {run.id} was pending but missing from Redis; enqueued it again.",
+            "kept": f"{spec.title} job run {run.id} already waits in Redis; left as it is.",
+        }[action])
+    if others:
+        listed = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0]
+        click.echo(f"{listed[0].upper()}{listed[1:]} scheduled.")
 
 
 @jobs_cli.command("show")
@@ -165,6 +168,7 @@ def migration_apply_due(now_):
     from jobs.migration import sweep_now
 
     result = sweep_now(force=now_)
+    db.session.commit()
     applied = [state for state in result["applied"] if state]
     click.echo(f"Applied {len(applied)} batch(es): {', '.join(applied) or 'none due'}; "
                f"restarted {len(result['restarted_checks'])} check(s).")
@@ -234,7 +238,7 @@ def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key,
 @cti_cli.command("purge-log")
 def cti_purge_log():
     """Delete CTI events older than each service's retention now (the daily job does the same)."""
-    from portal.services.cti_log import purge_expired
+    from jobs.cti import purge_expired
 
     deleted = purge_expired()
     click.echo("Deleted " + (", ".join(f"{n:,} event(s) of {key}" for key, n in deleted.items()) or "nothing") + ".")

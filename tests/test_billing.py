@@ -141,8 +141,12 @@ def test_the_billing_tab_shows_closed_months_as_materialized(app, make):
 
 
 def test_next_close_is_the_earliest_first_of_the_month_among_time_zones():
+    from datetime import time
+
+    from portal.services.jobs import Monthly
+
     now = datetime(2026, 4, 20, tzinfo=timezone.utc)
-    at = billing.next_close_at(["Asia/Seoul", "America/New_York"], now)
+    at = Monthly(at=time(0, 5), zones=lambda: ["Asia/Seoul", "America/New_York"]).next_after(now)
     assert at == datetime(2026, 4, 30, 15, 5, tzinfo=timezone.utc)
 
 
@@ -151,16 +155,17 @@ def test_the_month_closing_job_runs_on_a_real_worker_and_schedules_the_next(app,
 
     from portal.models import JobRun, JobState
     from portal.queue import get_queue, get_redis
-    from portal.services.jobs import start_job
+    from jobs.billing import close_months
+    from portal.services.jobs import schedule_next, start_job
 
     org, service = _contracted(app, make, signed=datetime(2020, 1, 10, tzinfo=timezone.utc))
     with app.app_context():
-        run = start_job(billing.CLOSE_JOB_KIND, "jobs.billing.close_months", organization_id=None)
+        run = start_job(close_months, organization_id=None)
         db.session.commit()
-        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)
+        SimpleWorker([get_queue("scheduled")], connection=get_redis()).work(burst=True)
         db.session.expire_all()
         done = db.session.get(JobRun, run.id)
         assert done.state == JobState.succeeded and done.result["closed"] > 60
-        pending = db.session.scalars(select(JobRun).filter_by(kind=billing.CLOSE_JOB_KIND, state=JobState.pending)).all()
+        pending = db.session.scalars(select(JobRun).filter_by(kind="billing.close_months", state=JobState.pending)).all()
         assert len(pending) == 1
-        assert billing.schedule_month_closing() == (pending[0], "kept")  # scheduling again reuses it
+        assert schedule_next(close_months.spec) == (pending[0], "kept")  # scheduling again reuses it

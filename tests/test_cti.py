@@ -240,7 +240,7 @@ def test_the_nightly_job_deletes_days_past_the_retention_in_the_services_time_zo
     from rq import SimpleWorker
 
     from portal.queue import get_queue, get_redis
-    from portal.services.cti_log import purge_expired
+    from jobs.cti import purge_expired
 
     with app.app_context():
         service = db.session.get(Service, cti_world["phone"].id)

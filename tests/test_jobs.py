@@ -8,7 +8,7 @@ import rq.scheduler
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from jobs import tracked_job
+from jobs import job
 from portal.extensions import db
 from portal.models import JobRun, JobState
 from portal.queue import get_queue, get_redis
@@ -16,7 +16,7 @@ from portal.services import jobs as job_runs
 from portal.services.jobs import start_job
 
 
-@tracked_job
+@job("test.flaky", retries=2)
 def flaky(run, failures: int, counter: str) -> int:
     """A test job: its first `failures` attempts raise, the next one succeeds (attempts counted in Redis)."""
     attempt = get_redis().incr(counter)
@@ -41,11 +41,10 @@ def _an_hour_later(app, monkeypatch):
         _work(app, scheduler=True)
 
 
-def _start_flaky(app, failures: int, retries: int) -> tuple[int, str]:
+def _start_flaky(app, failures: int) -> tuple[int, str]:
     counter = f"flaky-{secrets.token_hex(4)}"
     with app.app_context():
-        run = start_job("test.flaky", "tests.test_jobs.flaky", failures, counter, organization_id=None,
-                        retries=retries)
+        run = start_job(flaky, failures, counter, organization_id=None)
         run.locale = "en"
         db.session.commit()
         return run.id, counter
@@ -61,7 +60,7 @@ def _run(app, run_id) -> JobRun:
 def test_demo_job_runs_on_a_real_worker_and_reports_progress(app, make):
     org = make.org()
     with app.app_context():
-        run = start_job("demo.count_to", "jobs.demo.count_to", 4, organization_id=org.id)
+        run = start_job("demo.count_to", 4, organization_id=org.id)
         db.session.commit()
         run_id = run.id
     assert _run(app, run_id).state == JobState.pending
@@ -75,7 +74,7 @@ def test_demo_job_runs_on_a_real_worker_and_reports_progress(app, make):
 
 def test_a_rolled_back_request_enqueues_nothing(app):
     with app.app_context():
-        start_job("demo.count_to", "jobs.demo.count_to", 3, organization_id=None)
+        start_job("demo.count_to", 3, organization_id=None)
         db.session.rollback()
         assert get_queue().count == 0
         assert db.session.query(JobRun).count() == 0
@@ -83,7 +82,7 @@ def test_a_rolled_back_request_enqueues_nothing(app):
 
 def test_a_job_delivered_twice_does_the_work_once(app):
     with app.app_context():
-        run = start_job("demo.count_to", "jobs.demo.count_to", 3, organization_id=None)
+        run = start_job("demo.count_to", 3, organization_id=None)
         db.session.commit()
         run_id = run.id
     _work(app)
@@ -96,7 +95,7 @@ def test_a_job_delivered_twice_does_the_work_once(app):
 
 def test_a_failing_job_is_recorded_as_failed_with_a_message_for_the_user_and_the_error_in_the_log(app, caplog):
     with app.app_context():
-        run = start_job("demo.count_to", "jobs.demo.count_to", 0, organization_id=None)
+        run = start_job("demo.count_to", 0, organization_id=None)
         db.session.commit()
         run_id = run.id
     with caplog.at_level(logging.ERROR, logger="jobs"):
@@ -109,7 +108,7 @@ def test_a_failing_job_is_recorded_as_failed_with_a_message_for_the_user_and_the
 
 
 def test_a_job_that_fails_once_runs_again_and_succeeds(app, monkeypatch):
-    run_id, counter = _start_flaky(app, failures=1, retries=2)
+    run_id, counter = _start_flaky(app, failures=1)
     _work(app)
     waiting = _run(app, run_id)
     assert waiting.state == JobState.pending  # not failed: RQ will run it again
@@ -123,7 +122,7 @@ def test_a_job_that_fails_once_runs_again_and_succeeds(app, monkeypatch):
 
 
 def test_a_job_that_always_fails_is_failed_after_its_last_retry(app, monkeypatch):
-    run_id, counter = _start_flaky(app, failures=99, retries=2)
+    run_id, counter = _start_flaky(app, failures=99)
     _work(app)
     for attempt in (1, 2):
         assert _run(app, run_id).message == f"Attempt {attempt} of 3 failed; trying again."
@@ -144,7 +143,7 @@ def test_a_job_that_always_fails_is_failed_after_its_last_retry(app, monkeypatch
 def test_a_job_scheduled_for_later_waits_in_the_scheduler(app):
     with app.app_context():
         later = datetime.now(timezone.utc) + timedelta(hours=1)
-        run = start_job("demo.count_to", "jobs.demo.count_to", 2, organization_id=None, at=later)
+        run = start_job("demo.count_to", 2, organization_id=None, at=later)
         db.session.commit()
         run_id = run.id
         assert f"jobrun-{run_id}" in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
@@ -155,9 +154,21 @@ def test_a_job_scheduled_for_later_waits_in_the_scheduler(app):
 def test_a_due_scheduled_job_is_run_by_the_workers_scheduler(app):
     with app.app_context():
         due = datetime.now(timezone.utc) - timedelta(seconds=1)
-        run = start_job("demo.count_to", "jobs.demo.count_to", 2, organization_id=None, at=due)
+        run = start_job("demo.count_to", 2, organization_id=None, at=due)
         db.session.commit()
         run_id = run.id
     _work(app, scheduler=True)
     _work(app)
     assert _run(app, run_id).state == JobState.succeeded
+
+
+def test_a_job_is_enqueued_with_the_queue_timeout_and_retries_it_declares(app):
+    with app.app_context():
+        run = start_job("migration.apply", 12345, organization_id=None)  # its name is all a call site gives
+        db.session.commit()
+        assert run.kind == "migration.apply"
+        rq_job = get_queue("scheduled").fetch_job(f"jobrun-{run.id}")
+        assert rq_job.func_name == "jobs.migration.apply_batch" and rq_job.args == (run.id, 12345)
+        assert (rq_job.origin, rq_job.timeout, rq_job.retries_left, rq_job.retry_intervals) == (
+            "scheduled", 3600, 2, [10, 60])
+        assert rq_job.meta["tries"] == 3

@@ -10,10 +10,11 @@ from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
+from jobs.migration import apply_now
 from portal.extensions import db
 from portal.models import BatchStatus, MigrationBatch, Service, Ticket
 from portal.queue import get_queue, get_redis
-from portal.services import Actor, migration, ticket_fields
+from portal.services import Actor, ticket_fields
 from tests.conftest import csrf_token
 from tests.migration_files import column_letter, fill, patch_sheet, sheet_part, zip_bomb
 
@@ -122,7 +123,7 @@ def test_a_good_file_is_checked_reserved_and_applied_once(setup, app, runner, sm
         assert first.created_at == datetime(2025, 12, 1, 0, 30, tzinfo=timezone.utc)  # 09:30 in Seoul
         assert tickets[1].channel.value == "migration" and tickets[1].status.value == "unassigned"
         # Applying again (a retry, a second scheduler) creates nothing.
-        assert migration.apply(batch.id, force=True) is None
+        assert apply_now(batch.id, force=True) is None
         assert db.session.scalar(select(func.count()).select_from(Ticket)) == 3
     from email.header import decode_header, make_header
 

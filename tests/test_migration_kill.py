@@ -274,7 +274,7 @@ def test_a_killed_worker_leaves_a_clear_batch_and_no_ticket_twice_or_lost(make, 
     with app.app_context():
         db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
             scheduled_for=datetime.now(timezone.utc) - timedelta(minutes=1)))
-        start_job("migration.apply", "jobs.migration.apply_batch", batch_id, organization_id=org.id, queue="default")
+        start_job("migration.apply", batch_id, organization_id=org.id)
         db.session.commit()
     third = workers("worker-3")
     wait_for(lambda: batch_row(app, batch_id).apply_started_at is not None, "the apply to start", third)

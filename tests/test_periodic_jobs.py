@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import JobRun, JobState
+from jobs.billing import close_months
 from portal.queue import get_queue, get_redis
-from portal.services import billing
+from portal.services.jobs import JOBS, Every, JobSpec, schedule_next, start_job
 from tests.conftest import REDIS_URL
 
 
@@ -29,7 +30,7 @@ def _scheduled(prefix: str) -> list[str]:
 @pytest.mark.parametrize("func, broken, prefix", [
     ("jobs.agents.sweep", "portal.services.agent_states.idle_sweep", "agents-sweep-"),
     ("jobs.migration.sweep", "portal.services.migration.due_batches", "migration-sweep-"),
-    ("jobs.cti.purge_log", "portal.services.cti_log.purge_expired", "cti-log-purge-"),
+    ("jobs.cti.purge_log", "portal.services.cti_log.delete_expired", "cti-log-purge-"),
 ])
 def test_a_sweep_that_raises_still_schedules_the_next_one(app, monkeypatch, func, broken, prefix):
     monkeypatch.setattr(broken, _broken)
@@ -41,22 +42,20 @@ def test_a_sweep_that_raises_still_schedules_the_next_one(app, monkeypatch, func
 
 
 def test_a_month_closing_that_raises_still_schedules_the_next_closing(app, monkeypatch):
-    from portal.services.jobs import start_job
-
-    monkeypatch.setattr(billing, "close_finished_months", _broken)
+    monkeypatch.setattr("portal.services.billing.close_finished_months", _broken)
     with app.app_context():
-        run = start_job(billing.CLOSE_JOB_KIND, billing.CLOSE_FUNC, organization_id=None)
+        run = start_job(close_months, organization_id=None)
         db.session.commit()
-        _work("default")
+        _work()
         db.session.expire_all()
-        assert db.session.get(JobRun, run.id).state == JobState.failed
-        pending = db.session.scalars(select(JobRun).filter_by(kind=billing.CLOSE_JOB_KIND, state=JobState.pending)).all()
-        assert len(pending) == 1
-        assert _scheduled(f"jobrun-{pending[0].id}")
+        failed = db.session.get(JobRun, run.id)
+        assert failed.state == JobState.pending and failed.message.startswith("4번 중 1번째")  # its retry waits
+        [following] = [r for r in _pending_closings() if r.id != run.id]
+        assert _scheduled(f"jobrun-{following.id}") and _scheduled(f"jobrun-{run.id}")
 
 
 def _pending_closings() -> list[JobRun]:
-    return list(db.session.scalars(select(JobRun).filter_by(kind=billing.CLOSE_JOB_KIND, state=JobState.pending)))
+    return list(db.session.scalars(select(JobRun).filter_by(kind="billing.close_months", state=JobState.pending)))
 
 
 def test_jobs_schedule_puts_back_a_month_closing_that_redis_lost(app, runner):
@@ -80,17 +79,29 @@ def test_jobs_schedule_puts_back_a_month_closing_that_redis_lost(app, runner):
 
 
 def test_a_lost_month_closing_whose_first_has_passed_runs_at_once(app):
-    from portal.services.jobs import start_job
-
     with app.app_context():
-        run = start_job(billing.CLOSE_JOB_KIND, billing.CLOSE_FUNC, organization_id=None, queue=billing.CLOSE_QUEUE,
-                        at=datetime(2026, 2, 1, 0, 5, tzinfo=timezone.utc))
+        run = start_job(close_months, organization_id=None, at=datetime(2026, 2, 1, 0, 5, tzinfo=timezone.utc))
         run.created_at = datetime(2026, 1, 20, tzinfo=timezone.utc)
         db.session.commit()
         get_redis().flushdb()
-        assert billing.schedule_month_closing(now=datetime(2026, 2, 3, tzinfo=timezone.utc)) == (run, "re-enqueued")
+        assert schedule_next(close_months.spec, now=datetime(2026, 2, 3, tzinfo=timezone.utc)) == (run, "re-enqueued")
         db.session.commit()
-        assert get_queue(billing.CLOSE_QUEUE).get_job_ids() == [f"jobrun-{run.id}"]  # queued now, not in March
+        assert get_queue("scheduled").get_job_ids() == [f"jobrun-{run.id}"]  # queued now, not in March
         _work()
         db.session.expire_all()
         assert db.session.get(JobRun, run.id).state == JobState.succeeded
+
+
+def test_jobs_schedule_schedules_every_periodic_job_the_registry_holds(app, runner, monkeypatch):
+    # A periodic job declared anywhere in jobs/ is in the registry, and so scheduled without touching the command.
+    monkeypatch.setitem(JOBS, "test.tick", JobSpec(name="test.tick", func="tests.test_periodic_jobs._broken",
+                                                   queue="scheduled", tracked=False, schedule=Every(minutes=5),
+                                                   title="test tick"))
+    result = runner.invoke(args=["jobs", "schedule"])
+    assert result.exit_code == 0, result.output
+    assert "Agent sweep, CTI log cleanup, migration sweep and test tick scheduled." in result.output
+    with app.app_context():
+        [tick] = _scheduled("test-tick-")
+        assert int(tick[-2:]) % 5 == 0  # on the clock, every five minutes
+        for prefix in ("agents-sweep-", "migration-sweep-", "cti-log-purge-"):
+            assert _scheduled(prefix), prefix

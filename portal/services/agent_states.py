@@ -160,8 +160,8 @@ def arm_after_call_limit(interval: AgentStateInterval, limit_seconds: int | None
         return
     from portal.services.jobs import enqueue_after_commit
 
-    enqueue_after_commit("jobs.agents.after_call_timeout", interval.id, job_id=f"acw-{interval.id}",
-                         at=interval.started_at + timedelta(seconds=limit_seconds), queue="scheduled")
+    enqueue_after_commit("agents.after_call_timeout", interval.id, job_id=f"acw-{interval.id}",
+                         at=interval.started_at + timedelta(seconds=limit_seconds))
 
 
 def end_overdue_after_call_work(now: datetime | None = None, interval_id: int | None = None) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Contract, JobRun, JobState, MonthlyCharge, Service, ServiceStatus, ServiceType
+from portal.models import Contract, MonthlyCharge, Service, ServiceStatus, ServiceType
 from portal.models.base import utcnow
 
 
@@ -144,46 +144,9 @@ def close_finished_months(now: datetime | None = None) -> int:
     return closed
 
 
-def schedule_month_closing(now: datetime | None = None) -> tuple[JobRun, str]:
-    """Make sure a month-closing job waits in Redis for the next 1st. A pending run is reused, but the
-    database is the record, not Redis: a pending run whose job Redis lost (a flush, a restore) is enqueued
-    again, for the 1st it was made for (at once if that has passed). Returns the run and what was done:
-    "created", "re-enqueued" or "kept"."""
-    from portal.services.jobs import enqueue_run, start_job, waiting_in_redis
-
-    now = now or utcnow()
-    zones = list(db.session.scalars(select(Service.time_zone).distinct()))
-    # Two pending runs are normal for a while: a failed closing waiting for its retry, and the next month's.
-    pending = db.session.scalars(
-        select(JobRun).where(JobRun.kind == CLOSE_JOB_KIND, JobRun.state == JobState.pending).order_by(JobRun.id)
-    ).all()
-    lost = [run for run in pending if not waiting_in_redis(run.id, CLOSE_QUEUE)]
-    for run in lost:
-        at = next_close_at(zones, run.created_at)
-        enqueue_run(run, CLOSE_FUNC, queue=CLOSE_QUEUE, at=at if at > now else None, **CLOSE_OPTIONS)
-    if lost:
-        return lost[-1], "re-enqueued"
-    if pending:
-        return pending[-1], "kept"
-    return start_job(CLOSE_JOB_KIND, CLOSE_FUNC, organization_id=None, queue=CLOSE_QUEUE,
-                     at=next_close_at(zones, now), **CLOSE_OPTIONS), "created"
-
-
-CLOSE_JOB_KIND = "billing.close_months"
-CLOSE_FUNC, CLOSE_QUEUE, CLOSE_OPTIONS = "jobs.billing.close_months", "scheduled", {"timeout": 1800, "retries": 3}
-
-
-def next_close_at(time_zones: Iterable[str], now: datetime | None = None) -> datetime:
-    """The earliest coming 00:05 on a 1st of the month among the given time zones (UTC if none)."""
-    from zoneinfo import ZoneInfo
-
-    now = now or utcnow()
-    candidates = []
-    for tz in set(time_zones) or {"UTC"}:
-        local = now.astimezone(ZoneInfo(tz))
-        first = next_month(local.date().replace(day=1))
-        candidates.append(datetime(first.year, first.month, 1, 0, 5, tzinfo=ZoneInfo(tz)))
-    return min(candidates)
+def time_zones_in_use() -> list[str]:
+    """The time zones of the services: the month closing runs when a month has ended in the first of them."""
+    return list(db.session.scalars(select(Service.time_zone).distinct()))
 
 
 # -- the billing tab ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import date, timedelta
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -98,8 +99,8 @@ def start_export(member, service: Service, first: date, last: date):
     from portal.services.jobs import start_job
 
     check_range(first, last)
-    return start_job(EXPORT_KIND, "jobs.cti.export_log", service.id, first.isoformat(), last.isoformat(),
-                     organization_id=member.organization_id, member_id=member.id, timeout=3600)
+    return start_job(EXPORT_KIND, service.id, first.isoformat(), last.isoformat(),
+                     organization_id=member.organization_id, member_id=member.id)
 
 
 def export_file_name(service: Service, first: date, last: date) -> str:
@@ -129,34 +130,26 @@ def purge_exports(now=None) -> int:
     from portal.models import StoredFile
     from portal.models.base import utcnow
 
-    done = db.session.execute(delete(StoredFile).where(
+    return db.session.execute(delete(StoredFile).where(
         StoredFile.purpose == EXPORT_PURPOSE, StoredFile.created_at < (now or utcnow()) - EXPORT_KEEP)).rowcount
-    db.session.commit()
-    return done
 
 
-def purge_expired(now=None, chunk: int = 5000) -> dict[str, int]:
+def delete_expired(now=None, chunk: int = 5000) -> Iterator[tuple[str, int]]:
     """Delete each service's CTI events older than its retention (days counted in the service's time zone),
-    a chunk per transaction so the table is never locked for long. Returns deleted rows per service ID."""
+    `chunk` rows at a time: yields (service ID, rows deleted) after each chunk, where the caller commits, so the
+    table is never locked for long."""
     from portal.models import CtiSettings
     from portal.models.base import utcnow
 
     now = now or utcnow()
-    deleted: dict[str, int] = {}
-    for service, days in db.session.execute(select(Service, CtiSettings.log_retention_days)
-                                            .join(CtiSettings, CtiSettings.service_id == Service.id)).all():
-        cutoff = now.astimezone(ZoneInfo(service.time_zone)).date() - timedelta(days=days)
-        total = 0
+    for service_id, service_key, time_zone, days in db.session.execute(
+            select(Service.id, Service.service_key, Service.time_zone, CtiSettings.log_retention_days)
+            .join(CtiSettings, CtiSettings.service_id == Service.id)).all():
+        cutoff = now.astimezone(ZoneInfo(time_zone)).date() - timedelta(days=days)
         while True:
-            ids = list(db.session.scalars(select(CtiEvent.id).where(CtiEvent.service_id == service.id,
+            ids = list(db.session.scalars(select(CtiEvent.id).where(CtiEvent.service_id == service_id,
                                                                     CtiEvent.local_day < cutoff).limit(chunk)))
             if not ids:
                 break
             db.session.execute(delete(CtiEvent).where(CtiEvent.id.in_(ids)))
-            db.session.commit()
-            total += len(ids)
-        if total:
-            deleted[service.service_key] = total
-    db.session.commit()
-    return deleted
-
+            yield service_key, len(ids)

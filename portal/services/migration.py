@@ -273,38 +273,23 @@ def upload(actor: Actor, service: Service, filename: str, data: bytes) -> Migrat
     return batch
 
 
-def check(batch_id: int) -> MigrationBatch | None:
-    """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready.
-    Progress is committed as it goes; a batch deleted meanwhile is left deleted. Whatever happens the check
-    ends in a final state: a file that breaks the check fails it with a message, never leaves it checking."""
+def begin_check(batch_id: int) -> MigrationBatch | None:
+    """The batch if it still waits for its check (not deleted, not checked by an earlier delivery), with this
+    attempt counted: the caller commits that at once, so a file that kills its worker counts too and the sweep
+    stops restarting it after MAX_CHECK_ATTEMPTS."""
     batch = db.session.get(MigrationBatch, batch_id)
     if batch is None or batch.status != BatchStatus.checking:
-        return batch
+        return None
     batch.check_attempts += 1
-    db.session.commit()
-    try:
-        return _check(batch)
-    except FileRefused as exc:
-        return _end_check(batch_id, exc.message)
-    except Exception:
-        current_app.logger.exception("checking migration batch %s failed", batch_id)
-        db.session.rollback()
-        return _end_check(batch_id, _("The file could not be checked: something in it stopped the check. Save it "
-                                      "again from Excel, or split it, and upload it again (batch %(id)d).",
-                                      id=batch_id))
+    db.session.flush()
+    return batch
 
 
-def _end_check(batch_id: int, message: str) -> MigrationBatch | None:
-    """check_failed with `message`, unless the batch left the check meanwhile (deleted)."""
-    db.session.execute(update(MigrationBatch).where(
-        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking).values(
-        status=BatchStatus.check_failed, message=message[:1000], progress=100, finished_at=utcnow()))
-    db.session.commit()
-    db.session.expire_all()
-    return db.session.get(MigrationBatch, batch_id)
-
-
-def _check(batch: MigrationBatch) -> MigrationBatch:
+def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) -> MigrationBatch:
+    """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready.
+    Every PROGRESS_EVERY rows the progress and heartbeat are set and `checkpoint()` is called (the job commits
+    there); a batch deleted meanwhile is left deleted. Raises when the file is refused or breaks the check: the
+    caller rolls back and ends it with `end_broken_check`, so a check always ends in a final state."""
     service = db.session.get(Service, batch.service_id)
     fields = fields_of(service)
     batch.fingerprint = fingerprint(fields)
@@ -314,7 +299,8 @@ def _check(batch: MigrationBatch) -> MigrationBatch:
         if batch.status != BatchStatus.checking:
             return False
         batch.progress, batch.heartbeat_at = max(0, min(99, percent)), utcnow()
-        db.session.commit()
+        db.session.flush()
+        checkpoint()
         return True
 
     rows = error_count = 0
@@ -346,6 +332,23 @@ def _check(batch: MigrationBatch) -> MigrationBatch:
         batch.status, batch.message = BatchStatus.ready, _("%(rows)s rows are ready. Confirm to reserve them.",
                                                            rows=f"{rows:,}")
     return batch
+
+
+def end_broken_check(batch_id: int, exc: Exception) -> MigrationBatch | None:
+    """End a check that `exc` stopped, with a message: a refused file says why; anything else says that something
+    in the file stopped the check (the exception is in the worker's log)."""
+    if isinstance(exc, FileRefused):
+        return _end_check(batch_id, exc.message)
+    return _end_check(batch_id, _("The file could not be checked: something in it stopped the check. Save it "
+                                  "again from Excel, or split it, and upload it again (batch %(id)d).", id=batch_id))
+
+
+def _end_check(batch_id: int, message: str) -> MigrationBatch | None:
+    """check_failed with `message`, unless the batch left the check meanwhile (deleted)."""
+    db.session.execute(update(MigrationBatch).where(
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking).values(
+        status=BatchStatus.check_failed, message=message[:1000], progress=100, finished_at=utcnow()))
+    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
 class ErrorReport:
@@ -410,55 +413,63 @@ def delete(actor: Actor, batch: MigrationBatch) -> MigrationBatch:
     return batch
 
 
-def apply(batch_id: int, now: datetime | None = None, *, force: bool = False) -> MigrationBatch | None:
-    """Create the batch's tickets in one transaction: all or none.
-
-    The transaction starts by moving the batch from reserved to applying (a guarded UPDATE): a second apply
-    (retry, two schedulers) finds nothing to move and stops; a crash rolls everything back to reserved, and
-    (batch, row) is unique on tickets anyway. Returns the batch, or None when there was nothing to do."""
+def start_apply(batch_id: int, now: datetime | None = None, *, force: bool = False) -> MigrationBatch | None:
+    """A reserved batch whose time has come (any reserved one with `force`), stamped as started: the caller
+    commits the stamp on its own, so the list can say "applying" during `apply`'s long transaction. None when
+    there is nothing to apply."""
     now = now or utcnow()
     batch = db.session.get(MigrationBatch, batch_id)
     if batch is None or batch.status != BatchStatus.reserved:
         return None
     if not force and batch.scheduled_for and batch.scheduled_for > now:
         return None
-    batch.apply_started_at = now  # committed on its own, so the list can say "applying"
-    db.session.commit()
-    started = clock.monotonic()
+    batch.apply_started_at = now
+    db.session.flush()
+    return batch
+
+
+def take_for_apply(batch_id: int) -> bool:
+    """Move the batch from reserved to applying, first in the apply's transaction (a guarded UPDATE). False when
+    another apply (a retry, two schedulers) has it: the caller rolls back and stops."""
     try:
-        moved = db.session.execute(
+        return db.session.execute(
             update(MigrationBatch).where(MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved)
             .values(status=BatchStatus.applying)
-        ).rowcount
+        ).rowcount == 1
     except OperationalError:  # SQLite: another apply holds the write lock, so this one is not needed
-        db.session.rollback()
-        return None
-    if moved != 1:
-        db.session.rollback()
-        return None
-    try:
-        service = db.session.execute(select(Service).where(Service.id == batch.service_id).with_for_update()).scalar_one()
-        fields = fields_of(service)
-        if fingerprint(fields) != batch.fingerprint:
-            raise ServiceError(_("The ticket fields of %(name)s changed after the check. Upload the file again.",
-                                 name=service.name), "fields_changed")
-        created = _insert_tickets(batch, service, fields, now)
-        db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
-            status=BatchStatus.completed, created_tickets=created, finished_at=utcnow(),
-            duration_ms=int((clock.monotonic() - started) * 1000), progress=100,
-            message=_("%(n)s tickets were created.", n=f"{created:,}")))
-        db.session.commit()
-    except Exception as exc:
-        db.session.rollback()
-        reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
-        db.session.execute(update(MigrationBatch).where(
-            MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved).values(
-            status=BatchStatus.failed, finished_at=utcnow(), message=reason[:1000]))
-        db.session.commit()
-        if not isinstance(exc, ServiceError):
-            current_app.logger.exception("applying migration batch %s failed", batch_id)
-    db.session.expire_all()
-    return db.session.get(MigrationBatch, batch_id)
+        return False
+
+
+def apply(batch_id: int, now: datetime | None = None) -> MigrationBatch:
+    """Create the batch's tickets, all or none, in the transaction `take_for_apply` opened, and mark it completed.
+
+    A crash rolls everything back to reserved, and (batch, row) is unique on tickets anyway. Raises ServiceError
+    when the fields changed after the check or a row no longer passes it: the caller rolls back and records
+    `apply_failed`."""
+    now = now or utcnow()
+    started = clock.monotonic()
+    batch = db.session.get(MigrationBatch, batch_id)
+    service = db.session.execute(select(Service).where(Service.id == batch.service_id).with_for_update()).scalar_one()
+    fields = fields_of(service)
+    if fingerprint(fields) != batch.fingerprint:
+        raise ServiceError(_("The ticket fields of %(name)s changed after the check. Upload the file again.",
+                             name=service.name), "fields_changed")
+    created = _insert_tickets(batch, service, fields, now)
+    db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
+        status=BatchStatus.completed, created_tickets=created, finished_at=utcnow(),
+        duration_ms=int((clock.monotonic() - started) * 1000), progress=100,
+        message=_("%(n)s tickets were created.", n=f"{created:,}")))
+    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
+
+
+def apply_failed(batch_id: int, exc: Exception) -> MigrationBatch | None:
+    """Record why an apply failed, once its transaction is rolled back (the batch is reserved again): a refusal's
+    own message, else the exception."""
+    reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+    db.session.execute(update(MigrationBatch).where(
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved).values(
+        status=BatchStatus.failed, finished_at=utcnow(), message=reason[:1000]))
+    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
 def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime) -> int:

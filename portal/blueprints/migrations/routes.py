@@ -73,8 +73,8 @@ def new():
                 db.session.rollback()
                 error = exc.message
             else:
-                start_job("migration.check", "jobs.migration.check_batch", batch.id,
-                          organization_id=current_user.organization_id, member_id=current_user.id, retries=1)
+                start_job("migration.check", batch.id, organization_id=current_user.organization_id,
+                          member_id=current_user.id)
                 db.session.commit()
                 return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
     return render_template("migrations/new.html", services=services, chosen=chosen, form=form,
@@ -137,8 +137,8 @@ def confirm(batch_id: int):
         db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
-    start_job("migration.apply", "jobs.migration.apply_batch", batch.id, organization_id=batch.organization_id,
-              member_id=current_user.id, queue="scheduled", at=batch.scheduled_for, retries=2, timeout=3600)
+    start_job("migration.apply", batch.id, organization_id=batch.organization_id, member_id=current_user.id,
+              at=batch.scheduled_for)
     db.session.commit()
     flash(_("The batch is reserved. It will be applied at %(when)s.",
             when=batch.scheduled_for.astimezone(_zone(batch)).strftime("%Y-%m-%d %H:%M %Z")), "success")
