@@ -187,7 +187,8 @@ def by_member_page(org_id, flt, cursor=None, size=PAGE):
     from portal.extensions import db
     from portal.models import PermissionChange as PC
     from portal.models.base import UTCDateTime
-    from portal.services.permission_log import _member_ids, decode_cursor, encode_cursor, query
+    from portal.services.pagination import decode_cursor, encode_cursor
+    from portal.services.permission_log import _member_ids, query
 
     ids = list(db.session.scalars(_member_ids(org_id, flt.target)))
     if not ids:
@@ -208,7 +209,7 @@ def by_member_page(org_id, flt, cursor=None, size=PAGE):
                                    .order_by(PC.created_at.desc(), PC.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+    return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
 
 
 def check(keys, after=None):
@@ -266,7 +267,8 @@ def run(args) -> dict:
     from portal.extensions import db
     from portal.models import Organization, PermissionChange
     from portal.models.base import utcnow
-    from portal.services.permission_log import decode_cursor, encode_cursor, page, query
+    from portal.services.pagination import decode_cursor, encode_cursor
+    from portal.services.permission_log import page, query
 
     dialect = db.engine.dialect.name
     org_id = db.session.scalar(select(Organization.id).where(Organization.domain == args.domain))
@@ -328,7 +330,7 @@ def run(args) -> dict:
                                                                  PermissionChange.id.desc())
                                      .offset(jump - 1).limit(1)).one()
             key = (row.created_at, row.id)
-            cursor = encode_cursor(row)
+            cursor = encode_cursor(*key)
             expected = list(db.session.scalars(
                 query(org_id, flt).order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc())
                 .with_only_columns(PermissionChange.id).offset(jump).limit(PAGE)))

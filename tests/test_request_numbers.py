@@ -123,7 +123,7 @@ def test_a_forged_cursor_is_ignored_or_refused_with_a_message(desk, row_id):
 
 
 def test_a_cursor_at_the_start_of_the_calendar_is_ignored(desk):
-    from portal.services.permission_log import decode_cursor, encode_cursor
+    from portal.services.pagination import decode_cursor, encode_cursor
 
     cursor = encode_cursor(datetime.fromisoformat("0001-01-01T00:00:00+01:00"), 1)
     assert decode_cursor(cursor) is None

@@ -1,18 +1,17 @@
 """Reading the permission change log: filters, keyset pagination, export rows."""
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import Select, func, or_, select, union_all
 
 from portal.extensions import db
 from portal.models import Member, Operation, PermissionChange
-from portal.models.base import UTCDateTime, utcnow
-from portal.services import MAX_ID, ServiceError, whole_number
+from portal.models.base import utcnow
+from portal.services import ServiceError
+from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 
 PAGE_SIZE = 50
 MAX_RANGE = timedelta(days=366)
@@ -75,22 +74,6 @@ def query(organization_id: int, flt: LogFilter) -> Select:
     return q
 
 
-def encode_cursor(when: datetime, row_id: int) -> str:
-    """A keyset position (time, id) as an opaque URL-safe string."""
-    raw = json.dumps([when.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        when, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when, row_id = datetime.fromisoformat(when).astimezone(timezone.utc), whole_number(row_id, 1, MAX_ID)
-    except (ValueError, TypeError, OverflowError, json.JSONDecodeError):  # OverflowError: year 1 in +01:00
-        return None
-    return (when, row_id) if row_id is not None else None
-
-
 MAX_MEMBER_BRANCHES = 200
 
 
@@ -109,18 +92,12 @@ def page(organization_id: int, flt: LogFilter, cursor: str | None = None,
     if rows is None:
         q = query(organization_id, flt)
         if position:
-            q = q.where(_before(position))
+            q = q.where(keyset_before(PermissionChange.created_at, PermissionChange.id, position))
         rows = list(db.session.scalars(
             q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     return rows, (encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
-
-
-def _before(position: tuple[datetime, int]):
-    when, row_id = position
-    return tuple_(PermissionChange.created_at, PermissionChange.id) < tuple_(literal(when, UTCDateTime()),
-                                                                            literal(row_id))
 
 
 def _by_member(organization_id: int, flt: LogFilter, position, limit: int) -> list[PermissionChange] | None:
@@ -141,7 +118,7 @@ def _by_member(organization_id: int, flt: LogFilter, position, limit: int) -> li
         q = query(organization_id, narrowed).with_only_columns(PermissionChange.id, PermissionChange.created_at) \
             .where(column == member_id)
         if position:
-            q = q.where(_before(position))
+            q = q.where(keyset_before(PermissionChange.created_at, PermissionChange.id, position))
         branches.append(select(*q.order_by(PermissionChange.created_at.desc(), PermissionChange.id.desc())
                                .limit(limit).subquery().c))
     merged = union_all(*branches).subquery()

@@ -4,12 +4,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import literal, select, tuple_
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Service, Ticket, TicketStatus
-from portal.models.base import UTCDateTime
-from portal.services.permission_log import decode_cursor, encode_cursor
+from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 
 PAGE_SIZE = 50
 
@@ -31,8 +30,7 @@ def page(service: Service, *, status: TicketStatus | None = None, assignee_id: i
     if cursor:
         position = decode_cursor(cursor)
         if position is not None:
-            when, row_id = position
-            q = q.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(literal(when, UTCDateTime()), literal(row_id)))
+            q = q.where(keyset_before(Ticket.created_at, Ticket.id, position))
     rows = list(db.session.scalars(q.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import func, select
 
 from portal.blueprints.api.common import (
     Blueprint,
@@ -30,9 +30,8 @@ from portal.blueprints.api.schemas import (
 )
 from portal.extensions import db
 from portal.models import Contract, Service, ServiceStatus
-from portal.models.base import UTCDateTime
 from portal.services import Actor, ServiceError, contracts
-from portal.services.permission_log import decode_cursor, encode_cursor
+from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 from portal.services.price_list import estimate
 
 blp = Blueprint("api_services", __name__, url_prefix="/api/v1/services",
@@ -95,8 +94,7 @@ def list_services(args):
         position = decode_cursor(args["cursor"])
         if position is None:
             return problem(400, "bad_cursor", _("The page link is not valid. Start the search again."))
-        q = q.where(tuple_(Service.created_at, Service.id) < tuple_(literal(position[0], UTCDateTime()),
-                                                                   literal(position[1])))
+        q = q.where(keyset_before(Service.created_at, Service.id, position))
     limit = args["limit"]
     rows = list(db.session.scalars(q.order_by(Service.created_at.desc(), Service.id.desc()).limit(limit + 1)))
     more = len(rows) > limit

@@ -5,17 +5,17 @@ from zoneinfo import ZoneInfo
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import literal, select, tuple_, update
+from sqlalchemy import select, update
 
 from portal.access import service_role_required
 from portal.blueprints.calls import bp
 from portal.forms import ConfirmForm
 from portal.extensions import db
 from portal.models import Call, Member, ServiceMember, Ticket
-from portal.models.base import UTCDateTime, utcnow
+from portal.models.base import utcnow
 from portal.params import NotANumber, day, int_arg
 from portal.redirects import safe_referrer
-from portal.services.permission_log import decode_cursor, encode_cursor
+from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 
 OUTCOMES = ("answered", "abandoned", "no_answer", "failed")
 PAGE_SIZE = 100
@@ -54,7 +54,7 @@ def index(service_key: str):
         q = q.where(Call.member_id == agent)
     position = decode_cursor(args["cursor"]) if args.get("cursor") else None
     if position is not None:
-        q = q.where(tuple_(Call.started_at, Call.id) < tuple_(literal(position[0], UTCDateTime()), literal(position[1])))
+        q = q.where(keyset_before(Call.started_at, Call.id, position))
     calls = list(db.session.scalars(q.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE + 1)))
     next_cursor = encode_cursor(calls[PAGE_SIZE - 1].started_at, calls[PAGE_SIZE - 1].id) if len(calls) > PAGE_SIZE else None
     calls = calls[:PAGE_SIZE]
