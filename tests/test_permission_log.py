@@ -38,7 +38,7 @@ def _changes(app, world, count, *, start, step=timedelta(minutes=1), member="ali
         svc = db.session.get(Service, world[service].id)
         actor = Actor(world["org"].id, world["admin"].id, "10.1.2.3")
         for i in range(count):
-            link = permissions.membership(svc, target)
+            link = permissions.membership(target.id, svc.id)
             permissions.set_channel(actor, svc, target, "chat", not link.can_chat, at=start + step * i)
         db.session.commit()
 
