@@ -4,229 +4,35 @@ State lives in the MigrationBatch row; jobs take ids and can run twice without d
 """
 from __future__ import annotations
 
-import io
-import re
-from dataclasses import dataclass
-import time as clock
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
+from time import monotonic
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from openpyxl import Workbook
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from portal.extensions import db
-from portal.models import (
-    BatchStatus,
-    FieldType,
-    Member,
-    MigrationBatch,
-    Service,
-    ServiceMember,
-    ServiceStatus,
-    Ticket,
-    TicketField,
-)
+from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus, Ticket, TicketField
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
-from portal.services.exports import row_cells
 from portal.services.migration_files import (
+    ErrorReport,
     FileRefused,
     header_label,
     open_workbook,
     precheck,
     template_differences,
 )
+from portal.services.migration_rows import RowValidator, blank
 from portal.services.storage import load, store
 from portal.services.ticket_fields import fields_of, fingerprint
 
 MAX_STORED_ERRORS = 200
 MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
 PROGRESS_EVERY = 2000
-LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
-TEXT_MAX, LONG_TEXT_MAX = 1000, 20000
-TRUE, FALSE = {"y", "yes", "true", "1", "o", "예"}, {"n", "no", "false", "0", "x", "아니오"}
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{2,31}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
-DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
-
-
-# -- reading and validating rows -------------------------------------------------------------------------------
-
-class RowError(ValueError):
-    pass
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # invisible in Excel, refused by PostgreSQL
-
-
-def _text(value) -> str:
-    """A cell as the text a ticket stores: control characters (which no one sees in Excel, and which
-    PostgreSQL cannot store) are dropped."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return _CONTROL.sub("", value).strip() if _CONTROL.search(value) else value.strip()
-    if isinstance(value, float) and value.is_integer():  # the reader gives every number as a float
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def _number(value):
-    if isinstance(value, bool):
-        raise RowError(_("Enter a number."))
-    if isinstance(value, (int, float)):
-        return int(value) if float(value).is_integer() else float(value)
-    try:
-        number = float(str(value).replace(",", ""))
-    except ValueError:
-        raise RowError(_("Enter a number.")) from None
-    return int(number) if number.is_integer() else number
-
-
-def _date(value) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(str(value).strip(), fmt).date()
-        except ValueError:
-            continue
-    raise RowError(_("Enter a real date as YYYY-MM-DD."))
-
-
-def _datetime(value, zone: ZoneInfo) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time.min)
-    else:
-        for fmt in DATETIME_FORMATS + DATE_FORMATS:
-            try:
-                moment = datetime.strptime(str(value).strip(), fmt)
-                break
-            except ValueError:
-                continue
-        else:
-            raise RowError(_("Enter a real date and time as YYYY-MM-DD HH:MM."))
-    return moment.replace(tzinfo=zone).astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """What the validator needs of a field, copied once: plain attributes are cheap per cell, and progress
-    commits (which expire ORM objects) cannot make the check reload the fields."""
-
-    key: str
-    type: FieldType
-    required: bool
-    choices: tuple | None
-    label_ko: str
-    label_en: str
-
-
-class RowValidator:
-    """Turns one sheet row into ticket values, or a list of (column label, message) errors."""
-
-    def __init__(self, service: Service, fields: list[TicketField], lang: str):
-        self.lang = lang
-        self.fields = [FieldSpec(f.key, f.type, f.required, tuple(f.choices) if f.choices else None, f.label_ko,
-                                 f.label_en) for f in fields]
-        self.zone = ZoneInfo(service.time_zone)
-        self.members = {login.lower(): member_id for login, member_id in db.session.execute(
-            select(Member.login_id, Member.id).join(ServiceMember, ServiceMember.member_id == Member.id)
-            .where(ServiceMember.service_id == service.id))}
-        self.seen_external: dict[str, int] = {}
-
-    def label(self, field: TicketField) -> str:
-        return field.label_ko if self.lang == "ko" else field.label_en
-
-    def convert(self, field: TicketField, value):
-        kind = field.type
-        if kind == FieldType.member:
-            login = _text(value).lower()
-            if login not in self.members:
-                raise RowError(_("%(login)s is not a member of this service.", login=_text(value)))
-            return self.members[login]
-        if kind in (FieldType.text, FieldType.long_text):
-            text = _text(value)
-            limit = LENGTHS.get(field.key, LONG_TEXT_MAX if kind == FieldType.long_text else TEXT_MAX)
-            if len(text) > limit:
-                raise RowError(_("At most %(n)s characters.", n=f"{limit:,}"))
-            return text
-        if kind == FieldType.number:
-            return _number(value)
-        if kind == FieldType.date:
-            return _date(value).isoformat()
-        if kind == FieldType.datetime:
-            return _datetime(value, self.zone)
-        if kind == FieldType.single_choice:
-            text = _text(value)
-            if text not in (field.choices or []):
-                raise RowError(_("%(value)s is not one of the choices.", value=text))
-            return text
-        if kind == FieldType.multi_choice:
-            picked = [part.strip() for part in _text(value).split(",") if part.strip()]
-            unknown = [p for p in picked if p not in (field.choices or [])]
-            if unknown:
-                raise RowError(_("%(value)s is not one of the choices.", value=", ".join(unknown)))
-            return picked
-        if kind == FieldType.checkbox:
-            text = _text(value).lower() if not isinstance(value, bool) else ("y" if value else "n")
-            if text in TRUE:
-                return True
-            if text in FALSE:
-                return False
-            raise RowError(_("Enter Y or N."))
-        if kind == FieldType.email:
-            text = _text(value)
-            # A syntax check per cell: the full validator is a third of a 100,000-row check, and imported
-            # requester addresses are kept as given rather than normalized.
-            if not EMAIL_RE.match(text):
-                raise RowError(_("Enter a valid e-mail address."))
-            return text
-        if kind == FieldType.phone:
-            text = _text(value)
-            if not PHONE_RE.match(text):
-                raise RowError(_("Enter a phone number (digits, spaces, + and -)."))
-            return text
-        raise RowError(kind.value)
-
-    def validate(self, row: list, number: int) -> tuple[dict, list[tuple[str, str]]]:
-        values, errors = {}, []
-        for index, field in enumerate(self.fields):
-            raw = row[index] if index < len(row) else ""
-            if raw is None or (isinstance(raw, str) and not _text(raw)):
-                if field.required:
-                    errors.append((self.label(field), _("Required.")))
-                continue
-            try:
-                values[field.key] = self.convert(field, raw)
-            except RowError as exc:
-                errors.append((self.label(field), str(exc)))
-        external = values.get("external_id")
-        if external:
-            if external in self.seen_external:
-                errors.append((_("External ID"), _("Same external ID as row %(row)d.", row=self.seen_external[external])))
-            else:
-                self.seen_external[external] = number
-        return values, errors
-
-
-def _blank(row: list) -> bool:
-    return all(v is None or (isinstance(v, str) and not _text(v)) for v in row)
-
-
 def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField],
               on_progress: Callable[[int], bool] | None = None):
     """Yield (row number, raw row, values, errors) for every non-blank data row of the batch's file.
@@ -244,7 +50,7 @@ def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField]
     for done, (number, row) in enumerate(opened.rows, start=1):
         if on_progress and done % PROGRESS_EVERY == 0 and on_progress(int(opened.progress[0] * 100)) is False:
             return
-        if _blank(row):
+        if blank(row):
             continue
         values, errors = validator.validate(row, number)
         yield number, row, values, errors
@@ -351,29 +157,6 @@ def _end_check(batch_id: int, message: str) -> MigrationBatch | None:
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
-class ErrorReport:
-    """The failing rows as uploaded, with their row number and what is wrong, written as the check meets them
-    (a write-only workbook streams its rows to a temporary file: a file of 200,000 bad rows is not held in
-    memory)."""
-
-    def __init__(self, fields: list[TicketField]):
-        self.fields, self.workbook, self.sheet = fields, None, None
-
-    def add(self, number: int, raw: list, row_errors: list[tuple[str, str]]) -> None:
-        if self.sheet is None:  # made at the first failing row: a good file never opens one
-            self.workbook = Workbook(write_only=True)
-            self.sheet = self.workbook.create_sheet(_("Errors"))
-            self.sheet.append(row_cells(self.sheet, [_("Row"), _("Errors")] + [
-                f.label_ko + (" *" if f.required else "") for f in self.fields]))
-        message = "; ".join(f"{column}: {text}" for column, text in row_errors)
-        self.sheet.append(row_cells(self.sheet, [number, message] + list(raw)[:len(self.fields)]))
-
-    def save(self) -> bytes:
-        out = io.BytesIO()
-        self.workbook.save(out)
-        return out.getvalue()
-
-
 def next_one_am(service: Service, now: datetime | None = None) -> datetime:
     """01:00 of the next day in the service's time zone."""
     zone = ZoneInfo(service.time_zone)
@@ -447,7 +230,7 @@ def apply(batch_id: int, now: datetime | None = None) -> MigrationBatch:
     when the fields changed after the check or a row no longer passes it: the caller rolls back and records
     `apply_failed`."""
     now = now or utcnow()
-    started = clock.monotonic()
+    started = monotonic()
     batch = db.session.get(MigrationBatch, batch_id)
     service = db.session.execute(select(Service).where(Service.id == batch.service_id).with_for_update()).scalar_one()
     fields = fields_of(service)
@@ -457,7 +240,7 @@ def apply(batch_id: int, now: datetime | None = None) -> MigrationBatch:
     created = _insert_tickets(batch, service, fields, now)
     db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
         status=BatchStatus.completed, created_tickets=created, finished_at=utcnow(),
-        duration_ms=int((clock.monotonic() - started) * 1000), progress=100,
+        duration_ms=int((monotonic() - started) * 1000), progress=100,
         message=_("%(n)s tickets were created.", n=f"{created:,}")))
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 

@@ -240,3 +240,26 @@ def template_differences(opened: OpenedFile, service: Service, fields: list[Tick
     if trailing:
         problems.append(_("Unknown columns: %(cols)s.", cols=", ".join(trailing[:5])))
     return problems
+
+
+class ErrorReport:
+    """The failing rows as uploaded, with their row number and what is wrong, written as the check meets them
+    (a write-only workbook streams its rows to a temporary file: a file of 200,000 bad rows is not held in
+    memory)."""
+
+    def __init__(self, fields: list[TicketField]):
+        self.fields, self.workbook, self.sheet = fields, None, None
+
+    def add(self, number: int, raw: list, row_errors: list[tuple[str, str]]) -> None:
+        if self.sheet is None:  # made at the first failing row: a good file never opens one
+            self.workbook = Workbook(write_only=True)
+            self.sheet = self.workbook.create_sheet(_("Errors"))
+            self.sheet.append(row_cells(self.sheet, [_("Row"), _("Errors")] + [
+                f.label_ko + (" *" if f.required else "") for f in self.fields]))
+        message = "; ".join(f"{column}: {text}" for column, text in row_errors)
+        self.sheet.append(row_cells(self.sheet, [number, message] + list(raw)[:len(self.fields)]))
+
+    def save(self) -> bytes:
+        out = io.BytesIO()
+        self.workbook.save(out)
+        return out.getvalue()
