@@ -40,7 +40,9 @@ def register(app: Flask) -> None:
 @event.listens_for(Engine, "savepoint")
 def _sqlite_begin_before_savepoint(conn, _name) -> None:
     """sqlite3's legacy transaction mode sends BEGIN only before a write, so a SAVEPOINT as the first write would
-    open the transaction itself and its RELEASE commit it, outside the request's transaction: begin first."""
+    open the transaction itself and its RELEASE commit it, outside the request's transaction: begin first.
+    IMMEDIATE: a savepoint wraps a change, and a deferred transaction that read before writing fails at once
+    (no busy wait) when another writer committed in between."""
     dbapi_connection = conn.connection.dbapi_connection
     if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
-        dbapi_connection.execute("BEGIN")
+        dbapi_connection.execute("BEGIN IMMEDIATE")

@@ -159,6 +159,7 @@ def test_the_sweep_catches_a_lost_scheduled_return_and_leaves_other_ticket_work(
     with app.app_context():
         get_redis().flushdb()  # the scheduled job is lost
         assert agent_states.end_overdue_after_call_work() == [desk["ann"].id]
+        db.session.commit()  # what the sweep's job does after it
     assert open_states(app, desk["ann"].id)["phone"] == ("ready", "acw-timeout")
     # Ticket work the agent picks by hand (not after a call) has no limit.
     client = login_as(desk["ann"])

@@ -143,7 +143,6 @@ def idle_sweep(now: datetime | None = None) -> list[int]:
                 .values(ended_at=last_activity + timedelta(minutes=minutes), end_reason="idle"))
             if done.rowcount:
                 moved.append(member_id)
-    db.session.commit()
     return moved
 
 
@@ -190,7 +189,6 @@ def end_overdue_after_call_work(now: datetime | None = None, interval_id: int | 
             change(Actor(member.organization_id, None), member, service, "phone", "offline", reason=ACW_TIMEOUT,
                    at=due, by_telephony=True)
         moved.append(member.id)
-    db.session.commit()
     return moved
 
 

@@ -167,17 +167,16 @@ def sign_contract(
         lines=[ContractLine(position=i, feature_key=line.feature.key, quantity=line.quantity,
                             unit_price=line.unit_price, amount=line.amount) for i, line in enumerate(priced.lines)],
     )
-    if previous is not None:
-        previous.effective_to = today
-    db.session.add(contract)
     was_draft = service.status == ServiceStatus.draft
-    if was_draft:
-        service.status = ServiceStatus.active
     try:
-        db.session.flush()
+        with db.session.begin_nested():  # a lost race undoes this change only, not the caller's transaction
+            if previous is not None:
+                previous.effective_to = today
+            db.session.add(contract)
+            if was_draft:
+                service.status = ServiceStatus.active
     except IntegrityError:
         # Another change of this service won the race for today; its transaction committed first.
-        db.session.rollback()
         raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
                            "once_a_day") from None
     _log(actor, "contract.signed" if was_draft else "contract.changed", service, {

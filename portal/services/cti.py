@@ -198,17 +198,16 @@ def set_credentials(actor: Actor, member: Member, *, cti_id: str, cti_number: st
             raise ServiceError(message, "duplicate")
     agent = db.session.scalars(select(CtiAgent).where(CtiAgent.member_id == member.id)).first()
     before = {"cti_id": agent.cti_id, "cti_number": agent.cti_number} if agent else None
-    if agent is None:
-        agent = CtiAgent(organization_id=member.organization_id, member_id=member.id, cti_id=cti_id,
-                         cti_number=cti_number)
-        db.session.add(agent)
-    else:
-        agent.cti_id, agent.cti_number = cti_id, cti_number
-    agent.updated_at = utcnow()
     try:
-        db.session.flush()
+        with db.session.begin_nested():  # a lost race undoes this change only, not the caller's transaction
+            if agent is None:
+                agent = CtiAgent(organization_id=member.organization_id, member_id=member.id, cti_id=cti_id,
+                                 cti_number=cti_number)
+                db.session.add(agent)
+            else:
+                agent.cti_id, agent.cti_number = cti_id, cti_number
+            agent.updated_at = utcnow()
     except IntegrityError:  # the same value committed by someone else a moment ago
-        db.session.rollback()
         raise ServiceError(_("The CTI ID or CTI number was just taken by another agent. Choose another."),
                            "duplicate") from None
     activity.record(actor.organization_id, actor.member_id, "cti.agent_credentials", subject_type="member",

@@ -156,7 +156,8 @@ LAST_USED_EVERY = timedelta(seconds=60)
 
 def organization_for_api_key(key: str, now: datetime | None = None) -> Organization | None:
     """The organization whose current key this is, or whose previous key it is while its grace lasts
-    (compared by hash, in constant time). Records when the key was last used (at most once a minute)."""
+    (compared by hash, in constant time). Records when the key was last used (at most once a minute), with the
+    request's changes."""
     if not key or not key.startswith(API_KEY_PREFIX):
         return None
     now = now or utcnow()
@@ -172,5 +173,4 @@ def organization_for_api_key(key: str, now: datetime | None = None) -> Organizat
         return None
     if org.api_key_last_used_at is None or now - org.api_key_last_used_at >= LAST_USED_EVERY:
         db.session.execute(update(Organization).where(Organization.id == org.id).values(api_key_last_used_at=now))
-        db.session.commit()
     return org
