@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AgentStateInterval, Call, CtiAgent, CtiEvent, Organization, Service, Ticket
+from portal.models import Activity, AgentStateInterval, Call, CtiAgent, CtiEvent, Organization, Service, Ticket
 from portal.services import Actor, agent_states, cti
 from portal.services.contracts import sign_contract
 from portal.services.organizations import rotate_api_key
@@ -284,10 +284,14 @@ def test_the_calls_page_lists_calls_and_missed_ones_get_called_back(client, line
         call_id = db.session.scalars(select(Call).filter_by(call_id="m1")).one().id
     token = csrf_token(agent)
     agent.post(f"/services/phone/calls/{call_id}/called-back", data={"csrf_token": token})
-    agent.post(f"/services/phone/calls/{call_id}/called-back", data={"csrf_token": token})  # the first mark stays
+    again = agent.post(f"/services/phone/calls/{call_id}/called-back", data={"csrf_token": token},
+                       headers={"Accept-Language": "en"}, follow_redirects=True)  # the first mark stays
+    assert "This call was already handled" in again.get_data(as_text=True)
     with app.app_context():
         call = db.session.get(Call, call_id)
         assert call.called_back_by_id == line["agent"].id and call.called_back_at is not None
+        trail = db.session.scalars(select(Activity).filter_by(action="call.called_back")).one()
+        assert (trail.actor_id, trail.subject_id, trail.subject_label) == (line["agent"].id, call_id, "0101")
     assert "0101" not in agent.get(f"/services/phone/calls?from={day}&missed=1").get_data(as_text=True)
     assert agent.get("/services/phone/calls?from=2026-01-01&to=2026-12-31").status_code == 400
 

@@ -4,49 +4,34 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import member_required, service_role_required
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.agent import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
-from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.layout import current_service
 from portal.models import Member
 from portal.redirects import safe_referrer
-from portal.services import Actor, ServiceError, agent_states, softphone
+from portal.services import agent_states, softphone
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 @bp.post("/state")
 @member_required
 def state():
     """One click in the top bar: the member's own phone or chat state in the current service."""
-    error = None
-    if not ConfirmForm().validate_on_submit():
-        error = form_expired()
-    else:
-        try:
-            agent_states.change(actor(), current_user, current_service(), request.form.get("channel", ""),
-                                request.form.get("state", ""))
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
-    if is_htmx():
+    def states(error: str | None) -> str:
         # The phone widget shows the same phone state: it follows out of band.
         service = current_service()
         phone_agent = softphone.available(current_user, service)
         return render_template("agent/_states.html", state_error=error, phone_oob=phone_agent is not None,
                                phone=softphone.status(current_user, service, phone_agent) if phone_agent else None,
-                               service=service), 409 if error else 200
-    if error:
-        flash(error, "error")
-    return redirect(safe_referrer() or url_for("home.index"), code=303)
+                               service=service)
+
+    return act(lambda: agent_states.change(current_actor(), current_user, current_service(),
+                                           request.form.get("channel", ""), request.form.get("state", "")),
+               None, safe_referrer() or url_for("home.index"), partial=states)
 
 
 @bp.get("/<service_key>/board")
@@ -102,16 +87,14 @@ def supervise(service_key: str, member_id: int):
         if not _sep:  # the two fields separately (API-style callers)
             channel, state = request.form.get("channel", ""), request.form.get("state", "")
         before = agent_states.current(member.id).get(channel)
-        try:
-            agent_states.change(actor(), member, g.service, channel, state, reason=request.form.get("reason", ""))
-        except ServiceError as exc:
-            db.session.rollback()
-            if exc.code == "reason_required":
-                reason_error = exc.message
+        _changed, refusal = attempt(lambda: agent_states.change(current_actor(), member, g.service, channel, state,
+                                                                reason=request.form.get("reason", "")))
+        if refusal:
+            if refusal.code == "reason_required":
+                reason_error = refusal.message
             else:
-                error = exc.message
+                error = refusal.message
         else:
-            db.session.commit()
             unchanged = (before.state if before else "offline") == state and (
                 before is None or before.service_id == g.service.id)
             flash(_("%(name)s is already in that state; nothing changed.", name=member.name) if unchanged
@@ -133,12 +116,12 @@ def _phone_context():
     return service, agent
 
 
-def _render_phone(service, agent, error=None, status=200, states_oob=False):
+def _render_phone(service, agent, error=None, states_oob=False) -> str:
     """The panel, with its summary line out of band; after an action also the top bar's states (not on
     polls: replacing the top bar would shut a state menu the agent has open)."""
     phone = softphone.status(current_user, service, agent)
     return render_template("agent/_phone_panel.html", phone=phone, service=service, phone_error=error,
-                           oob=True, states_oob=states_oob), status
+                           oob=True, states_oob=states_oob)
 
 
 @bp.get("/phone")
@@ -167,19 +150,6 @@ def phone_action(action: str):
     if action not in PHONE_ACTIONS:
         abort(404)
     service, agent = _phone_context()
-    error = None
-    if not ConfirmForm().validate_on_submit():
-        error = form_expired()
-    else:
-        try:
-            PHONE_ACTIONS[action](current_user, service, agent, request.form)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
-    if is_htmx():
-        return _render_phone(service, agent, error, 422 if error else 200, states_oob=True)
-    if error:
-        flash(error, "error")
-    return redirect(safe_referrer() or url_for("home.index"), code=303)
+    return act(lambda: PHONE_ACTIONS[action](current_user, service, agent, request.form), None,
+               safe_referrer() or url_for("home.index"), refused_status=422,
+               partial=lambda error: _render_phone(service, agent, error, states_oob=True))

@@ -6,7 +6,7 @@ from portal.access import member_required, public
 from portal.blueprints.auth import bp
 from portal.blueprints.auth.forms import LanguageForm, LoginForm, SetPasswordForm
 from portal.errors import render_error
-from portal.extensions import db, limiter
+from portal.extensions import limiter
 from portal.i18n import LANGUAGE_COOKIE
 from portal.redirects import safe_next, safe_referrer
 from portal.services import ServiceError
@@ -67,7 +67,6 @@ def login():
         except ServiceError as exc:
             error = exc.message
         else:
-            db.session.commit()
             session.clear()  # no pre-login session state survives into the member's session
             login_user(member)
             response = redirect(safe_next(form.next.data) or url_for("home.index"), code=303)
@@ -97,7 +96,6 @@ def logout():
 
     go_offline(current_user)  # logging out closes every open state interval
     end_sessions(current_user)  # a copy of this session cookie must not log anyone back in
-    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You have been logged out on every device."), "info")
@@ -119,7 +117,6 @@ def invite(token: str):
         except ServiceError as exc:
             error = exc.message
         else:
-            db.session.commit()
             session.clear()
             login_user(member)
             flash(_("Welcome, %(name)s. Your account is active.", name=member.name), "success")
@@ -140,7 +137,6 @@ def language():
         return render_error(400, exc.message)
     if current_user.is_authenticated:
         set_ui_language(current_user, code)
-        db.session.commit()
     response = make_response(redirect(target, code=303))
     response.set_cookie(LANGUAGE_COOKIE, code, max_age=YEAR, samesite="Lax")
     return response

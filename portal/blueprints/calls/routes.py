@@ -2,12 +2,12 @@
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from portal.access import service_role_required
+from portal.blueprints.actions import act, current_actor
 from portal.blueprints.calls import bp
 from portal.forms import ConfirmForm
 from portal.extensions import db
@@ -15,6 +15,7 @@ from portal.models import Call, Member, ServiceMember, Ticket
 from portal.models.base import utcnow
 from portal.params import NotANumber, day, int_arg
 from portal.redirects import safe_referrer
+from portal.services.calls import mark_called_back
 from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 
 OUTCOMES = ("answered", "abandoned", "no_answer", "failed")
@@ -76,11 +77,5 @@ def index(service_key: str):
 @service_role_required("agent")
 def called_back(service_key: str, call_id: int):
     """Mark a missed inbound call as called back (who and when are recorded; the first mark stays)."""
-    if ConfirmForm().validate_on_submit():
-        done = db.session.execute(update(Call).where(
-            Call.id == call_id, Call.service_id == g.service.id, Call.direction == "IB", Call.outcome == "abandoned",
-            Call.called_back_at.is_(None)).values(called_back_at=utcnow(), called_back_by_id=current_user.id)).rowcount
-        db.session.commit()
-        flash(_("Marked as called back.") if done else _("This call was already handled or is not a missed call."),
-              "success" if done else "error")
-    return redirect(safe_referrer() or url_for("calls.index", service_key=service_key), code=303)
+    return act(lambda: mark_called_back(current_actor(), g.service, call_id), _("Marked as called back."),
+               safe_referrer() or url_for("calls.index", service_key=service_key))

@@ -1,27 +1,22 @@
 """Company info (회사정보 관리): entries for help-center footers, and applying them (반영) per service and language."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import func
 
 from portal.access import org_admin_required
-from portal.blueprints.actions import act
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.company_info import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import CompanyInfo, Service, ServiceStatus
 from portal.params import int_arg
-from portal.services import Actor, ServiceError, company_info
+from portal.services import company_info
 from portal.services.catalog import language_name, languages
 from portal.tenancy import get_or_404, scoped
 
 FIELDS = ("title", "language", "company_name", "representative", "address", "business_number", "phone", "email",
           "trademark", "terms_md", "privacy_md")
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 @bp.get("")
@@ -46,12 +41,9 @@ def new():
     values = {k: request.form.get(k, "") for k in FIELDS}
     if not ConfirmForm().validate_on_submit():
         return _form_page(None, values, form_expired(), None, 400)
-    try:
-        entry = company_info.create(actor(), values)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _form_page(None, values, exc.message, exc.code, 422)
-    db.session.commit()
+    entry, refusal = attempt(lambda: company_info.create(current_actor(), values))
+    if refusal:
+        return _form_page(None, values, refusal.message, refusal.code, 422)
     flash(_("%(title)s is saved.", title=entry.title), "success")
     return redirect(url_for("company_info.index"), code=303)
 
@@ -65,12 +57,9 @@ def edit(entry_id: int):
     values = {k: request.form.get(k, "") for k in FIELDS}
     if not ConfirmForm().validate_on_submit():
         return _form_page(entry, values, form_expired(), None, 400)
-    try:
-        company_info.update(actor(), entry, values)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _form_page(entry, values, exc.message, exc.code, 422)
-    db.session.commit()
+    _saved, refusal = attempt(lambda: company_info.update(current_actor(), entry, values))
+    if refusal:
+        return _form_page(entry, values, refusal.message, refusal.code, 422)
     flash(_("%(title)s is saved. Help centers showing it changed at once.", title=entry.title), "success")
     return redirect(url_for("company_info.index"), code=303)
 
@@ -79,7 +68,7 @@ def edit(entry_id: int):
 @org_admin_required
 def delete(entry_id: int):
     entry = get_or_404(CompanyInfo, id=entry_id)
-    return act(lambda: company_info.delete(actor(), entry), lambda: _("The company info is deleted."),
+    return act(lambda: company_info.delete(current_actor(), entry), _("The company info is deleted."),
                url_for("company_info.index"))
 
 
@@ -95,19 +84,9 @@ def apply():
         language = request.form.get("language", "")
         entry_id = int_arg("company_info_id", source=request.form)  # blank: the footer shows none
         entry = get_or_404(CompanyInfo, id=entry_id) if entry_id is not None else None
-        if not ConfirmForm().validate_on_submit():
-            flash(form_expired(), "error")
-        else:
-            try:
-                company_info.apply(actor(), service, language, entry)
-            except ServiceError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
-                db.session.commit()
-                flash(_("The footer of %(name)s (%(lang)s) is updated.", name=service.name,
-                        lang=language_name(language)), "success")
-        return redirect(url_for("company_info.apply"), code=303)
+        return act(lambda: company_info.apply(current_actor(), service, language, entry),
+                   _("The footer of %(name)s (%(lang)s) is updated.", name=service.name,
+                     lang=language_name(language)), url_for("company_info.apply"))
     footers = company_info.footers_of([s.id for s in services])
     return render_template("company_info/apply.html", services=services, entries=entries, footers=footers,
                            form=ConfirmForm(), language_name=language_name)

@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.access import member_required, org_admin_required
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.contracts import bp
 from portal.blueprints.contracts.forms import (
     ERROR_FIELDS,
@@ -33,10 +34,6 @@ from portal.services.storage import load
 from portal.tenancy import get_or_404, scoped
 
 PAGE_SIZE = 50
-
-
-def actor() -> contracts.Actor:
-    return contracts.Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 def _service(service_key: str) -> Service:
@@ -77,40 +74,28 @@ def _monthly_totals(service_ids: list[int]) -> dict[int, int]:
     ).all())
 
 
-def _row(service: Service, form: StatusForm, status_code: int = 200, error: str | None = None):
+def _row(service: Service, error: str | None = None) -> str:
     return render_template(
         "contracts/_service_row.html", service=service, monthly_total=_monthly_totals([service.id]).get(service.id),
-        status_form=form, row_error=error,
-    ), status_code
+        status_form=StatusForm(), row_error=error,
+    )
 
 
 @bp.post("/services/<service_key>/status")
 @org_admin_required
 def toggle_status(service_key: str):
     service = _service(service_key)
-    form = StatusForm()
-    error = None
-    if not form.validate_on_submit() or form.to.data not in ("active", "suspended"):
-        error = _("Choose in use or suspended.")
-    else:
-        try:
-            contracts.set_status(actor(), service, ServiceStatus(form.to.data))
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
-    if is_htmx():
-        # Rendered inside the transaction, then committed: one transaction per toggle, no reload afterwards.
-        response = _row(service, form, 409 if error else 200, error)
-        db.session.commit()
-        return response
-    db.session.commit()
-    if error:
-        flash(error, "error")
-    elif service.status == ServiceStatus.active:
-        flash(_("%(name)s is in use again.", name=service.name), "success")
-    else:
-        flash(_("%(name)s is suspended. It is still billed.", name=service.name), "success")
-    return redirect(url_for("contracts.status"), code=303)
+    target = request.form.get("to", "")
+
+    def switch() -> Service:
+        if target not in ("active", "suspended"):
+            raise ServiceError(_("Choose in use or suspended."), "bad_status")
+        return contracts.set_status(current_actor(), service, ServiceStatus(target))
+
+    return act(switch, lambda switched: _("%(name)s is in use again.", name=switched.name)
+               if switched.status == ServiceStatus.active
+               else _("%(name)s is suspended. It is still billed.", name=switched.name),
+               url_for("contracts.status"), partial=lambda error: _row(service, error))
 
 
 @bp.route("/services/<service_key>/terminate", methods=["GET", "POST"])
@@ -120,13 +105,11 @@ def terminate(service_key: str):
     form = TerminateForm()
     error = None
     if form.validate_on_submit():
-        try:
-            contracts.terminate(actor(), service, confirm_key=form.confirm_key.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
+        _terminated, refusal = attempt(lambda: contracts.terminate(current_actor(), service,
+                                                                   confirm_key=form.confirm_key.data))
+        if refusal:
+            error = refusal.message
         else:
-            db.session.commit()
             flash(_("%(name)s is terminated. Its data is kept for audit and billing.", name=service.name), "success")
             if is_htmx():
                 return Response(status=204, headers={"HX-Redirect": url_for("contracts.status")})
@@ -183,14 +166,15 @@ def new_service():
     if not form.is_submitted():
         form.default_language.data = "ko"
     if form.validate_on_submit():
-        try:
+        def add() -> Service:
             _one_default(form)
-            service = contracts.add_service(actor(), service_key=form.service_key.data or "", **_basic_values(form))
-        except ServiceError as exc:
-            db.session.rollback()
-            error = _show_error(form, exc)
+            return contracts.add_service(current_actor(), service_key=form.service_key.data or "",
+                                         **_basic_values(form))
+
+        service, refusal = attempt(add)
+        if refusal:
+            error = _show_error(form, refusal)
         else:
-            db.session.commit()
             flash(_("%(name)s is saved as a draft. Fill in the contract to start using it.", name=service.name),
                   "success")
             return redirect(url_for("contracts.contract", service_key=service.service_key), code=303)
@@ -211,16 +195,16 @@ def edit_service(service_key: str):
         error = _("%(name)s is terminated and can no longer be changed.", name=service.name)
         status_code = 409 if form.is_submitted() else 200
     elif form.validate_on_submit():
-        try:
+        def save() -> Service:
             _one_default(form)
-            contracts.update_basic_info(actor(), service, revision=form.revision.data or 0,
-                                        remove_banner=form.remove_banner.data, **_basic_values(form))
-        except ServiceError as exc:
-            db.session.rollback()
-            error = _show_error(form, exc)
-            status_code = 409 if exc.code == "stale" else 422
+            return contracts.update_basic_info(current_actor(), service, revision=form.revision.data or 0,
+                                               remove_banner=form.remove_banner.data, **_basic_values(form))
+
+        _saved, refusal = attempt(save)
+        if refusal:
+            error = _show_error(form, refusal)
+            status_code = 409 if refusal.code == "stale" else 422
         else:
-            db.session.commit()
             flash(_("The basic info of %(name)s is saved.", name=service.name), "success")
             return redirect(url_for("contracts.status"), code=303)
     elif form.is_submitted():
@@ -299,15 +283,13 @@ def contract(service_key: str):
     if not form.validate_on_submit():
         errors["_form"] = _("The form is incomplete. Reload the page and try again.")
     if not errors:
-        try:
-            contracts.sign_contract(actor(), service, quantities, base_version=form.base_version.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            errors["_form"] = exc.message
-            code = 409 if exc.code in ("once_a_day", "stale", "terminated") else 422
+        _signed, refusal = attempt(lambda: contracts.sign_contract(current_actor(), service, quantities,
+                                                                   base_version=form.base_version.data))
+        if refusal:
+            errors["_form"] = refusal.message
+            code = 409 if refusal.code in ("once_a_day", "stale", "terminated") else 422
         else:
             was_new = current is None
-            db.session.commit()
             flash(_("The contract of %(name)s is signed. The service is in use.", name=service.name) if was_new
                   else _("The contract of %(name)s is changed from today.", name=service.name), "success")
             return redirect(url_for("contracts.status"), code=303)
@@ -411,16 +393,14 @@ def organization():
         form.idle_timeout.data = str(org.idle_timeout_minutes)
     error = None
     if form.validate_on_submit():
-        try:
-            update_organization(actor(), org, name=form.name.data, domain=form.domain.data,
-                                idle_timeout=form.idle_timeout.data if form.idle_timeout.raw_data else None)
-        except ServiceError as exc:
-            db.session.rollback()
-            target = {"bad_idle_timeout": form.idle_timeout}.get(exc.code) or (
-                form.domain if "domain" in exc.code else form.name)
-            target.errors = [exc.message]
+        _saved, refusal = attempt(lambda: update_organization(
+            current_actor(), org, name=form.name.data, domain=form.domain.data,
+            idle_timeout=form.idle_timeout.data if form.idle_timeout.raw_data else None))
+        if refusal:
+            target = {"bad_idle_timeout": form.idle_timeout}.get(refusal.code) or (
+                form.domain if "domain" in refusal.code else form.name)
+            target.errors = [refusal.message]
         else:
-            db.session.commit()
             flash(_("The organization info is saved."), "success")
             return redirect(url_for("contracts.organization"), code=303)
     status_code = 422 if form.is_submitted() else 200
@@ -437,15 +417,13 @@ def rotate_key():
     form = RotateKeyForm()
     grace = request.form.get("grace", "0")
     if form.validate_on_submit():
-        try:
-            hours = whole_number(grace, 0, max(GRACE_HOURS))
-            key = rotate_api_key(actor(), org, -1 if hours is None else hours)  # -1: refused with its message
-        except ServiceError as exc:
-            db.session.rollback()
+        hours = whole_number(grace, 0, max(GRACE_HOURS))
+        # -1: refused with the service's own message
+        key, refusal = attempt(lambda: rotate_api_key(current_actor(), org, -1 if hours is None else hours))
+        if refusal:
             return render("contracts/rotate_key.html", partial="contracts/_rotate_key.html", org=org, form=form,
                           masked_key=masked_api_key(org), grace_hours=GRACE_HOURS, values=request.form,
-                          error=exc.message), 422
-        db.session.commit()
+                          error=refusal.message), 422
         response = render("contracts/api_key_shown.html", partial="contracts/_api_key_shown.html", org=org, key=key)
         return response, 200, {"Cache-Control": "no-store"}
     status_code = 422 if form.is_submitted() else 200

@@ -4,21 +4,17 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import org_admin_required
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.cti import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
-from portal.htmx import is_htmx
 from portal.models import CtiAgent, Member, Organization
 from portal.params import page_arg
-from portal.services import Actor, ServiceError, cti
+from portal.services import cti
 from portal.tenancy import get_or_404
 
 PAGE_SIZE = 50
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 def _cti_service(services, key: str | None):
@@ -42,15 +38,12 @@ def settings():
         if not ConfirmForm().validate_on_submit():
             error, status = form_expired(), 400
         else:
-            try:
-                cti.save_connection(actor(), service, version=request.form.get("version", ""),
-                                    tenant_id=request.form.get("tenant_id", ""),
-                                    tenant_name=request.form.get("tenant_name", ""))
-            except ServiceError as exc:
-                db.session.rollback()
-                error, status = exc.message, 422
+            _saved, refusal = attempt(lambda: cti.save_connection(
+                current_actor(), service, version=request.form.get("version", ""),
+                tenant_id=request.form.get("tenant_id", ""), tenant_name=request.form.get("tenant_name", "")))
+            if refusal:
+                error, status = refusal.message, 422
             else:
-                db.session.commit()
                 flash(_("The CTI settings of %(name)s are saved.", name=service.name), "success")
                 return redirect(url_for("cti.settings", service=service.service_key), code=303)
     org = db.session.get(Organization, current_user.organization_id)
@@ -66,42 +59,20 @@ def toggle(service_key: str):
     services = cti.cti_services(current_user.organization_id)
     service = _cti_service(services, service_key)
     name, value = request.form.get("name", ""), request.form.get("value") == "on"
-    error = None
-    if not ConfirmForm().validate_on_submit():
-        error = form_expired()
-    else:
-        try:
-            cti.set_toggle(actor(), service, name, value)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
     if name not in cti.TOGGLES:
         abort(400)
-    if is_htmx():
-        return render_template("cti/_toggle.html", service=service, settings=cti.settings_of(service), name=name,
-                               form=ConfirmForm(), error=error), 409 if error else 200
-    if error:
-        flash(error, "error")
-    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+    return act(lambda: cti.set_toggle(current_actor(), service, name, value), None,
+               url_for("cti.settings", service=service.service_key),
+               partial=lambda error: render_template("cti/_toggle.html", service=service,
+                                                     settings=cti.settings_of(service), name=name,
+                                                     form=ConfirmForm(), error=error))
 
 
 def _save_number(service_key: str, save, saved_message):
     """A one-number setting form: save it, say what it is now (or why not), back to the settings page."""
     service = _cti_service(cti.cti_services(current_user.organization_id), service_key)
-    if not ConfirmForm().validate_on_submit():
-        flash(form_expired(), "error")
-    else:
-        try:
-            settings = save(service)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash(saved_message(service, settings), "success")
-    return redirect(url_for("cti.settings", service=service.service_key), code=303)
+    return act(lambda: save(service), lambda settings: saved_message(service, settings),
+               url_for("cti.settings", service=service.service_key))
 
 
 @bp.post("/<service_key>/retention")
@@ -109,7 +80,7 @@ def _save_number(service_key: str, save, saved_message):
 def retention(service_key: str):
     """How many days of CTI log to keep."""
     return _save_number(
-        service_key, lambda service: cti.set_retention(actor(), service, request.form.get("days", "")),
+        service_key, lambda service: cti.set_retention(current_actor(), service, request.form.get("days", "")),
         lambda service, settings: _("The CTI log of %(name)s is kept for %(n)d days.", name=service.name,
                                     n=settings.log_retention_days))
 
@@ -119,7 +90,7 @@ def retention(service_key: str):
 def acw_limit(service_key: str):
     """After-call work limit (seconds, empty for none)."""
     return _save_number(
-        service_key, lambda service: cti.set_acw_limit(actor(), service, request.form.get("seconds", "")),
+        service_key, lambda service: cti.set_acw_limit(current_actor(), service, request.form.get("seconds", "")),
         lambda service, settings: _("Agents of %(name)s return to ready %(n)d seconds after a call.",
                                     name=service.name, n=settings.acw_limit_seconds) if settings.acw_limit_seconds
         else _("Agents of %(name)s stay in ticket work after a call until they choose.", name=service.name))
@@ -127,10 +98,10 @@ def acw_limit(service_key: str):
 
 # -- agents -------------------------------------------------------------------------------------------------
 
-def _agent_row(member: Member, *, editing=False, error=None, values=None, status=200):
+def _agent_row(member: Member, *, editing=False, error=None, values=None) -> str:
     agent = db.session.query(CtiAgent).filter_by(member_id=member.id).first()
     return render_template("cti/_agent_row.html", member=member, agent=agent, editing=editing, error=error,
-                           values=values or {}, form=ConfirmForm()), status
+                           values=values or {}, form=ConfirmForm())
 
 
 def _phone_member(member_id: int) -> Member:
@@ -168,19 +139,8 @@ def agent_edit(member_id: int):
 def agent_save(member_id: int):
     member = _phone_member(member_id)
     values = {"cti_id": request.form.get("cti_id", ""), "cti_number": request.form.get("cti_number", "")}
-    if not ConfirmForm().validate_on_submit():
-        return _agent_row(member, editing=True, error=form_expired(), values=values, status=400)
-    try:
-        cti.set_credentials(actor(), member, **values)
-    except ServiceError as exc:
-        db.session.rollback()
-        member = _phone_member(member_id)
-        if is_htmx():
-            return _agent_row(member, editing=True, error=exc.message, values=values, status=422)
-        flash(exc.message, "error")
-        return redirect(url_for("cti.agents", q=member.login_id), code=303)
-    db.session.commit()
-    if is_htmx():
-        return _agent_row(member)
-    flash(_("The CTI credentials of %(name)s are saved.", name=member.name), "success")
-    return redirect(url_for("cti.agents"), code=303)
+    return act(lambda: cti.set_credentials(current_actor(), member, **values),
+               _("The CTI credentials of %(name)s are saved.", name=member.name), url_for("cti.agents"),
+               refused_back=url_for("cti.agents", q=member.login_id), refused_status=422,
+               partial=lambda error: _agent_row(member, editing=error is not None, error=error,
+                                                values=values if error else None))

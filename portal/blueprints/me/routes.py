@@ -4,10 +4,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from portal.access import member_required
+from portal.blueprints.actions import attempt
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
 from portal.forms import ConfirmForm
-from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.layout import SESSION_SERVICE_KEY, my_services
 from portal.models import Service
@@ -39,13 +39,10 @@ def settings():
 def _save(form, change, field_for, saved_message: str, which: str):
     """Validate one settings form, run its service call, put a refusal next to its field (`field_for(code)`)."""
     if form.validate_on_submit():
-        try:
-            change()
-        except ServiceError as exc:
-            db.session.rollback()
-            field_for(exc.code).errors = [exc.message]
+        _changed, refusal = attempt(change)
+        if refusal:
+            field_for(refusal.code).errors = [refusal.message]
         else:
-            db.session.commit()
             flash(saved_message, "success")
             return _saved()
     return _settings(**{which: form}, status=422)
@@ -199,7 +196,6 @@ def cti_log_start():
         return _log_page(services, values, _("Enter days as YYYY-MM-DD."), 400)
     except ServiceError as exc:
         return _log_page(services, values, exc.message, 400)
-    db.session.commit()
     if is_htmx():
         return render_template("me/_cti_log_export.html", run=run, fresh=True)
     return redirect(url_for("me.cti_logs", _anchor=f"export-{run.id}"), code=303)

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.access import org_admin_required
-from portal.blueprints.actions import act
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.migrations import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
@@ -14,7 +14,7 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
 from portal.params import page_arg
-from portal.services import Actor, ServiceError, migration
+from portal.services import migration
 from portal.services.jobs import start_job
 from portal.services.migration_files import template_workbook
 from portal.services.storage import load
@@ -23,10 +23,6 @@ from portal.tenancy import get_or_404, scoped
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 def _open_services():
@@ -67,15 +63,13 @@ def new():
         elif upload is None or not upload.filename:
             error = _("Choose the filled template (.xlsx) to upload.")
         else:
-            try:
-                batch = migration.upload(actor(), service, upload.filename, upload.read())
-            except ServiceError as exc:
-                db.session.rollback()
-                error = exc.message
+            batch, refusal = attempt(lambda: migration.upload(current_actor(), service, upload.filename,
+                                                              upload.read()))
+            if refusal:
+                error = refusal.message
             else:
                 start_job("migration.check", batch.id, organization_id=current_user.organization_id,
                           member_id=current_user.id)
-                db.session.commit()
                 return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
     return render_template("migrations/new.html", services=services, chosen=chosen, form=form,
                            error=error), 422 if error else 200
@@ -127,22 +121,20 @@ def errors(batch_id: int):
 @org_admin_required
 def confirm(batch_id: int):
     batch = _batch(batch_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit() or request.form.get("understood") != "on":
+    if request.form.get("understood") != "on":
         flash(_("Tick the box to confirm you read the cautions."), "error")
         return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
-    try:
-        migration.confirm(actor(), batch)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
-    start_job("migration.apply", batch.id, organization_id=batch.organization_id, member_id=current_user.id,
-              at=batch.scheduled_for)
-    db.session.commit()
-    flash(_("The batch is reserved. It will be applied at %(when)s.",
-            when=batch.scheduled_for.astimezone(_zone(batch)).strftime("%Y-%m-%d %H:%M %Z")), "success")
-    return redirect(url_for("migrations.index"), code=303)
+
+    def reserve() -> MigrationBatch:
+        migration.confirm(current_actor(), batch)
+        start_job("migration.apply", batch.id, organization_id=batch.organization_id, member_id=current_user.id,
+                  at=batch.scheduled_for)
+        return batch
+
+    return act(reserve, lambda reserved: _(
+        "The batch is reserved. It will be applied at %(when)s.",
+        when=reserved.scheduled_for.astimezone(_zone(reserved)).strftime("%Y-%m-%d %H:%M %Z")),
+        url_for("migrations.index"), refused_back=url_for("migrations.detail", batch_id=batch.id))
 
 
 def _zone(batch: MigrationBatch):
@@ -155,5 +147,5 @@ def _zone(batch: MigrationBatch):
 @org_admin_required
 def delete(batch_id: int):
     batch = _batch(batch_id)
-    return act(lambda: migration.delete(actor(), batch),
-               lambda: _("The batch %(file)s is deleted.", file=batch.filename), url_for("migrations.index"))
+    return act(lambda: migration.delete(current_actor(), batch),
+               _("The batch %(file)s is deleted.", file=batch.filename), url_for("migrations.index"))

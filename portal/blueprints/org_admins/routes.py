@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import org_admin_required
-from portal.blueprints.actions import act
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.org_admins import bp
 from portal.blueprints.org_admins.forms import InviteForm, RevokeForm
 from portal.forms import ConfirmForm
@@ -12,28 +12,32 @@ from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import Member, MemberStatus
 from portal.params import page_arg
-from portal.services import Actor, ServiceError
+from portal.services import ServiceError
 from portal.services import accounts, permissions
 from portal.services.mail import send_mail
 from portal.tenancy import get_or_404, scoped
+from portal.transactions import after_commit
 
 INVITE_ERROR_FIELDS = {"bad_login_id": "login_id", "login_taken": "login_id", "bad_email": "email",
                        "email_taken": "email", "bad_name": "name"}
 
 
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
+def _mail_invitation(member: Member, token: str, sent: str, failed: str) -> None:
+    """Mail the link once the invitation is committed (never one rolled back) and say whether it went: a mail
+    failure is reported, not hidden, and the invitation can be resent."""
+    to, (subject, body) = member.email, accounts.invitation_mail(member, url_for("auth.invite", token=token,
+                                                                                 _external=True))
 
+    def send() -> None:
+        try:
+            send_mail(to, subject, body)
+        except Exception:  # SMTP trouble of any kind: the invitation exists and can be resent
+            current_app.logger.exception("invitation mail to %s failed", to)
+            flash(failed, "error")
+        else:
+            flash(sent, "success")
 
-def _send_invitation(member: Member, token: str) -> bool:
-    """Mail the link after the commit; a mail failure is reported, not hidden, and the member can be re-sent."""
-    link = url_for("auth.invite", token=token, _external=True)
-    try:
-        send_mail(member.email, *accounts.invitation_mail(member, link))
-        return True
-    except Exception:  # SMTP trouble of any kind: the invitation exists and can be resent
-        current_app.logger.exception("invitation mail to %s failed", member.email)
-        return False
+    after_commit(send)
 
 
 @bp.get("")
@@ -51,20 +55,16 @@ def index():
 def invite():
     form = InviteForm()
     if form.validate_on_submit():
-        try:
-            member, token = accounts.invite_member(actor(), name=form.name.data, login_id=form.login_id.data,
-                                                   email=form.email.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            field = getattr(form, INVITE_ERROR_FIELDS.get(exc.code, "name"))
-            field.errors = [exc.message]
+        invited, refusal = attempt(lambda: accounts.invite_member(current_actor(), name=form.name.data,
+                                                                  login_id=form.login_id.data, email=form.email.data))
+        if refusal:
+            field = getattr(form, INVITE_ERROR_FIELDS.get(refusal.code, "name"))
+            field.errors = [refusal.message]
         else:
-            db.session.commit()
-            if _send_invitation(member, token):
-                flash(_("An invitation was sent to %(email)s.", email=member.email), "success")
-            else:
-                flash(_("%(name)s was added, but the invitation mail could not be sent. Try Resend.", name=member.name),
-                      "error")
+            member, token = invited
+            _mail_invitation(member, token, _("An invitation was sent to %(email)s.", email=member.email),
+                             _("%(name)s was added, but the invitation mail could not be sent. Try Resend.",
+                               name=member.name))
             if is_htmx():  # the form lives in a dialog: leave it for the refreshed list
                 return "", 204, {"HX-Redirect": url_for("org_admins.index")}
             return redirect(url_for("org_admins.index"), code=303)
@@ -76,28 +76,22 @@ def invite():
 @org_admin_required
 def resend(member_id: int):
     member = get_or_404(Member, id=member_id)
-    if not ConfirmForm().validate_on_submit():
-        return redirect(url_for("org_admins.index"), code=303)
-    try:
-        token = accounts.resend_invitation(actor(), member)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("org_admins.index"), code=303)
-    db.session.commit()
-    if _send_invitation(member, token):
-        flash(_("A new invitation was sent to %(email)s. Earlier links no longer work.", email=member.email), "success")
-    else:
-        flash(_("The invitation mail to %(email)s could not be sent. Try again later.", email=member.email), "error")
-    return redirect(url_for("org_admins.index"), code=303)
+
+    def resend_and_mail() -> None:
+        token = accounts.resend_invitation(current_actor(), member)
+        _mail_invitation(member, token,
+                         _("A new invitation was sent to %(email)s. Earlier links no longer work.", email=member.email),
+                         _("The invitation mail to %(email)s could not be sent. Try again later.", email=member.email))
+
+    return act(resend_and_mail, None, url_for("org_admins.index"))
 
 
 @bp.post("/invitations/<int:member_id>/revoke")
 @org_admin_required
 def revoke_invitation(member_id: int):
     member = get_or_404(Member, id=member_id)
-    return act(lambda: accounts.revoke_invitation(actor(), member),
-               lambda: _("The invitation of %(name)s is revoked. Its link no longer works.", name=member.name),
+    return act(lambda: accounts.revoke_invitation(current_actor(), member),
+               _("The invitation of %(name)s is revoked. Its link no longer works.", name=member.name),
                url_for("org_admins.index"))
 
 
@@ -135,8 +129,8 @@ def _search_page(template: str, partial: str | None = None):
 @org_admin_required
 def grant(member_id: int):
     member = get_or_404(Member, id=member_id)
-    return act(lambda: permissions.grant_org_admin(actor(), member),
-               lambda: _("%(name)s is now an org admin.", name=member.name), url_for("org_admins.index"),
+    return act(lambda: permissions.grant_org_admin(current_actor(), member),
+               _("%(name)s is now an org admin.", name=member.name), url_for("org_admins.index"),
                refused_back=url_for("org_admins.add"))
 
 
@@ -147,13 +141,11 @@ def revoke(member_id: int):
     form = RevokeForm()
     error = None
     if form.validate_on_submit():
-        try:
-            permissions.revoke_org_admin(actor(), member, confirm_self=form.confirm_self.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
+        _revoked, refusal = attempt(lambda: permissions.revoke_org_admin(current_actor(), member,
+                                                                         confirm_self=form.confirm_self.data))
+        if refusal:
+            error = refusal.message
         else:
-            db.session.commit()
             flash(_("%(name)s is no longer an org admin.", name=member.name), "success")
             target = url_for("org_admins.index") if member.id != current_user.id else url_for("home.index")
             if is_htmx():

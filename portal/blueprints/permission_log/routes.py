@@ -95,7 +95,6 @@ def export():
     workbook, count = permission_log_workbook(permission_log.export_rows(org_id, flt), _zone())
     activity.record(org_id, member_id, "permission_log.exported", subject_type="permission_log",
                     details={**_form_values(flt), "rows": count}, ip=request.remote_addr)
-    db.session.commit()
 
     def chunks():
         with workbook:

@@ -7,20 +7,16 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
+from portal.blueprints.actions import act, attempt, current_actor
 from portal.forms import ConfirmForm
 from portal.blueprints.service_members import bp
-from portal.errors import form_expired
 from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
 from portal.params import int_arg, page_arg
-from portal.services import Actor, ServiceError, accounts, permissions
+from portal.services import ServiceError, accounts, permissions
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 def _links():
@@ -30,13 +26,18 @@ def _links():
     ))
 
 
-def _row(link: ServiceMember, member: Member, error: str | None = None, status: int = 200):
-    return render_template("service_members/_member_row.html", service=g.service, link=link, member=member,
-                           form=ConfirmForm(), row_error=error), status
+def _row(member: Member, error: str | None = None) -> str:
+    return render_template("service_members/_member_row.html", service=g.service,
+                           link=membership(member.id, g.service.id), member=member, form=ConfirmForm(),
+                           row_error=error)
+
+
+def _index() -> str:
+    return url_for("service_members.index", service_key=g.service.service_key)
 
 
 def _back():
-    return redirect(url_for("service_members.index", service_key=g.service.service_key), code=303)
+    return redirect(_index(), code=303)
 
 
 @bp.get("")
@@ -76,66 +77,41 @@ def search(service_key: str):
 @bp.post("/add")
 @service_role_required("manager")
 def add(service_key: str):
-    form = ConfirmForm()
     member = get_or_404(Member, id=int_arg("member_id", source=request.form) or 0)
     role = request.form.get("role", "agent")
-    if not form.validate_on_submit() or role not in ServiceRole._value2member_map_:
-        flash(_("Choose manager or agent."), "error")
-        return _back()
     wanted = {channel: request.form.get(channel) == "on" for channel in CHANNELS}
-    try:
-        permissions.add_service_member(actor(), g.service, member, ServiceRole(role), **wanted)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return _back()
-    db.session.commit()
-    flash(_("%(name)s joined %(service)s as %(role)s.", name=member.name, service=g.service.name,
-            role=_("service manager") if role == "manager" else _("agent")), "success")
-    return _back()
+    return act(lambda: permissions.add_service_member(current_actor(), g.service, member, _role(role), **wanted),
+               _("%(name)s joined %(service)s as %(role)s.", name=member.name, service=g.service.name,
+                 role=_("service manager") if role == "manager" else _("agent")), _index())
+
+
+def _role(wanted: str) -> ServiceRole:
+    if wanted not in ServiceRole._value2member_map_:
+        raise ServiceError(_("Choose manager or agent."), "bad_role")
+    return ServiceRole(wanted)
 
 
 def _member_action(member_id: int, change):
     """Run one change on a member of the service; htmx gets the row back, a plain form a redirect."""
     member = get_or_404(Member, id=member_id)
-    error = None
-    if not ConfirmForm().validate_on_submit():
-        error = form_expired()
-    else:
-        try:
-            change(member)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
-        else:
-            db.session.commit()
-    link = membership(member.id, g.service.id)
-    if is_htmx() and link is not None:
-        return _row(link, member, error, 409 if error else 200)
-    if error:
-        flash(error, "error")
-    return _back()
+    in_service = membership(member.id, g.service.id) is not None
+    return act(lambda: change(member), None, _index(),
+               partial=(lambda error: _row(member, error)) if in_service else None)
 
 
 @bp.post("/<int:member_id>/channel")
 @service_role_required("manager")
 def channel(service_key: str, member_id: int):
     name, value = request.form.get("channel", ""), request.form.get("value") == "on"
-    return _member_action(member_id, lambda m: permissions.set_channel(actor(), g.service, m, name, value))
+    return _member_action(member_id, lambda m: permissions.set_channel(current_actor(), g.service, m, name, value))
 
 
 @bp.post("/<int:member_id>/role")
 @service_role_required("manager")
 def role(service_key: str, member_id: int):
     wanted = request.form.get("role", "")
-
-    def change(member):
-        if wanted not in ServiceRole._value2member_map_:
-            raise ServiceError(_("Choose manager or agent."), "bad_role")
-        permissions.change_role(actor(), g.service, member, ServiceRole(wanted),
-                                acting_is_org_admin=current_user.is_org_admin)
-
-    return _member_action(member_id, change)
+    return _member_action(member_id, lambda m: permissions.change_role(
+        current_actor(), g.service, m, _role(wanted), acting_is_org_admin=current_user.is_org_admin))
 
 
 @bp.route("/<int:member_id>/remove", methods=["GET", "POST"])
@@ -145,13 +121,11 @@ def remove(service_key: str, member_id: int):
     form = ConfirmForm()
     error = None
     if form.validate_on_submit():
-        try:
-            permissions.remove_service_member(actor(), g.service, member, acting_is_org_admin=current_user.is_org_admin)
-        except ServiceError as exc:
-            db.session.rollback()
-            error = exc.message
+        _removed, refusal = attempt(lambda: permissions.remove_service_member(
+            current_actor(), g.service, member, acting_is_org_admin=current_user.is_org_admin))
+        if refusal:
+            error = refusal.message
         else:
-            db.session.commit()
             flash(_("%(name)s was removed from %(service)s.", name=member.name, service=g.service.name), "success")
             if is_htmx():
                 return "", 204, {"HX-Redirect": url_for("service_members.index", service_key=service_key)}

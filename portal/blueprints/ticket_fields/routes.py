@@ -1,22 +1,17 @@
 """Ticket fields of a service (서비스관리 → 티켓 → 필드), for its managers and the org admins."""
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from portal.access import service_role_required
+from portal.blueprints.actions import attempt, current_actor
 from portal.forms import ConfirmForm
 from portal.blueprints.ticket_fields import bp
 from portal.errors import form_expired
-from portal.extensions import db
 from portal.htmx import is_htmx
 from portal.models import TicketField
 from portal.params import int_arg
-from portal.services import Actor, ServiceError, ticket_fields
+from portal.services import ticket_fields
 from portal.tenancy import get_or_404
-
-
-def actor() -> Actor:
-    return Actor(current_user.organization_id, current_user.id, request.remote_addr)
 
 
 def _page(status: int = 200, error: str | None = None, values: dict | None = None, editing: int | None = None):
@@ -43,24 +38,17 @@ def add(service_key: str):
     values = {k: request.form.get(k, "") for k in ("key", "type", "label_ko", "label_en", "choices")}
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired(), values)
-    try:
-        ticket_fields.add_custom_field(actor(), g.service, required=request.form.get("required") == "on", **values)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _page(422, exc.message, values)
-    db.session.commit()
+    _added, refusal = attempt(lambda: ticket_fields.add_custom_field(
+        current_actor(), g.service, required=request.form.get("required") == "on", **values))
+    if refusal:
+        return _page(422, refusal.message, values)
     flash(_("The field %(key)s is added. Templates downloaded before now no longer match.", key=values["key"]),
           "success")
     return _back()
 
 
 def _field(field_id: int) -> TicketField:
-    field = get_or_404(TicketField, id=field_id)
-    if field.service_id != g.service.id:
-        from flask import abort
-
-        abort(404)
-    return field
+    return get_or_404(TicketField, id=field_id, service_id=g.service.id)
 
 
 @bp.post("/<int:field_id>")
@@ -69,15 +57,12 @@ def update(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired())
-    try:
-        ticket_fields.update_field(actor(), g.service, field, label_ko=request.form.get("label_ko", ""),
-                                   label_en=request.form.get("label_en", ""),
-                                   required=request.form.get("required") == "on",
-                                   choices=request.form.get("choices"))
-    except ServiceError as exc:
-        db.session.rollback()
-        return _page(422, exc.message, editing=field_id)
-    db.session.commit()
+    _updated, refusal = attempt(lambda: ticket_fields.update_field(
+        current_actor(), g.service, field, label_ko=request.form.get("label_ko", ""),
+        label_en=request.form.get("label_en", ""), required=request.form.get("required") == "on",
+        choices=request.form.get("choices")))
+    if refusal:
+        return _page(422, refusal.message, editing=field_id)
     return _page() if is_htmx() else _back()
 
 
@@ -87,12 +72,10 @@ def move(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired())
-    try:
-        ticket_fields.move_field(actor(), g.service, field, request.form.get("direction", ""))
-    except ServiceError as exc:
-        db.session.rollback()
-        return _page(422, exc.message)
-    db.session.commit()
+    _moved, refusal = attempt(lambda: ticket_fields.move_field(current_actor(), g.service, field,
+                                                               request.form.get("direction", "")))
+    if refusal:
+        return _page(422, refusal.message)
     return _page() if is_htmx() else _back()
 
 
@@ -102,11 +85,8 @@ def delete(service_key: str, field_id: int):
     field = _field(field_id)
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired())
-    try:
-        ticket_fields.delete_field(actor(), g.service, field)
-    except ServiceError as exc:
-        db.session.rollback()
-        return _page(422, exc.message)
-    db.session.commit()
+    _deleted, refusal = attempt(lambda: ticket_fields.delete_field(current_actor(), g.service, field))
+    if refusal:
+        return _page(422, refusal.message)
     flash(_("The field %(key)s is deleted.", key=field.key), "success")
     return _page() if is_htmx() else _back()

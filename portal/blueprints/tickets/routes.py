@@ -1,20 +1,18 @@
 """A service's ticket list and assignment by hand (full ticket work arrives with later issues)."""
 from datetime import date
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
-from portal.forms import ConfirmForm
+from portal.blueprints.actions import act, current_actor
 from portal.blueprints.tickets import bp
-from portal.errors import form_expired
 from portal.extensions import db
 from portal.models import Member, ServiceMember, Ticket, TicketStatus
 from portal.params import NotANumber, day, int_arg
 from portal.redirects import safe_next
-from portal.services import Actor, ServiceError, tickets
+from portal.services import tickets
 from portal.tenancy import get_or_404
 
 
@@ -61,21 +59,13 @@ def index(service_key: str):
 def assign(service_key: str, ticket_id: int):
     """Assign by hand (members of the service); an away agent gets the ticket with a warning."""
     ticket = get_or_404(Ticket, id=ticket_id, service_id=g.service.id)
-    back = safe_next(request.form.get("next")) or url_for("tickets.index", service_key=service_key)
-    if not ConfirmForm().validate_on_submit():
-        flash(form_expired(), "error")
-        return redirect(back, code=303)
     assignee = int_arg("assignee", source=request.form)  # blank: unassign; no member's id: not found
-    try:
-        warnings = tickets.assign(Actor(current_user.organization_id, current_user.id, request.remote_addr), ticket,
-                                  assignee)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(back, code=303)
-    db.session.commit()
-    flash(_("Ticket #%(number)s is assigned.", number=ticket.number) if ticket.assignee_id
-          else _("Ticket #%(number)s is unassigned.", number=ticket.number), "success")
-    for warning in warnings:
-        flash(warning, "warning")
-    return redirect(back, code=303)
+
+    def say(warnings: list[str]) -> None:
+        flash(_("Ticket #%(number)s is assigned.", number=ticket.number) if ticket.assignee_id
+              else _("Ticket #%(number)s is unassigned.", number=ticket.number), "success")
+        for warning in warnings:
+            flash(warning, "warning")
+
+    return act(lambda: tickets.assign(current_actor(), ticket, assignee), say,
+               safe_next(request.form.get("next")) or url_for("tickets.index", service_key=service_key))
