@@ -131,7 +131,7 @@ def ingest(service: Service, raw: dict, now: datetime | None = None, cache: dict
     """Store one event (once) and let it drive states, calls and tickets. Raises ServiceError for a malformed
     event (nothing stored, nothing written before the check); returns the stored event, `created` False when
     it had been received before. The same event delivered at the same moment by another request raises
-    IntegrityError: the caller rolls its transaction back and sends the batch again (events are idempotent).
+    IntegrityError: the caller rolls its savepoint back and sends the batch again (events are idempotent).
     `cache` (one dict per request) keeps the settings and CTI agents looked up for the events before."""
     now = now or utcnow()
     values = _validate(raw, now)

@@ -10,7 +10,6 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 import flask_smorest
 from marshmallow import Schema, fields, missing
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -19,6 +18,7 @@ from portal.extensions import db, limiter
 from portal.models import IdempotentRequest
 from portal.services import ServiceError
 from portal.services.organizations import organization_for_api_key
+from portal.tenancy import current_org_id, scoped
 
 
 class _BoundedParser(FlaskParser):
@@ -100,14 +100,12 @@ def rate_limited(view):
 def idempotent(view):
     """POST with `Idempotency-Key`: the first answer (2xx) is stored in the same transaction as the change; a
     repeat with the same key and body gets that answer again (`Idempotent-Replayed: true`) and changes
-    nothing; the same key with another body is refused. Views flush, this commits."""
+    nothing; the same key with another body is refused. Views flush; the request commits (below 400)."""
     @wraps(view)
     def wrapper(*args, **kwargs):
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            response = current_app.make_response(view(*args, **kwargs))
-            _finish(response)
-            return response
+            return view(*args, **kwargs)
         if not 1 <= len(key) <= 100 or not key.isprintable():
             return problem(400, "bad_idempotency_key", _("An Idempotency-Key is 1–100 printable characters."))
         fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(),
@@ -117,33 +115,25 @@ def idempotent(view):
             return _replay(stored, fingerprint)
         response = current_app.make_response(view(*args, **kwargs))
         if 200 <= response.status_code < 300:
-            db.session.add(IdempotentRequest(organization_id=g.api_org.id, key=key, fingerprint=fingerprint,
+            db.session.add(IdempotentRequest(organization_id=current_org_id(), key=key, fingerprint=fingerprint,
                                              status_code=response.status_code, body=response.get_data(as_text=True),
                                              location=response.headers.get("Location")))
             try:
-                db.session.commit()
-            except IntegrityError:  # the same key at the same moment: that request's change stands, not this one
+                db.session.flush()
+            except IntegrityError:
+                # The same key at the same moment: that request's change stands, so this whole one is undone
+                # (not a savepoint: the change made under the key must go with it).
                 db.session.rollback()
                 stored = _stored(key)
                 return _replay(stored, fingerprint) if stored else problem(
                     409, "idempotency_conflict", _("A request with this Idempotency-Key is being processed."))
-        else:
-            db.session.rollback()
         return response
 
     return wrapper
 
 
-def _finish(response) -> None:
-    if 200 <= response.status_code < 300:
-        db.session.commit()
-    else:
-        db.session.rollback()
-
-
 def _stored(key: str) -> IdempotentRequest | None:
-    return db.session.scalars(select(IdempotentRequest).where(IdempotentRequest.organization_id == g.api_org.id,
-                                                              IdempotentRequest.key == key)).first()
+    return db.session.scalars(scoped(IdempotentRequest).filter_by(key=key)).first()
 
 
 def _replay(stored: IdempotentRequest, fingerprint: str):

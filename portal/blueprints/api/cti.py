@@ -1,9 +1,8 @@
 """Open API: CTI event ingest (POST /api/v1/cti/events), authenticated with the organization key."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal.blueprints.api.common import Blueprint, api_key_required, documented_errors, key_bucket, problem
@@ -12,6 +11,7 @@ from portal.extensions import db, limiter
 from portal.models import Service, ServiceStatus
 from portal.services import ServiceError, cti_events
 from portal.services.cti import has_cti
+from portal.tenancy import scoped
 
 blp = Blueprint("api_cti", __name__, url_prefix="/api/v1/cti", description="CTI telephony events")
 MAX_EVENTS = 500
@@ -47,8 +47,7 @@ def ingest(body):
     before the answer is sent; a retried event ID answers "duplicate" and changes nothing. Event kinds:
     agent_login, agent_logout, state_change, inbound_ringing, answered, outbound_dial, connected, transfer,
     hangup, error."""
-    service = db.session.scalars(select(Service).where(Service.organization_id == g.api_org.id,
-                                                       Service.service_key == body["service"])).first()
+    service = db.session.scalars(scoped(Service).filter_by(service_key=body["service"])).first()
     if service is None or service.status == ServiceStatus.draft:
         return problem(404, "unknown_service", _("No such service in this organization."))
     if not has_cti(service):
@@ -58,11 +57,10 @@ def ingest(body):
         return problem(413, "too_many_events", _("Send at most %(n)d events per request.", n=MAX_EVENTS))
     for attempt in range(3):
         try:
-            results = _ingest_all(service, events)
-            db.session.commit()  # every stored event, before the answer
+            with db.session.begin_nested():  # committed by the request, before the answer
+                results = _ingest_all(service, events)
             break
-        except IntegrityError:  # another request stored one of these events at the same moment
-            db.session.rollback()
+        except IntegrityError:  # another request stored one of these events at the same moment: read them again
             if attempt == 2:
                 raise
     rejected = sum(1 for r in results if r["status"] == "rejected")

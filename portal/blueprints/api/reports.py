@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import g
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from portal.blueprints.api.common import (
     Blueprint,
@@ -28,6 +26,7 @@ from portal.extensions import db
 from portal.models import MigrationBatch, Service
 from portal.params import month
 from portal.services import ServiceError, billing, permission_log
+from portal.tenancy import current_org_id, scoped
 
 blp = Blueprint("api_reports", __name__, url_prefix="/api/v1", description="Charges, migration batches, permission log")
 MAX_CHARGE_MONTHS = 36
@@ -41,9 +40,8 @@ def _service_id(key: str | None) -> int | None | bool:
     """The database ID of the organization's service `key`; False when there is no such service."""
     if not key:
         return None
-    found = db.session.scalars(select(Service.id).where(Service.organization_id == g.api_org.id,
-                                                        Service.service_key == key)).first()
-    return found if found is not None else False
+    found = db.session.scalars(scoped(Service).filter_by(service_key=key)).first()
+    return found.id if found is not None else False
 
 
 def _month(text: str) -> date | None:
@@ -72,7 +70,7 @@ def list_charges(args):
     service_id = _service_id(args.get("service_id"))
     if service_id is False:
         return problem(404, "not_found", _("No such service in this organization."))
-    rows = billing.charges(g.api_org.id, first, last, service_id=service_id)
+    rows = billing.charges(current_org_id(), first, last, service_id=service_id)
     return {"items": [{"service_key": r.service_key, "service_name": r.service_name, "month": f"{r.month:%Y-%m}",
                        "amount": r.amount, "billed_days": r.billed_days, "to_date": r.to_date, "closed": r.closed}
                       for r in rows],
@@ -94,8 +92,7 @@ def batch_out(batch: MigrationBatch, service_key: str) -> dict:
 @errors(400, 401, 404, 429)
 def list_batches(args):
     """Ticket migration batches (newest first, the last 200), by service and status."""
-    q = (select(MigrationBatch, Service.service_key).join(Service, Service.id == MigrationBatch.service_id)
-         .where(MigrationBatch.organization_id == g.api_org.id))
+    q = scoped(MigrationBatch).add_columns(Service.service_key).join(Service, Service.id == MigrationBatch.service_id)
     service_id = _service_id(args.get("service_id"))
     if service_id is False:
         return problem(404, "not_found", _("No such service in this organization."))
@@ -114,10 +111,9 @@ def list_batches(args):
 @errors(401, 404, 429)
 def get_batch(batch_id):
     """One batch's status and progress."""
-    row = db.session.execute(select(MigrationBatch, Service.service_key)
+    row = db.session.execute(scoped(MigrationBatch).add_columns(Service.service_key)
                              .join(Service, Service.id == MigrationBatch.service_id)
-                             .where(MigrationBatch.organization_id == g.api_org.id,
-                                    MigrationBatch.id == batch_id)).first()
+                             .where(MigrationBatch.id == batch_id)).first()
     if row is None:
         return problem(404, "not_found", _("No such migration batch in this organization."))
     return batch_out(*row)
@@ -138,7 +134,7 @@ def list_permission_log(args):
         flt = permission_log.make_filter(start=args.get("start"), end=args.get("end"),
                                          operation=args.get("operation", ""), target=args.get("target", ""),
                                          actor=args.get("actor", ""), service_id=service_id)
-        rows, next_cursor = permission_log.page(g.api_org.id, flt, args.get("cursor"))
+        rows, next_cursor = permission_log.page(current_org_id(), flt, args.get("cursor"))
     except ServiceError as exc:
         return service_problem(exc) if exc.code != "bad_cursor" else problem(400, exc.code, exc.message)
     return {"items": [{"seq": r.seq, "created_at": r.created_at, "service_label": r.service_label,

@@ -2,10 +2,11 @@
 history, estimate without saving, change). Every rule is the one the UI runs, from the same services."""
 from __future__ import annotations
 
-from flask import g, url_for
+from flask import url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func
 
+from portal.blueprints.actions import current_actor
 from portal.blueprints.api.common import (
     Blueprint,
     api_key_required,
@@ -30,9 +31,10 @@ from portal.blueprints.api.schemas import (
 )
 from portal.extensions import db
 from portal.models import Contract, Service, ServiceStatus
-from portal.services import Actor, ServiceError, contracts
+from portal.services import ServiceError, contracts
 from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 from portal.services.price_list import estimate
+from portal.tenancy import get_or_404, scoped
 
 blp = Blueprint("api_services", __name__, url_prefix="/api/v1/services",
                 description="Contracted services and their contracts")
@@ -42,18 +44,8 @@ def errors(*statuses):
     return documented_errors(blp, *statuses)
 
 
-def actor() -> Actor:
-    return Actor(g.api_org.id, None)
-
-
 def find(service_id: str) -> Service:
-    service = db.session.scalars(select(Service).where(Service.organization_id == g.api_org.id,
-                                                       Service.service_key == service_id)).first()
-    if service is None:
-        from flask import abort
-
-        abort(404)
-    return service
+    return get_or_404(Service, service_key=service_id)
 
 
 def service_out(service: Service) -> dict:
@@ -81,7 +73,7 @@ def contract_out(contract: Contract | None) -> dict | None:
 @errors(400, 401, 429)
 def list_services(args):
     """Services of the organization, by creation (newest first), a page at a time (`next_cursor`)."""
-    q = select(Service).where(Service.organization_id == g.api_org.id)
+    q = scoped(Service)
     if args.get("status"):
         q = q.where(Service.status == args["status"])
     if args.get("type"):
@@ -113,9 +105,10 @@ def list_services(args):
 def create_service(data):
     """Create a service (a draft until its contract is signed), with the wizard's rules."""
     try:
-        service = contracts.add_service(actor(), service_key=data["service_id"], name=data["name"], type=data["type"],
-                                        languages=data["languages"], default_language=data["default_language"],
-                                        time_zone=data["time_zone"], editor_type=data["editor_type"])
+        service = contracts.add_service(current_actor(), service_key=data["service_id"], name=data["name"],
+                                        type=data["type"], languages=data["languages"],
+                                        default_language=data["default_language"], time_zone=data["time_zone"],
+                                        editor_type=data["editor_type"])
     except ServiceError as exc:
         return service_problem(exc)
     db.session.flush()
@@ -142,9 +135,10 @@ def update_service(data, service_id):
     """Basic info (everything but the service ID). Send the `revision` you read: a stale one is refused (409)."""
     service = find(service_id)
     try:
-        contracts.update_basic_info(actor(), service, revision=data["revision"], name=data["name"], type=data["type"],
-                                    languages=data["languages"], default_language=data["default_language"],
-                                    time_zone=data["time_zone"], editor_type=data["editor_type"])
+        contracts.update_basic_info(current_actor(), service, revision=data["revision"], name=data["name"],
+                                    type=data["type"], languages=data["languages"],
+                                    default_language=data["default_language"], time_zone=data["time_zone"],
+                                    editor_type=data["editor_type"])
     except ServiceError as exc:
         return service_problem(exc)
     return service_out(service)
@@ -153,7 +147,7 @@ def update_service(data, service_id):
 def _set_status(service_id: str, target: ServiceStatus):
     service = find(service_id)
     try:
-        contracts.set_status(actor(), service, target)
+        contracts.set_status(current_actor(), service, target)
     except ServiceError as exc:
         return service_problem(exc)
     return service_out(service)
@@ -191,7 +185,7 @@ def terminate_service(data, service_id):
     """End a suspended service for good (billing stops that day). Confirm with its service ID."""
     service = find(service_id)
     try:
-        contracts.terminate(actor(), service, confirm_key=data["confirm_service_id"])
+        contracts.terminate(current_actor(), service, confirm_key=data["confirm_service_id"])
     except ServiceError as exc:
         return service_problem(exc)
     return service_out(service)
@@ -241,7 +235,8 @@ def change_contract(data, service_id):
     at most once a day (409 `once_a_day`). `base_version` is the version you started from (409 `stale`)."""
     service = find(service_id)
     try:
-        contract = contracts.sign_contract(actor(), service, data["quantities"], base_version=data["base_version"])
+        contract = contracts.sign_contract(current_actor(), service, data["quantities"],
+                                           base_version=data["base_version"])
     except ServiceError as exc:
         return service_problem(exc)
     return contract_out(contract)
