@@ -17,9 +17,14 @@ from functools import wraps
 from typing import Callable
 
 from flask import current_app, has_app_context
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from rq import get_current_job
+from sqlalchemy import update
 
 from portal.extensions import db
+from portal.models import JobRun
+from portal.services import ServiceError
 from portal.services import jobs as job_runs
 from portal.services.jobs import JobSpec, Schedule
 
@@ -61,10 +66,6 @@ def progress(run, percent: int, message: str | None = None) -> None:
 def progress_apart(run_id: int, percent: int, message: str | None = None) -> None:
     """Progress from inside a long read (a streamed query must not see its transaction end): written and committed
     through a connection of its own, so the page sees it while the job's own transaction goes on."""
-    from sqlalchemy import update
-
-    from portal.models import JobRun
-
     with db.engine.begin() as connection:
         connection.execute(update(JobRun).where(JobRun.id == run_id).values(
             **job_runs.progress_values(percent, message)))
@@ -85,8 +86,6 @@ def _app_context():
 def _tracked(spec: JobSpec, func: Callable) -> Callable:
     @wraps(func)
     def run_job(run_id: int, *args, **kwargs):
-        from flask_babel import force_locale
-
         rq_job = get_current_job()
         log = logging.getLogger(f"jobs.{func.__name__}")
         with _app_context():
@@ -147,8 +146,6 @@ def _schedule_next(spec: JobSpec) -> None:
 
 
 def _retry_message(rq_job) -> str:
-    from flask_babel import gettext as _
-
     tries = rq_job.meta.get("tries")
     if not tries:
         return _("An attempt failed; trying again.")
@@ -158,10 +155,6 @@ def _retry_message(rq_job) -> str:
 
 def _failure_message(exc: Exception, run_id: int) -> str:
     """What the user reads: a refusal's own message, else no traceback (that is in the worker's log)."""
-    from flask_babel import gettext as _
-
-    from portal.services import ServiceError
-
     if isinstance(exc, ServiceError):
         return exc.message
     return _("An unexpected error stopped the job; it is logged under job run %(id)d.", id=run_id)

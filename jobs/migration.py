@@ -12,9 +12,11 @@ from jobs import job
 from portal.extensions import db
 from portal.models import BatchStatus, MigrationBatch
 from portal.models.base import utcnow
-from portal.services import ServiceError, migration
+from portal.services import ServiceError
 from portal.services import jobs as job_runs
+from portal.services import migration
 from portal.services.jobs import Every, start_job
+from portal.services.mail import send_mail
 from portal.services.migration_files import FileRefused
 
 log = logging.getLogger("jobs.migration")
@@ -75,8 +77,6 @@ def apply_now(batch_id: int, now: datetime | None = None, force: bool = False) -
 
 def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None:
     """Apply one batch if it is due, then mail the uploader the outcome."""
-    from portal.services.mail import send_mail
-
     batch = apply_now(batch_id, now, force)
     if batch is None:
         return None

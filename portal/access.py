@@ -12,9 +12,12 @@ from functools import wraps
 from typing import Callable
 
 from flask import abort, flash, g, redirect, request
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_url
 
+from portal.extensions import login_manager
+from portal.htmx import is_htmx
 from portal.models import Service, ServiceRole
+from portal.redirects import same_site_path
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
@@ -34,12 +37,6 @@ def log_in_first():
     """Flask-Login's answer to a request without a live session: the log-in page, then back. For htmx (a toggle,
     a poll, after the session ended on log-out or a password change elsewhere) the whole page goes there, not
     the row the request targets, and comes back to that page, not to the htmx endpoint."""
-    from flask_login import login_url
-
-    from portal.extensions import login_manager
-    from portal.htmx import is_htmx
-    from portal.redirects import same_site_path
-
     flash(str(login_manager.login_message), login_manager.login_message_category)
     if is_htmx():
         back = same_site_path(request.headers.get("HX-Current-URL"))

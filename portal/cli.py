@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, url_for
+from flask import Flask, current_app, url_for
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
+from jobs.cti import purge_expired
+from jobs.migration import sweep_now
+from portal.devtools.demo import seed_demo
+from portal.devtools.load import fill_permission_log
 from portal.extensions import db
-from portal.services import ServiceError
+from portal.models import CtiAgent, JobRun, Organization, Service, ServiceMember
+from portal.services import Actor, ServiceError, cti_simulator
+from portal.services.accounts import invitation_mail
+from portal.services.cti import settings_of
+from portal.services.jobs import periodic_jobs, schedule_next, start_job
+from portal.services.mail import send_mail
+from portal.services.organizations import provision_organization, rotate_api_key
+from portal.services.permissions import verify_chain
 
 org_cli = AppGroup("org", help="Organizations (the platform operator's commands).")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
@@ -16,8 +28,6 @@ cti_cli = AppGroup("cti", help="CTI telephony: the simulator and the CTI log.")
 
 
 def _invite_link(token: str) -> str:
-    from flask import current_app
-
     with current_app.test_request_context(base_url=current_app.config["PORTAL_URL"]):
         return url_for("auth.invite", token=token, _external=True)
 
@@ -31,10 +41,6 @@ def _invite_link(token: str) -> str:
 @click.option("--password", default=None, help="Set the admin's password now instead of e-mailing an invitation.")
 def create_org(name, domain, admin_login, admin_email, admin_name, password):
     """Provision an organization with its first org admin. Running it again changes nothing."""
-    from portal.services.accounts import invitation_mail
-    from portal.services.mail import send_mail
-    from portal.services.organizations import provision_organization
-
     try:
         done = provision_organization(
             name=name, domain=domain, admin_login=admin_login, admin_email=admin_email,
@@ -63,8 +69,6 @@ def create_org(name, domain, admin_login, admin_email, admin_name, password):
               help="Dev-only password of every demo member.")
 def seed_demo_command(password):
     """Create the demo organization (domain `demo`) with an admin, a manager and agents. Idempotent."""
-    from portal.devtools.demo import seed_demo
-
     try:
         result = seed_demo(password)
     except ServiceError as exc:
@@ -81,8 +85,6 @@ def seed_demo_command(password):
 @click.option("-n", default=10, show_default=True)
 def demo_job(n):
     """Enqueue the demonstration job and print its run ID (watch it with `flask jobs show ID`)."""
-    from portal.services.jobs import start_job
-
     run = start_job("demo.count_to", n, organization_id=None)
     db.session.commit()
     click.echo(f"Enqueued job run {run.id}.")
@@ -92,8 +94,6 @@ def demo_job(n):
 def schedule_jobs():
     """Make sure every periodic job (declared with a schedule in jobs/) waits for its next run (idempotent; run at
     every deploy)."""
-    from portal.services.jobs import periodic_jobs, schedule_next
-
     others = []
     for spec in periodic_jobs():
         run, action = schedule_next(spec)
@@ -114,8 +114,6 @@ def schedule_jobs():
 @jobs_cli.command("show")
 @click.argument("run_id", type=int)
 def show_job(run_id):
-    from portal.models import JobRun
-
     run = db.session.get(JobRun, run_id)
     if run is None:
         raise click.ClickException(f"No job run {run_id}.")
@@ -126,11 +124,6 @@ def show_job(run_id):
 @click.option("--domain", default=None, help="Only this organization (default: all).")
 def audit_verify(domain):
     """Check every organization's permission log chain; report the first broken link. Exit 1 if any is broken."""
-    from sqlalchemy import select
-
-    from portal.models import Organization
-    from portal.services.permissions import verify_chain
-
     query = select(Organization).order_by(Organization.domain)
     if domain:
         query = query.where(Organization.domain == domain)
@@ -155,8 +148,6 @@ def audit_verify(domain):
 @click.option("--domain", default="demo", show_default=True)
 def seed_load_command(log_rows, domain):
     """Fill the database for benchmarks (on top of the demo data): a valid, chained permission log."""
-    from portal.devtools.load import fill_permission_log
-
     added = fill_permission_log(domain, log_rows, progress=lambda n: click.echo(f"  {n:,} rows…"))
     click.echo(f"Added {added:,} permission log rows to {domain}.")
 
@@ -165,8 +156,6 @@ def seed_load_command(log_rows, domain):
 @click.option("--now", "now_", is_flag=True, help="Apply every reserved batch now, whatever its scheduled time.")
 def migration_apply_due(now_):
     """Apply reserved batches that are due (or all reserved ones with --now), and restart dead checks."""
-    from jobs.migration import sweep_now
-
     result = sweep_now(force=now_)
     db.session.commit()
     applied = [state for state in result["applied"] if state]
@@ -190,14 +179,6 @@ def migration_apply_due(now_):
 def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key, batch, concurrency, seed):
     """Post realistic CTI event streams (inbound and outbound calls, answered and abandoned, transfers,
     breaks) for the service's agents to the ingest endpoint over HTTP."""
-    from flask import current_app
-    from sqlalchemy import select
-
-    from portal.models import CtiAgent, Organization, Service, ServiceMember
-    from portal.services import Actor, cti_simulator
-    from portal.services.cti import settings_of
-    from portal.services.organizations import rotate_api_key
-
     query = select(Service).where(Service.service_key == service_key)
     if domain:
         query = query.join(Organization, Organization.id == Service.organization_id).where(Organization.domain == domain)
@@ -238,8 +219,6 @@ def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key,
 @cti_cli.command("purge-log")
 def cti_purge_log():
     """Delete CTI events older than each service's retention now (the daily job does the same)."""
-    from jobs.cti import purge_expired
-
     deleted = purge_expired()
     click.echo("Deleted " + (", ".join(f"{n:,} event(s) of {key}" for key, n in deleted.items()) or "nothing") + ".")
 

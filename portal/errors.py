@@ -1,11 +1,12 @@
 """Error pages: a full page for browsers, a small fragment for htmx, in the member's language."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.extensions import db
 from portal.htmx import is_htmx
 
 PROBLEM = "application/problem+json"
@@ -39,8 +40,6 @@ def _messages() -> dict[int, tuple[str, str]]:
 
 
 def _max_mb() -> int:
-    from flask import current_app
-
     return current_app.config["MAX_UPLOAD_MB"]
 
 
@@ -93,7 +92,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def server_error(error):
-        from portal.extensions import db
-
         db.session.rollback()
         return render_error(500)

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from flask import Flask, Request, current_app, g, request
+from flask_babel import gettext as _
 
 from portal.errors import problem, render_error
 
@@ -90,8 +91,6 @@ class BoundedRequest(Request):
 
 
 def refusal_message(code: str) -> str:
-    from flask_babel import gettext as _
-
     return {
         "too_large": _("The JSON body is larger than %(kb)d KB.", kb=current_app.config["JSON_MAX_KB"]),
         "too_deep": _("The JSON body is nested more than %(n)d levels deep.", n=MAX_DEPTH),

@@ -8,10 +8,10 @@ from flask_login import current_user
 
 from portal.i18n import language_choices
 from portal.models import Service
-from portal.services.agent_states import touch
+from portal.services.agent_states import current, touch
 from portal.services.memberships import membership
 from portal.services.service_setup import services_of
-from portal.services.softphone import AFTER_CALL_CHOICES
+from portal.services.softphone import AFTER_CALL_CHOICES, available, status
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
 GLOBAL_MENU = [
@@ -56,21 +56,15 @@ def agent_link(service: Service | None):
 
 
 def agent_current_states():
-    from portal.services.agent_states import current
-
     return current(current_user.id)
 
 
 def phone_widget_agent(service: Service | None):
     """The member's CTI credentials when the phone widget applies in this service, else None."""
-    from portal.services.softphone import available
-
     return available(current_user, service) if current_user.is_authenticated else None
 
 
 def phone_status(service: Service, agent):
-    from portal.services.softphone import status
-
     return status(current_user, service, agent)
 
 

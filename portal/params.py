@@ -14,6 +14,7 @@ from flask import Flask, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
+from portal.errors import render_error
 from portal.services import MAX_ID, whole_number
 
 __all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month", "register"]
@@ -67,7 +68,5 @@ def register(app: Flask) -> None:
         so no lookup, search or flash message ever carries one."""
         fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
         if any("\x00" in key or "\x00" in value for key, value in fields):
-            from portal.errors import render_error
-
             return render_error(400, _("A field holds a NUL character (U+0000), which no text may contain."))
         return None

@@ -1,17 +1,19 @@
 """Demo data for development and the browser tests. Idempotent: a second run changes nothing."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import Contract, Member, Service, ServiceRole, ServiceStatus, ServiceType
+from portal.models import Contract, Member, Service, ServiceMember, ServiceRole, ServiceStatus, ServiceType
 from portal.models.base import utcnow
+from portal.services import Actor, billing, company_info, cti
 from portal.services.accounts import create_member
+from portal.services.contracts import Actor, sign_contract
 from portal.services.organizations import provision_organization
-from portal.services import Actor
 from portal.services.permissions import add_service_member, change_role, grant_org_admin, set_channel
 from portal.services.service_setup import create_service
 
@@ -112,9 +114,6 @@ CONTRACTS = {
 
 
 def _demo_contracts(organization_id: int, services: dict[str, Service]) -> None:
-    from portal.services import billing
-    from portal.services.contracts import Actor, sign_contract
-
     actor = Actor(organization_id, None)
     now = utcnow()
     for key, (first, second) in CONTRACTS.items():
@@ -140,12 +139,9 @@ def _extra_agents() -> list:
 
 def _history(actor: Actor, services: dict[str, Service], members: list[Member]) -> None:
     """A month of realistic permission changes, oldest first, through the same functions as the UI."""
-    import random
-
     rng = random.Random(7)  # the same demo every time
     start = utcnow() - timedelta(days=30)
     step = timedelta(days=30) / (HISTORY_CHANGES + 2)
-    from portal.models import ServiceMember
 
     # Only the extra agents' permissions churn: the named demo logins keep what the README promises.
     churn = [m.id for m in members if m.login_id in {login for login, *_rest in _extra_agents()}]
@@ -169,8 +165,6 @@ def _history(actor: Actor, services: dict[str, Service], members: list[Member]) 
 
 
 def _company_info(actor: Actor, support: Service) -> None:
-    from portal.services import company_info
-
     korean = company_info.create(actor, {
         "title": "데모 주식회사 (한국어)", "language": "ko", "company_name": "데모 주식회사", "representative": "홍길동",
         "address": "서울특별시 중구 세종대로 110", "business_number": "123-45-67890", "phone": "02-1234-5678",
@@ -191,8 +185,6 @@ def _company_info(actor: Actor, support: Service) -> None:
 
 def _cti(actor: Actor, support: Service) -> None:
     """The support desk has phone CTI: monitoring on, and CTI credentials for the demo agents with phone."""
-    from portal.services import cti
-
     cti.set_toggle(actor, support, "log_monitoring", True)
     for number, login in enumerate(("agent", "agent2", "manager"), start=7001):
         member = db.session.scalars(select(Member).where(Member.organization_id == support.organization_id,

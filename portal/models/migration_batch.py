@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum
+from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum, utcnow
 
 
 class BatchStatus(str, enum.Enum):
@@ -53,10 +53,6 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     def is_applying(self) -> bool:
         """Reserved, and an apply started lately (its transaction is not committed yet). An apply whose worker
         died long ago shows as reserved again: the sweep retries it."""
-        from datetime import timedelta
-
-        from portal.models.base import utcnow
-
         return (self.status == BatchStatus.reserved and self.apply_started_at is not None
                 and self.scheduled_for is not None and self.apply_started_at >= self.scheduled_for
                 and utcnow() - self.apply_started_at < timedelta(minutes=15))

@@ -15,7 +15,7 @@ from portal.config import SUPPORTED_LOCALES
 from portal.extensions import db
 from portal.models import Invitation, Member, MemberStatus, Organization
 from portal.models.base import utcnow
-from portal.services import ServiceError
+from portal.services import ServiceError, activity
 from portal.services.passwords import check_strength, hash_password, verify_password
 
 LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
@@ -209,8 +209,6 @@ def set_ui_language(member: Member, code: str) -> None:
 
 def invite_member(actor, *, name: str, login_id: str, email: str) -> tuple[Member, str]:
     """A new member in state invited, with a single-use link (returned as a raw token for the e-mail)."""
-    from portal.services import activity
-
     name = (name or "").strip()
     if not name:
         raise ServiceError(_("Enter the name."), "bad_name")
@@ -225,8 +223,6 @@ def invite_member(actor, *, name: str, login_id: str, email: str) -> tuple[Membe
 
 def resend_invitation(actor, member: Member) -> str:
     """A fresh link; earlier links of this member stop working."""
-    from portal.services import activity
-
     token = create_invitation(member)
     activity.record(actor.organization_id, actor.member_id, "member.invitation_resent", subject_type="member",
                     subject_id=member.id, subject_label=f"{member.name} ({member.login_id})", ip=actor.ip)
@@ -235,8 +231,6 @@ def resend_invitation(actor, member: Member) -> str:
 
 def revoke_invitation(actor, member: Member) -> None:
     """Every open link of the member stops working; the member stays invited and can be invited again."""
-    from portal.services import activity
-
     if member.status != MemberStatus.invited:
         raise ServiceError(_("%(name)s has already activated the account.", name=member.name), "not_invited")
     now = utcnow()

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Contract, MonthlyCharge, Service, ServiceStatus, ServiceType
 from portal.models.base import utcnow
+from portal.services.contracts import local_today
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,6 @@ def close_month(service: Service, month: date, spans: Sequence[Span] | None = No
 def close_finished_months(now: datetime | None = None) -> int:
     """Close every finished month of every contracted service (catching up on missed runs). A month is
     finished once the 1st of the next month has begun in the service's time zone."""
-    from portal.services.contracts import local_today
-
     now = now or utcnow()
     closed = 0
     services = db.session.scalars(select(Service).where(Service.status != ServiceStatus.draft))
@@ -169,8 +168,6 @@ def charges(organization_id: int, first: date, last: date, *, service_type: Serv
             service_id: int | None = None, now: datetime | None = None) -> list[ChargeRow]:
     """Monthly charges of the organization's services for months first..last: closed months as
     materialized, others computed by the same rule (the current month up to today)."""
-    from portal.services.contracts import local_today
-
     first, last = first_of_month(first), first_of_month(last)
     query = select(Service).where(Service.organization_id == organization_id, Service.status != ServiceStatus.draft)
     if service_type is not None:

@@ -1,6 +1,7 @@
 """CTI log download: the logged events of a service for a day range, as an .xlsx built row by row."""
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import date, timedelta
 from typing import Iterator
@@ -11,9 +12,11 @@ from openpyxl import Workbook
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import CtiAgent, CtiEvent, Member, Service
+from portal.models import CtiAgent, CtiEvent, CtiSettings, JobRun, Member, Service, StoredFile
+from portal.models.base import utcnow
 from portal.services import ServiceError
 from portal.services.exports import _header, row_cells
+from portal.services.jobs import start_job
 
 MAX_DAYS = 31
 SHEET_ROWS = 1_000_000  # Excel's limit is 1,048,576; a new sheet starts well before it
@@ -81,8 +84,6 @@ def _duration(value):
 
 def _flat(value) -> str:
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return str(value)
 
@@ -96,8 +97,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def start_export(member, service: Service, first: date, last: date):
     """Build the .xlsx in the background (a month of a busy service is millions of rows, far longer than a
     request may take); the member follows the job's progress and downloads the file when it is done."""
-    from portal.services.jobs import start_job
-
     check_range(first, last)
     return start_job(EXPORT_KIND, service.id, first.isoformat(), last.isoformat(),
                      organization_id=member.organization_id, member_id=member.id)
@@ -109,8 +108,6 @@ def export_file_name(service: Service, first: date, last: date) -> str:
 
 def recent_exports(member, limit: int = 5):
     """The member's own latest exports (nobody else's)."""
-    from portal.models import JobRun
-
     return list(db.session.scalars(select(JobRun).where(
         JobRun.kind == EXPORT_KIND, JobRun.member_id == member.id, JobRun.organization_id == member.organization_id)
         .order_by(JobRun.id.desc()).limit(limit)))
@@ -118,8 +115,6 @@ def recent_exports(member, limit: int = 5):
 
 def export_run(member, run_id: int):
     """One of the member's exports, or None (another member's or another organization's is not theirs)."""
-    from portal.models import JobRun
-
     return db.session.scalars(select(JobRun).where(
         JobRun.id == run_id, JobRun.kind == EXPORT_KIND, JobRun.member_id == member.id,
         JobRun.organization_id == member.organization_id)).first()
@@ -127,9 +122,6 @@ def export_run(member, run_id: int):
 
 def purge_exports(now=None) -> int:
     """Finished export files are kept a day."""
-    from portal.models import StoredFile
-    from portal.models.base import utcnow
-
     return db.session.execute(delete(StoredFile).where(
         StoredFile.purpose == EXPORT_PURPOSE, StoredFile.created_at < (now or utcnow()) - EXPORT_KEEP)).rowcount
 
@@ -138,9 +130,6 @@ def delete_expired(now=None, chunk: int = 5000) -> Iterator[tuple[str, int]]:
     """Delete each service's CTI events older than its retention (days counted in the service's time zone),
     `chunk` rows at a time: yields (service ID, rows deleted) after each chunk, where the caller commits, so the
     table is never locked for long."""
-    from portal.models import CtiSettings
-    from portal.models.base import utcnow
-
     now = now or utcnow()
     for service_id, service_key, time_zone, days in db.session.execute(
             select(Service.id, Service.service_key, Service.time_zone, CtiSettings.log_retention_days)

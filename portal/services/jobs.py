@@ -17,6 +17,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Protocol
 from zoneinfo import ZoneInfo
 
+from flask import has_request_context
+from flask_babel import get_locale
+from rq import Retry
+from rq.job import JobStatus
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -169,8 +173,6 @@ def rq_job_id_of(run_id: int) -> str:
 def waiting_in_redis(run_id: int, queue: str = "default") -> bool:
     """Whether the run's RQ job is really there to be run: queued, scheduled (or due for a retry), or being
     run. False when Redis lost it (a flush, a restore from an old dump, an expired job)."""
-    from rq.job import JobStatus
-
     q = get_queue(queue)
     job_id = rq_job_id_of(run_id)
     job = q.fetch_job(job_id)
@@ -211,9 +213,6 @@ def schedule_next(spec: JobSpec, now: datetime | None = None) -> tuple[JobRun | 
 
 
 def _request_locale() -> str | None:
-    from flask import has_request_context
-    from flask_babel import get_locale
-
     return str(get_locale()) if has_request_context() else None
 
 
@@ -222,7 +221,6 @@ def _enqueue_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    from rq import Retry
 
     for spec, args, at, job_id in pending:
         q = get_queue(spec.queue)

@@ -10,6 +10,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import OperationalError
@@ -29,6 +30,7 @@ from portal.services.migration_files import (
 from portal.services.migration_rows import RowValidator, blank
 from portal.services.storage import load, store
 from portal.services.ticket_fields import fields_of, fingerprint
+from portal.services.tickets import reserve_numbers
 
 MAX_STORED_ERRORS = 200
 MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
@@ -285,8 +287,6 @@ def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[Ticket
 
 def _insert_numbered(service: Service, rows: list[dict]) -> int:
     """Number the rows from the service's counter (calls may be creating tickets meanwhile) and insert them."""
-    from portal.services.tickets import reserve_numbers
-
     first = reserve_numbers(service.id, len(rows))
     for offset, row in enumerate(rows):
         row["number"] = first + offset
@@ -320,8 +320,6 @@ def stale_checks(now: datetime | None = None) -> list[int]:
 
 
 def result_mail(batch: MigrationBatch) -> tuple[str, str, str] | None:
-    from flask_babel import force_locale
-
     uploader = db.session.get(Member, batch.uploader_id) if batch.uploader_id else None
     if uploader is None:
         return None

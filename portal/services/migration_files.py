@@ -21,6 +21,8 @@ from portal.models import FieldType, Service, TicketField
 from portal.services import ServiceError
 from portal.services.exports import cell_value, put, row_cells
 from portal.services.ticket_fields import fingerprint
+from portal.services.xlsx_reader import TooLarge, XlsxError
+from portal.services.xlsx_reader import Workbook as Reader
 
 DATA_SHEET = "tickets"
 GUIDE_SHEET = "guide"
@@ -163,10 +165,8 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
     """Open a filled template and stream its data rows (constant memory, whatever the sheet's size). The row
     and column limits apply to cells holding a value, checked as the stream meets them: trailing empty rows
     and columns, formatted or not, do not count."""
-    from portal.services.xlsx_reader import TooLarge, Workbook, XlsxError
-
     try:
-        workbook = Workbook(data)
+        workbook = Reader(data)
         names = workbook.sheet_names
         if DATA_SHEET not in names or META_SHEET not in names:
             raise FileRefused(_("This file is not a migration template of this portal. Download the template "
@@ -194,8 +194,6 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
 
 def _limited(rows: Iterator[tuple[int, list]], max_rows: int) -> Iterator[tuple[int, list]]:
     """The reader's rows, with its refusals turned into the user's messages as the stream meets them."""
-    from portal.services.xlsx_reader import TooLarge, XlsxError
-
     try:
         yield from rows
     except TooLarge as exc:

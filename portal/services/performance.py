@@ -5,19 +5,24 @@ or 25 hours long when daylight saving time starts or ends. Intervals are cut at 
 still open counts up to now, and every interval belongs to one service, so a second is never counted twice."""
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from openpyxl import Workbook
 from sqlalchemy import and_, func, select
 
 from portal.extensions import db
+from portal.labels import channel_label, state_label
 from portal.models import AgentStateInterval, Call, Member, Service, Ticket, TicketStatus
 from portal.models.base import utcnow
 from portal.services.agent_states import CHAT_STATES, PHONE_STATES
 from portal.services.contracts import local_today
+from portal.services.exports import row_cells
 
 PHONE_SHOWN = tuple(s for s in PHONE_STATES if s != "offline")
 CHAT_SHOWN = tuple(s for s in CHAT_STATES if s != "offline")
@@ -104,14 +109,6 @@ def ticket_counts(member: Member, service: Service, start: datetime, end: dateti
 
 def export(member: Member, figures_: Figures):
     """My day as an .xlsx: the figures, then every state interval and call of the day."""
-    import tempfile
-
-    from flask_babel import gettext as _
-    from openpyxl import Workbook
-
-    from portal.labels import channel_label, state_label
-    from portal.services.exports import row_cells
-
     zone = ZoneInfo(figures_.service.time_zone)
     local = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
     wb = Workbook(write_only=True)

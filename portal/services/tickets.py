@@ -4,10 +4,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Service, Ticket, TicketStatus
+from portal.labels import state_label
+from portal.models import Member, Service, ServiceMember, Ticket, TicketStatus
+from portal.models.base import utcnow
+from portal.services import ServiceError, activity, agent_states
 from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
 
 PAGE_SIZE = 50
@@ -41,8 +45,6 @@ def reserve_numbers(service_id: int, count: int = 1) -> int:
     """Reserve `count` consecutive ticket numbers of the service and return the first. One UPDATE of the
     service's counter: concurrent reservations wait for each other on that row (or SQLite's write lock), so no
     number is handed out twice; the reservation commits or rolls back with the tickets."""
-    from sqlalchemy import update
-
     last = db.session.execute(update(Service).where(Service.id == service_id)
                               .values(ticket_seq=Service.ticket_seq + count).returning(Service.ticket_seq)
                               .execution_options(synchronize_session=False)).scalar_one()
@@ -56,11 +58,6 @@ def assign(actor, ticket: Ticket, assignee_id: int | None) -> list[str]:
     """Give the ticket to a member of its service (or take it back: None). Unassigned tickets go in progress
     and back. Returns warnings that do not stop the assignment: the agent is away (break, meal, …) or offline,
     so the ticket waits for them."""
-    from flask_babel import gettext as _
-
-    from portal.models import Member, ServiceMember
-    from portal.services import ServiceError, activity, agent_states
-
     member = None
     if assignee_id is not None:
         member = db.session.scalars(select(Member).join(ServiceMember, ServiceMember.member_id == Member.id).where(
@@ -73,7 +70,6 @@ def assign(actor, ticket: Ticket, assignee_id: int | None) -> list[str]:
         ticket.status = TicketStatus.in_progress
     elif assignee_id is None and ticket.status == TicketStatus.in_progress:
         ticket.status = TicketStatus.unassigned
-    from portal.models.base import utcnow
 
     ticket.updated_at = utcnow()
     db.session.flush()
@@ -86,8 +82,6 @@ def assign(actor, ticket: Ticket, assignee_id: int | None) -> list[str]:
         states = agent_states.current(member.id)
         away = sorted({i.state for i in states.values() if i.state in AWAY_STATES})
         if away:
-            from portal.labels import state_label
-
             warnings.append(_("%(name)s is away (%(state)s); the ticket waits until they are back.", name=member.name,
                               state=", ".join(state_label("phone", s) for s in away)))
         elif not states:
