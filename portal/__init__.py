@@ -13,6 +13,8 @@ from werkzeug.routing import IntegerConverter
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
+    # The imports below are inside the factory on purpose: every module of the portal imports this package
+    # first, so the package may load the app's parts (models, blueprints, jobs) only when an app is built.
     load_dotenv(os.environ.get("PORTAL_DOTENV", ".env"), override=False)
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)

@@ -29,6 +29,7 @@ api = PortalApi(spec_kwargs={
 
 
 def register(app) -> None:
+    # Here, not at the top: the resource modules import `api` and `bp` from this package.
     from portal.blueprints.api import cti, reports, services
     from portal.extensions import csrf
 
