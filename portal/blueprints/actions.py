@@ -35,6 +35,14 @@ def attempt(change: Callable[[], T]) -> tuple[T | None, ServiceError | None]:
         return None, exc
 
 
+def leave_dialog(target: str):
+    """After a form in a dialog succeeded: htmx is told to load `target` rather than fill the dialog with it; a
+    plain form gets a 303 there."""
+    if is_htmx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target, code=303)
+
+
 def act(change: Callable[[], T], success: str | Callable[[T], str | None] | None, back: str, *,
         refused_back: str | None = None, partial: Callable[[str | None], str] | None = None,
         refused_status: int = 409):

@@ -1,14 +1,13 @@
 """The agent's availability: phone and chat state from the top bar, and a supervisor's override."""
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import member_required, service_role_required
-from portal.blueprints.actions import act, attempt, current_actor
+from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.blueprints.agent import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
-from portal.htmx import is_htmx
 from portal.layout import current_service
 from portal.models import Member
 from portal.redirects import safe_referrer
@@ -99,9 +98,7 @@ def supervise(service_key: str, member_id: int):
                 before is None or before.service_id == g.service.id)
             flash(_("%(name)s is already in that state; nothing changed.", name=member.name) if unchanged
                   else _("The state of %(name)s is changed.", name=member.name), "info" if unchanged else "success")
-            if is_htmx():
-                return "", 204, {"HX-Redirect": url_for("agent.board", service_key=service_key)}
-            return redirect(url_for("agent.board", service_key=service_key), code=303)
+            return leave_dialog(url_for("agent.board", service_key=service_key))
     return render("agent/supervise.html", partial="agent/_supervise.html", service=g.service, member=member,
                   states=agent_states.current(member.id), form=ConfirmForm(), values=request.form,
                   error=error, reason_error=reason_error, supervisor_choices=agent_states.SUPERVISOR_CHOICES), 422

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from portal.access import member_required, org_admin_required
-from portal.blueprints.actions import act, attempt, current_actor
+from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.blueprints.contracts import bp
 from portal.blueprints.contracts.forms import (
     ERROR_FIELDS,
@@ -22,7 +22,7 @@ from portal.blueprints.contracts.forms import (
     TerminateForm,
 )
 from portal.extensions import db
-from portal.htmx import is_htmx, render
+from portal.htmx import render
 from portal.models import Contract, EditorType, Service, ServiceStatus, ServiceType
 from portal.params import month, page_arg
 from portal.services import ServiceError, billing, contracts, parse_whole, whole_number
@@ -111,9 +111,7 @@ def terminate(service_key: str):
             error = refusal.message
         else:
             flash(_("%(name)s is terminated. Its data is kept for audit and billing.", name=service.name), "success")
-            if is_htmx():
-                return Response(status=204, headers={"HX-Redirect": url_for("contracts.status")})
-            return redirect(url_for("contracts.status"), code=303)
+            return leave_dialog(url_for("contracts.status"))
     elif form.is_submitted():
         error = _("Type the service ID %(key)s to confirm.", key=service.service_key)
     status_code = 422 if error else 200

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from portal.access import member_required
-from portal.blueprints.actions import attempt
+from portal.blueprints.actions import attempt, leave_dialog
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
 from portal.forms import ConfirmForm
@@ -23,13 +23,6 @@ def _settings(profile=None, password=None, status=200):
                   password=password or PasswordForm()), status
 
 
-def _saved():
-    """After a save, a whole page with the message (htmx is told to load it rather than fill the dialog)."""
-    if is_htmx():
-        return "", 204, {"HX-Redirect": url_for("me.settings")}
-    return redirect(url_for("me.settings"), code=303)
-
-
 @bp.get("/settings")
 @member_required
 def settings():
@@ -44,7 +37,7 @@ def _save(form, change, field_for, saved_message: str, which: str):
             field_for(refusal.code).errors = [refusal.message]
         else:
             flash(saved_message, "success")
-            return _saved()
+            return leave_dialog(url_for("me.settings"))  # a whole page with the message
     return _settings(**{which: form}, status=422)
 
 

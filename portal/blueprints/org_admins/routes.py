@@ -1,15 +1,15 @@
 """Org admins (조직관리자): the list, inviting members, adding and removing org admins."""
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import org_admin_required
-from portal.blueprints.actions import act, attempt, current_actor
+from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.blueprints.org_admins import bp
 from portal.blueprints.org_admins.forms import InviteForm, RevokeForm
 from portal.forms import ConfirmForm
 from portal.extensions import db
-from portal.htmx import is_htmx, render
+from portal.htmx import render
 from portal.models import Member, MemberStatus
 from portal.params import page_arg
 from portal.services import ServiceError
@@ -65,9 +65,7 @@ def invite():
             _mail_invitation(member, token, _("An invitation was sent to %(email)s.", email=member.email),
                              _("%(name)s was added, but the invitation mail could not be sent. Try Resend.",
                                name=member.name))
-            if is_htmx():  # the form lives in a dialog: leave it for the refreshed list
-                return "", 204, {"HX-Redirect": url_for("org_admins.index")}
-            return redirect(url_for("org_admins.index"), code=303)
+            return leave_dialog(url_for("org_admins.index"))
     status = 422 if form.is_submitted() else 200
     return render("org_admins/invite.html", partial="org_admins/_invite.html", form=form), status
 
@@ -147,10 +145,7 @@ def revoke(member_id: int):
             error = refusal.message
         else:
             flash(_("%(name)s is no longer an org admin.", name=member.name), "success")
-            target = url_for("org_admins.index") if member.id != current_user.id else url_for("home.index")
-            if is_htmx():
-                return "", 204, {"HX-Redirect": target}
-            return redirect(target, code=303)
+            return leave_dialog(url_for("org_admins.index") if member.id != current_user.id else url_for("home.index"))
     last = permissions.org_admin_count(current_user.organization_id) <= 1
     status = (409 if error and not form.confirm_self.errors else 422) if form.is_submitted() else 200
     return render("org_admins/revoke.html", partial="org_admins/_revoke.html", member=member, form=form,

@@ -1,17 +1,17 @@
 """Service members (서비스관리 → 상담원): who works in a service, as what, on which channels.
 
 For the service's managers and the org admins. Every change writes the permission change log."""
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
-from portal.blueprints.actions import act, attempt, current_actor
+from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.forms import ConfirmForm
 from portal.blueprints.service_members import bp
 from portal.extensions import db
-from portal.htmx import is_htmx, render
+from portal.htmx import render
 from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
 from portal.params import int_arg, page_arg
 from portal.services import ServiceError, accounts, permissions
@@ -34,10 +34,6 @@ def _row(member: Member, error: str | None = None) -> str:
 
 def _index() -> str:
     return url_for("service_members.index", service_key=g.service.service_key)
-
-
-def _back():
-    return redirect(_index(), code=303)
 
 
 @bp.get("")
@@ -127,9 +123,7 @@ def remove(service_key: str, member_id: int):
             error = refusal.message
         else:
             flash(_("%(name)s was removed from %(service)s.", name=member.name, service=g.service.name), "success")
-            if is_htmx():
-                return "", 204, {"HX-Redirect": url_for("service_members.index", service_key=service_key)}
-            return _back()
+            return leave_dialog(_index())
     status = 409 if error else 200
     return render("service_members/remove.html", partial="service_members/_remove.html", service=g.service,
                   member=member, form=form, error=error), status

@@ -51,42 +51,40 @@ def _field(field_id: int) -> TicketField:
     return get_or_404(TicketField, id=field_id, service_id=g.service.id)
 
 
+def _change_field(change, *, done: str | None = None, editing: int | None = None):
+    """One change to a field: a refusal comes back in the table with 422 (the row still open when editing); a
+    success gives htmx the table and a plain form the page."""
+    if not ConfirmForm().validate_on_submit():
+        return _page(400, form_expired())
+    _changed, refusal = attempt(change)
+    if refusal:
+        return _page(422, refusal.message, editing=editing)
+    if done:
+        flash(done, "success")
+    return _page() if is_htmx() else _back()
+
+
 @bp.post("/<int:field_id>")
 @service_role_required("manager")
 def update(service_key: str, field_id: int):
     field = _field(field_id)
-    if not ConfirmForm().validate_on_submit():
-        return _page(400, form_expired())
-    _updated, refusal = attempt(lambda: ticket_fields.update_field(
+    return _change_field(lambda: ticket_fields.update_field(
         current_actor(), g.service, field, label_ko=request.form.get("label_ko", ""),
         label_en=request.form.get("label_en", ""), required=request.form.get("required") == "on",
-        choices=request.form.get("choices")))
-    if refusal:
-        return _page(422, refusal.message, editing=field_id)
-    return _page() if is_htmx() else _back()
+        choices=request.form.get("choices")), editing=field_id)
 
 
 @bp.post("/<int:field_id>/move")
 @service_role_required("manager")
 def move(service_key: str, field_id: int):
     field = _field(field_id)
-    if not ConfirmForm().validate_on_submit():
-        return _page(400, form_expired())
-    _moved, refusal = attempt(lambda: ticket_fields.move_field(current_actor(), g.service, field,
-                                                               request.form.get("direction", "")))
-    if refusal:
-        return _page(422, refusal.message)
-    return _page() if is_htmx() else _back()
+    return _change_field(lambda: ticket_fields.move_field(current_actor(), g.service, field,
+                                                          request.form.get("direction", "")))
 
 
 @bp.post("/<int:field_id>/delete")
 @service_role_required("manager")
 def delete(service_key: str, field_id: int):
     field = _field(field_id)
-    if not ConfirmForm().validate_on_submit():
-        return _page(400, form_expired())
-    _deleted, refusal = attempt(lambda: ticket_fields.delete_field(current_actor(), g.service, field))
-    if refusal:
-        return _page(422, refusal.message)
-    flash(_("The field %(key)s is deleted.", key=field.key), "success")
-    return _page() if is_htmx() else _back()
+    return _change_field(lambda: ticket_fields.delete_field(current_actor(), g.service, field),
+                         done=_("The field %(key)s is deleted.", key=field.key))
