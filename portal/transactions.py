@@ -5,7 +5,8 @@ constraint race runs that part in a savepoint (`db.session.begin_nested()`)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from flask import Flask, g
 from sqlalchemy import event
@@ -18,6 +19,20 @@ def after_commit(callback: Callable[[], object]) -> None:
     """Run `callback` once this request's changes are committed (never if they are rolled back): mail that
     announces a change must not go out for one that did not happen."""
     g.setdefault("_after_commit", []).append(callback)
+
+
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A savepoint of the request's transaction: if the block raises, what it wrote and the after_commit work it
+    asked for are undone, and only those."""
+    pending = g.setdefault("_after_commit", [])
+    mark = len(pending)
+    try:
+        with db.session.begin_nested():
+            yield
+    except BaseException:
+        del pending[mark:]
+        raise
 
 
 def _finish(response):

@@ -22,6 +22,7 @@ def _rename(org_id: int, name: str) -> None:
 
 def _refused_rename(org_id: int) -> None:
     _rename(org_id, "Refused")
+    after_commit(lambda: AFTER_COMMIT.append("Refused"))
     raise ServiceError("refused", "refused")
 
 
@@ -44,6 +45,7 @@ def probe(app, database_url, make):
     @bp.post("/probe/<int:org_id>/refused")
     def refused(org_id: int):
         _rename(org_id, "Kept")
+        after_commit(lambda: AFTER_COMMIT.append("Kept"))
         _result, refusal = attempt(lambda: _refused_rename(org_id))
         flash(refusal.message, "error")
         return redirect("/probe/next", code=303)
@@ -80,5 +82,5 @@ def test_an_error_answer_or_an_exception_keeps_nothing(probe, app, status):
 def test_a_refusal_undoes_only_what_its_call_wrote_even_behind_a_redirect(probe, app):
     response = probe["client"].post(f"/probe/{probe['org'].id}/refused")
     assert response.status_code == 303
-    assert _name(app, probe["org"].id) == "Kept"
+    assert _name(app, probe["org"].id) == "Kept" and AFTER_COMMIT == ["Kept"]
     assert probe["client"].get("/probe/flashes").json["messages"] == ["refused"]

@@ -8,11 +8,11 @@ from flask import flash, g, redirect, request
 from flask_login import current_user
 
 from portal.errors import form_expired
-from portal.extensions import db
 from portal.forms import ConfirmForm
 from portal.htmx import is_htmx
 from portal.services import Actor, ServiceError
 from portal.tenancy import current_org_id
+from portal.transactions import savepoint
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ def attempt(change: Callable[[], T]) -> tuple[T | None, ServiceError | None]:
     """Run one service call in a savepoint: a refusal (ServiceError) undoes what the call wrote, and only that,
     and comes back as the error; `(result, None)` otherwise."""
     try:
-        with db.session.begin_nested():
+        with savepoint():
             return change(), None
     except ServiceError as exc:
         return None, exc
