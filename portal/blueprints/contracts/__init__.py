@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("contracts", __name__, url_prefix="/admin")
 
-from portal.blueprints.contracts import routes  # noqa: E402,F401
+from portal.blueprints.contracts import billing, contract, organization, routes  # noqa: E402,F401

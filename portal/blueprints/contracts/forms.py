@@ -1,10 +1,10 @@
 from flask_babel import lazy_gettext as _l
-from portal.forms import Form, WholeNumberField
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import HiddenInput
 
+from portal.forms import Form, WholeNumberField
 from portal.services.catalog import languages
 
 
