@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import AgentStateInterval, Member, Service, ServiceMember, ServiceRole
+from portal.models import AgentStateInterval, Member, Service, ServiceMember
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError
 from portal.services.memberships import membership
@@ -87,13 +87,6 @@ def go_offline(member: Member, reason: str = "logout") -> None:
     db.session.execute(update(AgentStateInterval).where(AgentStateInterval.member_id == member.id,
                                                         AgentStateInterval.ended_at.is_(None))
                        .values(ended_at=now, end_reason=reason))
-
-
-def can_supervise(actor_member: Member, service: Service) -> bool:
-    if actor_member.is_org_admin and actor_member.organization_id == service.organization_id:
-        return True
-    link = membership(actor_member.id, service.id)
-    return link is not None and link.role == ServiceRole.manager
 
 
 def eligible(service: Service, channel: str) -> list[int]:

@@ -11,7 +11,7 @@ import re
 
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import FieldType, Service, ServiceStatus, TicketField
@@ -40,7 +40,6 @@ SYSTEM_CHOICES = {
     "channel": ["web", "email", "chat", "phone_ib", "phone_ob", "migration"],
 }
 ALWAYS_REQUIRED = {key for key, *_rest, required in SYSTEM_FIELDS if required == "always"}
-SYSTEM_KEYS = {key for key, *_rest in SYSTEM_FIELDS}
 CUSTOM_TYPES = [FieldType.text, FieldType.long_text, FieldType.number, FieldType.date, FieldType.datetime,
                 FieldType.single_choice, FieldType.multi_choice, FieldType.checkbox]
 CHOICE_TYPES = {FieldType.single_choice, FieldType.multi_choice}
@@ -171,8 +170,3 @@ def _log(actor: Actor, service: Service, action: str, field: TicketField, extra:
                     subject_id=field.id, subject_label=f"{service.service_key}.{field.key}",
                     details={"key": field.key, "type": field.type.value, "required": field.required,
                              "choices": field.choices, **(extra or {})}, ip=actor.ip)
-
-
-def custom_count(service: Service) -> int:
-    return db.session.scalar(select(func.count()).select_from(TicketField).where(
-        TicketField.service_id == service.id, TicketField.system.is_(False)))

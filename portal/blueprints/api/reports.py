@@ -36,8 +36,9 @@ def errors(*statuses):
     return documented_errors(blp, *statuses)
 
 
-def _service_id(key: str | None) -> int | None | bool:
-    """The database ID of the organization's service `key`; False when there is no such service."""
+def _service_pk(key: str | None) -> int | None | bool:
+    """The database key of the organization's service whose Service ID (`service_id` in the API, always the
+    service key, never a database ID) is `key`; False when there is no such service."""
     if not key:
         return None
     found = db.session.scalars(scoped(Service).filter_by(service_key=key)).first()
@@ -67,10 +68,10 @@ def list_charges(args):
         return problem(422, "reversed_range", _("The first month must not be after the last."))
     if (last.year - first.year) * 12 + last.month - first.month + 1 > MAX_CHARGE_MONTHS:
         return problem(422, "range_too_long", _("Ask for at most %(n)d months at a time.", n=MAX_CHARGE_MONTHS))
-    service_id = _service_id(args.get("service_id"))
-    if service_id is False:
+    service_pk = _service_pk(args.get("service_id"))
+    if service_pk is False:
         return problem(404, "not_found", _("No such service in this organization."))
-    rows = billing.charges(current_org_id(), first, last, service_id=service_id)
+    rows = billing.charges(current_org_id(), first, last, service_id=service_pk)
     return {"items": [{"service_key": r.service_key, "service_name": r.service_name, "month": f"{r.month:%Y-%m}",
                        "amount": r.amount, "billed_days": r.billed_days, "to_date": r.to_date, "closed": r.closed}
                       for r in rows],
@@ -93,11 +94,11 @@ def batch_out(batch: MigrationBatch, service_key: str) -> dict:
 def list_batches(args):
     """Ticket migration batches (newest first, the last 200), by service and status."""
     q = scoped(MigrationBatch).add_columns(Service.service_key).join(Service, Service.id == MigrationBatch.service_id)
-    service_id = _service_id(args.get("service_id"))
-    if service_id is False:
+    service_pk = _service_pk(args.get("service_id"))
+    if service_pk is False:
         return problem(404, "not_found", _("No such service in this organization."))
-    if service_id:
-        q = q.where(MigrationBatch.service_id == service_id)
+    if service_pk:
+        q = q.where(MigrationBatch.service_id == service_pk)
     if args.get("status"):
         q = q.where(MigrationBatch.status == args["status"])
     rows = db.session.execute(q.order_by(MigrationBatch.created_at.desc(), MigrationBatch.id.desc()).limit(200)).all()
@@ -127,13 +128,13 @@ def get_batch(batch_id):
 @errors(400, 401, 404, 422, 429)
 def list_permission_log(args):
     """Permission changes, newest first, with the page's filters (default: the last 7 days; at most a year)."""
-    service_id = _service_id(args.get("service_id"))
-    if service_id is False:
+    service_pk = _service_pk(args.get("service_id"))
+    if service_pk is False:
         return problem(404, "not_found", _("No such service in this organization."))
     try:
         flt = permission_log.make_filter(start=args.get("start"), end=args.get("end"),
                                          operation=args.get("operation", ""), target=args.get("target", ""),
-                                         actor=args.get("actor", ""), service_id=service_id)
+                                         actor=args.get("actor", ""), service_id=service_pk)
         rows, next_cursor = permission_log.page(current_org_id(), flt, args.get("cursor"))
     except ServiceError as exc:
         return service_problem(exc) if exc.code != "bad_cursor" else problem(400, exc.code, exc.message)
