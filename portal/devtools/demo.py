@@ -12,7 +12,7 @@ from portal.models import Contract, Member, Service, ServiceMember, ServiceRole,
 from portal.models.base import utcnow
 from portal.services import Actor, billing, company_info, cti
 from portal.services.accounts import create_member
-from portal.services.contracts import Actor, sign_contract
+from portal.services.contracts import sign_contract
 from portal.services.organizations import provision_organization
 from portal.services.permissions import add_service_member, change_role, grant_org_admin, set_channel
 from portal.services.service_setup import create_service

@@ -11,9 +11,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import AgentStateInterval, Member, Service, ServiceMember
+from portal.models import AgentStateInterval, Call, CtiSettings, Member, Organization, Service, ServiceMember
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError
+from portal.services.contracts import local_midnight, local_today
+from portal.services.jobs import enqueue_after_commit
 from portal.services.memberships import membership
 
 PHONE_STATES = ("offline", "ready", "inbound_call", "outbound_call", "transfer", "ticket_work", "chat_work",
@@ -118,8 +120,6 @@ def touch(member: Member, now: datetime | None = None) -> bool:
 def idle_sweep(now: datetime | None = None) -> list[int]:
     """Agents still waiting/online in chat with no activity for their organization's idle timeout go offline
     in chat, reason "idle" (recorded on the closed interval). Returns the members moved."""
-    from portal.models import Organization
-
     now = now or utcnow()
     rows = db.session.execute(
         select(AgentStateInterval.id, AgentStateInterval.member_id, AgentStateInterval.started_at,
@@ -150,7 +150,6 @@ def arm_after_call_limit(interval: AgentStateInterval, limit_seconds: int | None
     scheduled job is lost)."""
     if not limit_seconds or interval is None:
         return
-    from portal.services.jobs import enqueue_after_commit
 
     enqueue_after_commit("agents.after_call_timeout", interval.id, job_id=f"acw-{interval.id}",
                          at=interval.started_at + timedelta(seconds=limit_seconds))
@@ -159,8 +158,6 @@ def arm_after_call_limit(interval: AgentStateInterval, limit_seconds: int | None
 def end_overdue_after_call_work(now: datetime | None = None, interval_id: int | None = None) -> list[int]:
     """After-call ticket work past its service's limit returns to ready, dated when the limit ran out and
     recorded with reason "acw-timeout". Returns the members moved."""
-    from portal.models import CtiSettings
-
     now = now or utcnow()
     q = (select(AgentStateInterval, CtiSettings.acw_limit_seconds)
          .join(CtiSettings, CtiSettings.service_id == AgentStateInterval.service_id)
@@ -211,9 +208,6 @@ class BoardRow:
 def board(service: Service, now: datetime | None = None) -> list[BoardRow]:
     """Every agent of the service with the phone or chat permission: current states here, calls today (the
     service's day), eligible or not. Four queries whatever the number of agents."""
-    from portal.models import Call
-    from portal.services.contracts import local_midnight, local_today
-
     today_began = local_midnight(service, local_today(service, now))
     agents = db.session.execute(
         select(Member.id, Member.name, Member.login_id, ServiceMember.can_phone, ServiceMember.can_chat)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -56,8 +57,6 @@ def _text(raw: dict, key: str, limit: int) -> str | None:
 def _occurred_at(raw: dict, now: datetime) -> datetime:
     """An ISO 8601 time with a zone, not in the future (beyond the clock skew) and not older than
     CTI_MAX_PAST_DAYS: an event from 1970 or year 1 is a broken clock, not a late delivery."""
-    from flask import current_app
-
     value = raw.get("occurred_at")
     try:
         if not isinstance(value, str) or len(value) > 40:

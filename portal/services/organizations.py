@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from portal.extensions import db
 from portal.models import Member, Organization
 from portal.models.base import utcnow
-from portal.services import ServiceError, whole_number
+from portal.services import ServiceError, activity, whole_number
 from portal.services.accounts import create_invitation, create_member, normalise_login_id
 
 DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -96,8 +96,6 @@ def update_organization(actor, org: Organization, *, name: str, domain: str,
                         idle_timeout: str | int | None = None) -> Organization:
     """Name and domain (lowercase letters, digits, hyphens; unique on the platform; the OC URL follows the
     domain), and how long agents may be idle before they go offline in chat."""
-    from portal.services import activity
-
     name = (name or "").strip()
     if not name:
         raise ServiceError(_("Enter the organization name."), "bad_name")
@@ -128,8 +126,6 @@ def rotate_api_key(actor, org: Organization, grace_hours: int = 0) -> str:
     """Issue a new organization API key and return it (the only time it is seen in full). Only its hash is
     kept. The old key stops working at once, or after `grace_hours` (at most 24) so integrations can switch
     without downtime; a rotation without grace also ends any earlier grace."""
-    from portal.services import activity
-
     if grace_hours not in GRACE_HOURS:
         raise ServiceError(_("Choose when the old key stops working: at once or after 1, 6 or 24 hours."),
                            "bad_grace")

@@ -6,10 +6,12 @@ from flask_login import current_user
 from portal.access import member_required, service_role_required
 from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.blueprints.agent import bp
-from portal.forms import ConfirmForm
 from portal.errors import form_expired
+from portal.forms import ConfirmForm
+from portal.htmx import render
 from portal.layout import current_service
 from portal.models import Member
+from portal.models.base import utcnow
 from portal.redirects import safe_referrer
 from portal.services import agent_states, softphone
 from portal.services.memberships import membership
@@ -38,8 +40,6 @@ def state():
 def board(service_key: str):
     """Supervisor board: every agent's phone and chat state, time in state, calls today, eligible or not. The
     table body polls itself."""
-    from portal.models.base import utcnow
-
     rows = agent_states.board(g.service)
     state = request.args.get("state", "")
     if state == "eligible":
@@ -64,7 +64,6 @@ def _agent_of(member_id: int) -> Member:
 @service_role_required("manager")
 def supervise_form(service_key: str, member_id: int):
     member = _agent_of(member_id)
-    from portal.htmx import render
 
     return render("agent/supervise.html", partial="agent/_supervise.html", service=g.service, member=member,
                   states=agent_states.current(member.id), form=ConfirmForm(), values={}, error=None,
@@ -75,8 +74,6 @@ def supervise_form(service_key: str, member_id: int):
 @service_role_required("manager")
 def supervise(service_key: str, member_id: int):
     """A service manager or org admin sets an agent's state, with a reason that is recorded."""
-    from portal.htmx import render
-
     member = _agent_of(member_id)
     error = reason_error = None
     if not ConfirmForm().validate_on_submit():

@@ -18,6 +18,7 @@ from portal.services.accounts import (
     require_supported,
     set_ui_language,
 )
+from portal.services.agent_states import go_offline
 
 ORG_COOKIE = "portal_org"
 YEAR = 365 * 24 * 3600
@@ -92,7 +93,6 @@ def login_throttled(_error=None):
 def logout():
     if request.method == "GET":  # a link can't log anyone out; the confirm button posts with CSRF
         return render_template("auth/logout.html")
-    from portal.services.agent_states import go_offline
 
     go_offline(current_user)  # logging out closes every open state interval
     end_sessions(current_user)  # a copy of this session cookie must not log anyone back in

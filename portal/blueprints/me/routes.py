@@ -1,5 +1,7 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from io import BytesIO
+
+from flask import Response, abort, flash, redirect, render_template, request, session, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -7,12 +9,18 @@ from portal.access import member_required
 from portal.blueprints.actions import attempt, leave_dialog
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
+from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.htmx import is_htmx, render
-from portal.layout import SESSION_SERVICE_KEY, my_services
-from portal.models import Service
-from portal.services import ServiceError, accounts
+from portal.layout import SESSION_SERVICE_KEY, current_service, my_services
+from portal.models import Service, ServiceRole
+from portal.models.base import utcnow
+from portal.params import day as parse_day
+from portal.services import ServiceError, accounts, cti_log
+from portal.services import performance as perf
+from portal.services import storage
 from portal.services.contracts import local_today
+from portal.services.cti import cti_services
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
@@ -65,8 +73,6 @@ def password():
 
 def _performance_day(service):
     """The day asked for (today by default); a bad or future day is an error message, today is shown."""
-    from portal.params import day as parse_day
-
     today = local_today(service)
     raw = request.args.get("day", "")
     if not raw:
@@ -84,11 +90,6 @@ def _performance_day(service):
 @member_required
 def performance():
     """My performance: my day in the service I work in, live while it is today (the dialog polls its body)."""
-    from portal.layout import current_service
-    from portal.services import performance as perf
-
-    from portal.models.base import utcnow
-
     service = current_service()
     if service is None:
         return render("me/performance.html", partial="me/_performance.html", figures=None, error=None)
@@ -97,8 +98,6 @@ def performance():
                "today": local_today(service),
                "phone_shown": perf.PHONE_SHOWN, "chat_shown": perf.CHAT_SHOWN}
     if request.args.get("part") == "body":
-        from flask import render_template
-
         return render_template("me/_performance_body.html", **context)
     return render("me/performance.html", partial="me/_performance.html", **context), 400 if error else 200
 
@@ -106,9 +105,6 @@ def performance():
 @bp.get("/performance.xlsx")
 @member_required
 def performance_export():
-    from portal.layout import current_service
-    from portal.services import performance as perf
-
     service = current_service()
     if service is None:
         abort(404)
@@ -122,8 +118,6 @@ def performance_export():
 
 def _stream_xlsx(spool, filename: str):
     """Send a spooled .xlsx in blocks (nothing held in memory beyond the spool's threshold)."""
-    from flask import Response, stream_with_context
-
     def chunks():
         with spool:
             while block := spool.read(64 * 1024):
@@ -136,9 +130,6 @@ def _stream_xlsx(spool, filename: str):
 
 def _log_services():
     """CTI services whose logs this member may download: all of them for an org admin, else those it manages."""
-    from portal.models import ServiceRole
-    from portal.services.cti import cti_services
-
     services = cti_services(current_user.organization_id)
     if current_user.is_org_admin:
         return services
@@ -146,8 +137,6 @@ def _log_services():
 
 
 def _log_page(services, values, error=None, status=200):
-    from portal.services import cti_log
-
     if error and is_htmx():  # the form stays as typed; the message goes above it
         return (render_template("me/_cti_log_error.html", error=error), status,
                 {"HX-Retarget": "#log-error", "HX-Reswap": "innerHTML"})
@@ -170,10 +159,6 @@ def cti_logs():
 @bp.post("/cti-logs")
 @member_required
 def cti_log_start():
-    from portal.errors import form_expired
-    from portal.params import day
-    from portal.services import cti_log
-
     services = _log_services()
     values = {key: request.form.get(key, "") for key in ("service", "from", "to")}
     chosen = next((s for s in services if s.service_key == values["service"]), None)
@@ -182,8 +167,8 @@ def cti_log_start():
     if not ConfirmForm().validate_on_submit():
         return _log_page(services, values, form_expired(), 400)
     try:
-        first = day(values["from"])
-        last = day(values["to"] or values["from"])
+        first = parse_day(values["from"])
+        last = parse_day(values["to"] or values["from"])
         run = cti_log.start_export(current_user, chosen, first, last)
     except ValueError:
         return _log_page(services, values, _("Enter days as YYYY-MM-DD."), 400)
@@ -195,8 +180,6 @@ def cti_log_start():
 
 
 def _export(run_id: int):
-    from portal.services import cti_log
-
     run = cti_log.export_run(current_user, run_id)
     if run is None:
         abort(404)
@@ -213,13 +196,10 @@ def cti_log_export(run_id: int):
 @bp.get("/cti-logs/exports/<int:run_id>/file")
 @member_required
 def cti_log_file(run_id: int):
-    from portal.services import storage
-
     run = _export(run_id)
     stored = storage.load(current_user.organization_id, (run.result or {}).get("file_id") or 0)
     if stored is None:
         abort(404)  # not done, failed, or cleaned up after a day
-    from io import BytesIO
 
     return _stream_xlsx(BytesIO(stored.data), stored.filename)
 

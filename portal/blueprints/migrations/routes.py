@@ -1,4 +1,6 @@
 """Data migration (데이터 이관): template, upload, live check, confirm (reserve), delete, and the batch list."""
+from zoneinfo import ZoneInfo
+
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -8,9 +10,9 @@ from sqlalchemy import func, select
 from portal.access import org_admin_required
 from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.migrations import bp
-from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
+from portal.forms import ConfirmForm
 from portal.htmx import render
 from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus
 from portal.params import page_arg
@@ -138,8 +140,6 @@ def confirm(batch_id: int):
 
 
 def _zone(batch: MigrationBatch):
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(db.session.get(Service, batch.service_id).time_zone)
 
 
