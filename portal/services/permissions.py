@@ -190,14 +190,20 @@ def add_service_member(
     return link
 
 
+def _member_link(service: Service, member: Member) -> ServiceMember:
+    """The member's link to the service, or a refusal saying the member is not in it."""
+    link = membership(member.id, service.id)
+    if link is None:
+        raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
+    return link
+
+
 def remove_service_member(actor: Actor, service: Service, member: Member, *, acting_is_org_admin: bool,
                           at: datetime | None = None) -> None:
     _same_org(actor, service, member)
     _require_changeable(service)
     _not_own_role(actor, member, acting_is_org_admin)
-    link = membership(member.id, service.id)
-    if link is None:
-        raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
+    link = _member_link(service, member)
     before = _snapshot(link)
     db.session.delete(link)
     record_change(actor, Operation.remove_service_member, member, service=service,
@@ -209,9 +215,7 @@ def change_role(actor: Actor, service: Service, member: Member, role: ServiceRol
     _same_org(actor, service, member)
     _require_changeable(service)
     _not_own_role(actor, member, acting_is_org_admin)
-    link = membership(member.id, service.id)
-    if link is None:
-        raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
+    link = _member_link(service, member)
     if link.role == role:
         return link
     before = _snapshot(link)
@@ -228,9 +232,7 @@ def set_channel(actor: Actor, service: Service, member: Member, channel: str, al
     _require_changeable(service)
     if channel not in CHANNELS:
         raise ServiceError(_("Unknown channel: %(channel)s.", channel=channel), "bad_channel")
-    link = membership(member.id, service.id)
-    if link is None:
-        raise ServiceError(_("%(name)s is not in %(service)s.", name=member.name, service=service.name), "not_member")
+    link = _member_link(service, member)
     if getattr(link, f"can_{channel}") == allowed:
         return link
     before = _snapshot(link)

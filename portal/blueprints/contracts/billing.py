@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, render_template, request
+from flask import abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
 
 from portal.access import org_admin_required
 from portal.blueprints.contracts import bp
+from portal.downloads import xlsx_attachment
 from portal.extensions import db
 from portal.models import Service, ServiceStatus, ServiceType
 from portal.models.base import utcnow
@@ -82,9 +83,6 @@ def billing_export():
     rows = billing.charges(current_user.organization_id, first, last, service_type=service_type,
                            service_id=service.id if service else None)
     filename = f"billing-{first:%Y%m}-{last:%Y%m}.xlsx"
-    return Response(
-        billing_workbook(rows), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return xlsx_attachment(billing_workbook(rows), filename)
 
 

@@ -3,7 +3,7 @@ termination and the banner. The contract itself is in contract.py, billing in bi
 info and API key in organization.py. Handlers: load → check → act → render."""
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -16,6 +16,7 @@ from portal.blueprints.contracts.forms import (
     StatusForm,
     TerminateForm,
 )
+from portal.downloads import stored_image
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import Contract, EditorType, Service, ServiceStatus, ServiceType
@@ -212,8 +213,4 @@ def banner(service_key: str):
     stored = load(service.organization_id, service.banner_file_id) if service.banner_file_id else None
     if stored is None:
         abort(404)
-    response = Response(stored.data, mimetype=stored.content_type)
-    response.set_etag(stored.sha256)
-    response.cache_control.private = True
-    response.cache_control.max_age = 3600
-    return response.make_conditional(request)
+    return stored_image(stored, public=False)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from portal.access import public
 from portal.blueprints.helpcenter import bp
+from portal.downloads import stored_image
 from portal.extensions import db
 from portal.models import Organization, Service, ServiceStatus
 from portal.services.catalog import language_codes, language_name
@@ -137,8 +138,4 @@ def banner(domain: str, service_key: str):
     stored = load(loaded[1].organization_id, loaded[1].banner_file_id)
     if stored is None:
         abort(404)
-    response = Response(stored.data, mimetype=stored.content_type)
-    response.set_etag(stored.sha256)
-    response.cache_control.public = True
-    response.cache_control.max_age = 3600
-    return response.make_conditional(request)
+    return stored_image(stored, public=True)

@@ -1,7 +1,6 @@
 """The member's own pages: personal settings, My performance, CTI log download, the current service."""
-from io import BytesIO
 
-from flask import Response, abort, flash, redirect, render_template, request, session, stream_with_context, url_for
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -9,6 +8,7 @@ from portal.access import member_required
 from portal.blueprints.actions import attempt, leave_dialog
 from portal.blueprints.me import bp
 from portal.blueprints.me.forms import PasswordForm, ProfileForm
+from portal.downloads import xlsx_attachment
 from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.htmx import is_htmx, render
@@ -113,19 +113,7 @@ def performance_export():
         flash(error, "error")
         return redirect(url_for("me.performance"), code=303)
     spool = perf.export(current_user, perf.figures(current_user, service, day))
-    return _stream_xlsx(spool, f"my-performance-{service.service_key}-{day:%Y%m%d}.xlsx")
-
-
-def _stream_xlsx(spool, filename: str):
-    """Send a spooled .xlsx in blocks (nothing held in memory beyond the spool's threshold)."""
-    def chunks():
-        with spool:
-            while block := spool.read(64 * 1024):
-                yield block
-
-    return Response(stream_with_context(chunks()),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return xlsx_attachment(spool, f"my-performance-{service.service_key}-{day:%Y%m%d}.xlsx")
 
 
 def _log_services():
@@ -200,8 +188,7 @@ def cti_log_file(run_id: int):
     stored = storage.load(current_user.organization_id, (run.result or {}).get("file_id") or 0)
     if stored is None:
         abort(404)  # not done, failed, or cleaned up after a day
-
-    return _stream_xlsx(BytesIO(stored.data), stored.filename)
+    return xlsx_attachment(stored.data, stored.filename)
 
 
 @bp.post("/current-service")

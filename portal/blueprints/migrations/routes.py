@@ -1,7 +1,7 @@
 """Data migration (데이터 이관): template, upload, live check, confirm (reserve), delete, and the batch list."""
 from zoneinfo import ZoneInfo
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from portal.access import org_admin_required
 from portal.blueprints.actions import act, attempt, current_actor
 from portal.blueprints.migrations import bp
+from portal.downloads import xlsx_attachment
 from portal.errors import form_expired
 from portal.extensions import db
 from portal.forms import ConfirmForm
@@ -23,7 +24,6 @@ from portal.services.storage import load
 from portal.services.ticket_fields import fields_of
 from portal.tenancy import get_or_404, scoped
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 
 
@@ -83,8 +83,7 @@ def template(service_key: str):
     service = get_or_404(Service, service_key=service_key)
     fields = fields_of(service)
     lang = "ko" if str(get_locale()) == "ko" else "en"
-    return Response(template_workbook(service, fields, lang), mimetype=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="migration-template-{service.service_key}.xlsx"'})
+    return xlsx_attachment(template_workbook(service, fields, lang), f"migration-template-{service.service_key}.xlsx")
 
 
 def _batch(batch_id: int) -> MigrationBatch:
@@ -115,8 +114,7 @@ def errors(batch_id: int):
     stored = load(batch.organization_id, batch.error_report_file_id) if batch.error_report_file_id else None
     if stored is None:
         abort(404)
-    return Response(stored.data, mimetype=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="migration-errors-{batch.id}.xlsx"'})
+    return xlsx_attachment(stored.data, f"migration-errors-{batch.id}.xlsx")
 
 
 @bp.post("/<int:batch_id>/confirm")

@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, render_template, request, stream_with_context
+from flask import current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func
 
 from portal.access import org_admin_required
 from portal.blueprints.permission_log import bp
+from portal.downloads import xlsx_attachment
 from portal.extensions import db
 from portal.models import Operation, Service
 from portal.services import ServiceError, activity, permission_log
@@ -95,13 +96,5 @@ def export():
     workbook, count = permission_log_workbook(permission_log.export_rows(org_id, flt), _zone())
     activity.record(org_id, member_id, "permission_log.exported", subject_type="permission_log",
                     details={**_form_values(flt), "rows": count}, ip=request.remote_addr)
-
-    def chunks():
-        with workbook:
-            while block := workbook.read(64 * 1024):
-                yield block
-
     filename = f"permission-log-{flt.start.astimezone(_zone()):%Y%m%d}-{flt.end.astimezone(_zone()):%Y%m%d}.xlsx"
-    return Response(stream_with_context(chunks()),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return xlsx_attachment(workbook, filename)
