@@ -12,6 +12,7 @@ Nothing here commits: the request, the CLI command or the job wrapper does.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Protocol
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import has_request_context
 from flask_babel import get_locale
+from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import JobStatus
 from sqlalchemy import event, select
@@ -30,6 +32,8 @@ from portal.models.base import utcnow
 from portal.queue import get_queue
 
 _PENDING = "portal_pending_enqueues"
+
+log = logging.getLogger(__name__)
 
 
 # -- schedules of periodic jobs ----------------------------------------------------------------------------------
@@ -223,15 +227,26 @@ def _enqueue_after_commit(session: Session) -> None:
         return
 
     for spec, args, at, job_id in pending:
-        q = get_queue(spec.queue)
-        options = {"job_timeout": spec.timeout, "job_id": job_id}
-        if spec.retries:
-            options["retry"] = Retry(max=spec.retries, interval=list(spec.retry_intervals[:spec.retries]))
-            options["meta"] = {"tries": spec.retries + 1}  # to tell the user "attempt 1 of 3 failed"
-        if at is None:
-            q.enqueue(spec.func, *args, **options)
-        else:
-            q.enqueue_at(at, spec.func, *args, **options)
+        try:
+            _enqueue(spec, args, at, job_id)
+        except RedisError:
+            if not has_request_context():
+                raise  # a command or a job says it failed; a request's answer must not (its change is saved)
+            # The rows say what is left to do; the sweeps pick it up once Redis answers again.
+            log.warning("Redis unreachable: %s (job %s) committed but not enqueued; its rows wait for a sweep",
+                        spec.name, job_id, exc_info=True)
+
+
+def _enqueue(spec: JobSpec, args: tuple, at: datetime | None, job_id: str) -> None:
+    q = get_queue(spec.queue)
+    options = {"job_timeout": spec.timeout, "job_id": job_id}
+    if spec.retries:
+        options["retry"] = Retry(max=spec.retries, interval=list(spec.retry_intervals[:spec.retries]))
+        options["meta"] = {"tries": spec.retries + 1}  # to tell the user "attempt 1 of 3 failed"
+    if at is None:
+        q.enqueue(spec.func, *args, **options)
+    else:
+        q.enqueue_at(at, spec.func, *args, **options)
 
 
 @event.listens_for(Session, "after_rollback")
