@@ -105,8 +105,8 @@ def rss_main(out: str, command: list[str]) -> None:
 
 
 def worker_command(redis_url: str) -> list[str]:
-    return [str(VENV_BIN / "rq"), "worker", "--burst", "--url", redis_url, "--path", str(ROOT), "default",
-            "scheduled"]
+    return [str(VENV_BIN / "rq"), "worker", "-w", "jobs.worker.PortalWorker", "--burst", "--url", redis_url, "--path",
+            str(ROOT), "default", "scheduled"]
 
 
 def worker_env(database_url: str, redis_url: str) -> dict:
