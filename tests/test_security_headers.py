@@ -124,3 +124,10 @@ def test_htmx_does_not_inject_its_indicator_style(client):
     # htmx adds an inline <style> on start-up unless told not to; the policy would block (and report) it.
     assert '"includeIndicatorStyles":false' in client.get("/login").get_data(as_text=True)
 
+
+
+def test_htmx_never_settles_an_inline_style(client):
+    """htmx's settle step re-applies the `style` attribute of an element that a swap replaces under the same id
+    (setAttribute('style', '')): the policy blocks it and the browser reports a violation on every such swap."""
+    page = client.get("/login").get_data(as_text=True)
+    assert '"attributesToSettle":["class","width","height"]' in page
