@@ -7,6 +7,9 @@ died while the worker lived (a Redis restart crashes it; the lock is still ours 
 every 10 minutes and an idle worker blocks in BLPOP for up to `worker_ttl - 15` s between ticks; this worker ticks
 every `PORTAL_WORKER_MAINTENANCE_SECONDS` (30 s by default) and never blocks longer than that, so a lost scheduler
 is replaced within lock TTL + one tick (about 1½ minutes), not 12.
+
+The worker also reconciles Redis with the database (jobs.scheduling) when it starts and at each tick: a Redis that
+lost its data has lost the periodic reconcile job too, so the workers put it back.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import os
 
 from rq import Worker
 from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
+
+from jobs.scheduling import reconcile_now
 
 # Lock TTL (61 s) + this must stay under 2 minutes; tests shorten it through the environment.
 MAINTENANCE_SECONDS = int(os.environ.get("PORTAL_WORKER_MAINTENANCE_SECONDS", "30"))
@@ -33,3 +38,11 @@ class PortalWorker(Worker):
     def dequeue_timeout(self) -> int:
         # Maintenance runs between two BLPOPs: an idle worker must come back from one in time for its tick.
         return max(1, min(super().dequeue_timeout, int(self.maintenance_interval)))
+
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        reconcile_now()  # before the first job: what Redis lost while no worker ran is back
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        reconcile_now()

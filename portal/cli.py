@@ -15,7 +15,7 @@ from portal.models import CtiAgent, JobRun, Organization, Service, ServiceMember
 from portal.services import Actor, ServiceError, cti_simulator
 from portal.services.accounts import invitation_mail
 from portal.services.cti import settings_of
-from portal.services.jobs import periodic_jobs, schedule_next, start_job
+from portal.services.jobs import periodic_jobs, reenqueue_lost_runs, schedule_next, start_job
 from portal.services.mail import send_mail
 from portal.services.organizations import provision_organization, rotate_api_key
 from portal.services.permissions import verify_chain
@@ -92,8 +92,8 @@ def demo_job(n):
 
 @jobs_cli.command("schedule")
 def schedule_jobs():
-    """Make sure every periodic job (declared with a schedule in jobs/) waits for its next run (idempotent; run at
-    every deploy)."""
+    """Make sure every periodic job (declared with a schedule in jobs/) waits for its next run, and every pending run
+    is in Redis (idempotent; run at every deploy, and after Redis lost its data)."""
     others = []
     for spec in periodic_jobs():
         run, action = schedule_next(spec)
@@ -109,6 +109,10 @@ def schedule_jobs():
     if others:
         listed = ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0]
         click.echo(f"{listed[0].upper()}{listed[1:]} scheduled.")
+    # Not only the periodic jobs: any pending run whose job Redis lost (a reserved batch's apply, a queued check).
+    for run in reenqueue_lost_runs():
+        click.echo(f"Job run {run.id} ({run.kind}) was pending but missing from Redis; enqueued it again.")
+    db.session.commit()
 
 
 @jobs_cli.command("show")

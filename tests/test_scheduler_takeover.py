@@ -58,6 +58,8 @@ class Workers:
         rq_script = Path(sys.executable).parent / "rq"
         log = open(self.logs / f"worker-{len(self.procs)}.log", "ab")
         env = {**os.environ, "PORTAL_DOTENV": "/dev/null", "PYTHONUNBUFFERED": "1",
+               # The worker's app reconciles jobs (jobs.scheduling): through the same Redis, and a database of its own.
+               "REDIS_URL": REDIS_URL, "DATABASE_URL": f"sqlite:///{self.logs}/worker.db",
                "PORTAL_WORKER_MAINTENANCE_SECONDS": str(TICK_SECONDS)}
         proc = subprocess.Popen([str(rq_script), "worker", "-w", WORKER_CLASS, "--with-scheduler", "--url", REDIS_URL,
                                  "--path", str(ROOT), self.queue_name], cwd=ROOT, env=env, stdout=log,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -24,7 +24,12 @@ class JobRun(TimestampMixin, db.Model):
     """
 
     __tablename__ = "job_run"
-    __table_args__ = (CheckConstraint("progress between 0 and 100", name="progress_range"),)
+    __table_args__ = (
+        CheckConstraint("progress between 0 and 100", name="progress_range"),
+        # One run per periodic job and slot: two schedulers at once cannot create two month closings.
+        Index("uq_job_run_slot", "kind", "slot", unique=True,
+              sqlite_where=text("slot IS NOT NULL"), postgresql_where=text("slot IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
@@ -40,6 +45,10 @@ class JobRun(TimestampMixin, db.Model):
     # The UI language of whoever started the job: its messages (errors, mails) are written in it.
     locale: Mapped[str | None] = mapped_column(String(8))
     result: Mapped[dict | None] = mapped_column(JSON)
+    # What its RQ job carries, so the run can be enqueued again when Redis loses it (null: a run from before).
+    args: Mapped[list | None] = mapped_column(JSON)
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was scheduled for; null: at once
+    slot: Mapped[str | None] = mapped_column(String(32))  # a periodic run's time slot ("202612" for a month)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

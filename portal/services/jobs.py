@@ -24,12 +24,13 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.job import JobStatus
 from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import JobRun, JobState
 from portal.models.base import utcnow
-from portal.queue import get_queue
+from portal.queue import get_queue, get_redis
 
 _PENDING = "portal_pending_enqueues"
 
@@ -140,15 +141,17 @@ def periodic_jobs() -> list[JobSpec]:
 # -- starting jobs -----------------------------------------------------------------------------------------------
 
 def start_job(job: str | Callable, *args: Any, organization_id: int | None, member_id: int | None = None,
-              at: datetime | None = None) -> JobRun:
+              at: datetime | None = None, slot: str | None = None) -> JobRun:
     """Record a pending run of a tracked job and enqueue `job(run_id, *args)` with its declared queue, timeout and
     retries when the transaction commits, so a worker never picks up a job whose row it cannot see and a
-    rolled-back request enqueues nothing. `at` schedules it with RQ's scheduler."""
+    rolled-back request enqueues nothing. `at` schedules it with RQ's scheduler. The row keeps the arguments and
+    the time (the reconciler enqueues the run again from them when Redis loses it); `slot` names a periodic run's
+    time slot, unique per job (an IntegrityError at the flush when that slot has its run already)."""
     spec = spec_of(job)
     if not spec.tracked:
         raise ValueError(f"{spec.name} has no job run: enqueue it with enqueue_after_commit")
     run = JobRun(kind=spec.name, organization_id=organization_id, member_id=member_id, state=JobState.pending,
-                 locale=_request_locale())
+                 locale=_request_locale(), args=list(args), run_at=at, slot=slot)
     db.session.add(run)
     db.session.flush()
     enqueue_run(run, spec, *args, at=at)
@@ -194,26 +197,87 @@ def schedule_next(spec: JobSpec, now: datetime | None = None) -> tuple[JobRun | 
     """Make sure a periodic job waits in Redis for its next time. An untracked one is enqueued for its next slot
     (the job ID names the slot: scheduling twice is harmless). A tracked one keeps one pending run: it is reused,
     but the database is the record, not Redis: a pending run whose job Redis lost (a flush, a restore) is enqueued
-    again, for the time it was made for (at once if that has passed). Returns the run and what was done:
-    "scheduled" (untracked), "created", "re-enqueued" or "kept". The caller commits."""
+    again, for the time it was made for (at once if that has passed). Without one, the run of the next slot is
+    inserted, or taken when another scheduler inserted it first (one run per job and slot, a unique index).
+    Returns the run and what was done: "scheduled" (untracked), "created", "re-enqueued" or "kept". The caller
+    commits."""
     now = now or utcnow()
+    at = spec.schedule.next_after(now)
+    slot = f"{at:{spec.schedule.slot_format}}"
     if not spec.tracked:
-        at = spec.schedule.next_after(now)
-        slot = f"{spec.name.replace('.', '-').replace('_', '-')}-{at:{spec.schedule.slot_format}}"  # cti-log-purge-…
-        get_queue(spec.queue).enqueue_at(at, spec.func, job_id=slot, job_timeout=spec.timeout)
+        job_id = f"{spec.name.replace('.', '-').replace('_', '-')}-{slot}"  # cti-log-purge-20261129
+        get_queue(spec.queue).enqueue_at(at, spec.func, job_id=job_id, job_timeout=spec.timeout)
         return None, "scheduled"
     # Two pending runs are normal for a while: a failed run waiting for its retry, and the next one.
     pending = db.session.scalars(
         select(JobRun).where(JobRun.kind == spec.name, JobRun.state == JobState.pending).order_by(JobRun.id)).all()
     lost = [run for run in pending if not waiting_in_redis(run.id, spec.queue)]
     for run in lost:
-        at = spec.schedule.next_after(run.created_at)
-        enqueue_run(run, spec, at=at if at > now else None)
+        at_run = _time_of(run, spec)
+        enqueue_run(run, spec, at=at_run if at_run and at_run > now else None)
     if lost:
         return lost[-1], "re-enqueued"
     if pending:
         return pending[-1], "kept"
-    return start_job(spec, organization_id=None, at=spec.schedule.next_after(now)), "created"
+    try:
+        with db.session.begin_nested():  # on the unique index, only this insert is undone
+            return start_job(spec, organization_id=None, at=at, slot=slot), "created"
+    except IntegrityError:
+        # Another scheduler created this slot's run and committed it; its commit enqueues it.
+        return db.session.scalars(select(JobRun).where(JobRun.kind == spec.name, JobRun.slot == slot)).one(), "kept"
+
+
+def _time_of(run: JobRun, spec: JobSpec) -> datetime | None:
+    """When a run was to start: its own record, else (a periodic run from before it was recorded) its slot."""
+    if run.run_at is not None:
+        return run.run_at
+    return spec.schedule.next_after(run.created_at) if spec.schedule is not None else None
+
+
+# Younger pending runs are left alone: their transaction has committed and enqueues them in a moment.
+RECONCILE_GRACE = timedelta(seconds=30)
+
+
+def reenqueue_lost_runs(now: datetime | None = None, grace: timedelta = RECONCILE_GRACE) -> list[JobRun]:
+    """The database is the record of what must run, Redis only the queue: every pending run of a job that is not
+    periodic (`schedule_next` keeps those) whose RQ job is neither queued, scheduled nor started is enqueued again
+    now, for the time it was made for (at once if that has passed). One process at a time (a Redis lock), so two
+    workers starting together do not deliver a job twice. A run recorded before runs kept their arguments cannot be
+    rebuilt and is left to the sweeps (the migration sweep applies every due batch). Returns the runs enqueued."""
+    now = now or utcnow()
+    lock = get_redis().lock("portal:jobs:reconcile", timeout=300, blocking_timeout=0)
+    if not lock.acquire():
+        return []
+    try:
+        pending = db.session.scalars(select(JobRun).where(
+            JobRun.state == JobState.pending, JobRun.created_at <= now - grace).order_by(JobRun.id)).all()
+        enqueued = []
+        for run in pending:
+            spec = JOBS.get(run.kind)
+            if spec is None or spec.schedule is not None or waiting_in_redis(run.id, spec.queue):
+                continue
+            if run.args is None:
+                log.warning("job run %s (%s) is missing from Redis and has no recorded arguments; left to the "
+                            "sweeps", run.id, run.kind)
+                continue
+            at = _time_of(run, spec)
+            # Direct, not after commit: the row is committed already, and the lock must cover the enqueue.
+            _enqueue(spec, (run.id, *run.args), at if at and at > now else None, rq_job_id_of(run.id))
+            enqueued.append(run)
+        return enqueued
+    finally:
+        lock.release()
+
+
+def reconcile(now: datetime | None = None) -> dict:
+    """Put back in Redis what the database says must run (at worker start and every minute): the pending runs
+    Redis lost and the next slot of every periodic job. The caller commits (a periodic run may be created)."""
+    enqueued = reenqueue_lost_runs(now)
+    scheduled = {spec.name: schedule_next(spec, now)[1] for spec in periodic_jobs()}
+    if enqueued or "re-enqueued" in scheduled.values():
+        log.warning("Redis had lost jobs: runs %s enqueued again; periodic jobs: %s",
+                    [run.id for run in enqueued], scheduled)
+    return {"re-enqueued": [run.id for run in enqueued], "periodic": scheduled}
 
 
 def _request_locale() -> str | None:

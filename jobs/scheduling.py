@@ -1,0 +1,40 @@
+"""The reconciler: Redis is only the queue, the database says what must run. It runs every minute, at worker start
+and at each worker maintenance tick (jobs.worker), so a Redis that lost its data (a restart without persistence,
+a restore) gets back the pending runs and every periodic job's next slot, this job's own among them."""
+from __future__ import annotations
+
+import logging
+
+from flask import has_app_context
+
+from jobs import _app_context, job
+from portal.extensions import db
+from portal.services import jobs as job_runs
+from portal.services.jobs import Every
+
+log = logging.getLogger("jobs.scheduling")
+
+
+@job("jobs.reconcile", queue="scheduled", timeout=300, tracked=False, schedule=Every(minutes=1),
+     title="job reconciler")
+def reconcile() -> dict:
+    return job_runs.reconcile()
+
+
+def reconcile_now() -> dict | None:
+    """Reconcile outside a job (a worker starting or between jobs): committed here; a failure is logged, never
+    raised, since a worker must keep working when the database or Redis hiccups."""
+    own_context = not has_app_context()  # tests run the worker inside theirs
+    with _app_context():
+        try:
+            result = job_runs.reconcile()
+            db.session.commit()
+            return result
+        except Exception:
+            db.session.rollback()
+            log.exception("reconciling the jobs with the database failed; the next tick tries again")
+            return None
+        finally:
+            if own_context:
+                db.session.remove()
+                db.engine.dispose()  # a forking worker's job processes must not inherit its connections
