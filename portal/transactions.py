@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 from flask import Flask, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from portal.extensions import db
 
@@ -33,6 +34,16 @@ def savepoint() -> Iterator[None]:
     except BaseException:
         del pending[mark:]
         raise
+
+
+# PostgreSQL's serialization_failure and deadlock_detected: the transaction lost to another and may be re-run.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def lost_to_another(exc: BaseException) -> bool:
+    """True for a deadlock or serialization failure (psycopg's DeadlockDetected, SerializationFailure, as
+    SQLAlchemy wraps them): rolling back and running the same work again can succeed."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _finish(response):

@@ -40,6 +40,17 @@ def state_of(member_id: int, channel: str) -> str:
     return interval.state if interval else "offline"
 
 
+def lock_members(member_ids) -> None:
+    """Lock the members whose states this transaction is about to change, in one global order (by id), before
+    any of their intervals: two transactions that change the same agents in opposite orders then wait for each
+    other instead of deadlocking. NO KEY UPDATE leaves inserts that only reference the member free. (SQLite
+    ignores it: its write lock already runs one writer at a time.)"""
+    ids = sorted(set(member_ids))
+    if ids:
+        db.session.execute(select(Member.id).where(Member.id.in_(ids)).order_by(Member.id)
+                           .with_for_update(key_share=True)).all()
+
+
 def change(actor: Actor, member: Member, service: Service | None, channel: str, state: str, *,
            reason: str | None = None, at: datetime | None = None, by_telephony: bool = False) -> AgentStateInterval | None:
     """Move the agent to `state` on `channel`: close the open interval at `at`, open the next one. Setting the
@@ -166,8 +177,14 @@ def end_overdue_after_call_work(now: datetime | None = None, interval_id: int | 
                 CtiSettings.acw_limit_seconds.is_not(None)))
     if interval_id is not None:
         q = q.where(AgentStateInterval.id == interval_id)
+    rows = db.session.execute(q).all()
+    due_members = [interval.member_id for interval, limit in rows
+                   if interval.started_at + timedelta(seconds=limit) <= now]
+    if due_members:  # in the ingest's lock order; then read again what a batch that held them may have changed
+        lock_members(due_members)
+        rows = db.session.execute(q.execution_options(populate_existing=True)).all()
     moved = []
-    for interval, limit in db.session.execute(q).all():
+    for interval, limit in rows:
         due = interval.started_at + timedelta(seconds=limit)
         if due > now:
             continue

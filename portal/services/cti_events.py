@@ -126,6 +126,21 @@ def _validate(raw: dict, now: datetime) -> dict:
             "state": state, "detail": detail}
 
 
+def lock_agents(service: Service, events: list, cache: dict) -> None:
+    """Before a batch writes anything, lock the members of every agent it names, sorted by id (see
+    agent_states.lock_members): batches that change the same agents in different orders cannot deadlock. The
+    agents found go into `cache`, as ingest() looks them up."""
+    cti_ids = {str(raw["cti_id"]) for raw in events if isinstance(raw, dict)
+               and isinstance(raw.get("cti_id"), (str, int)) and not isinstance(raw["cti_id"], bool)
+               and 0 < len(str(raw["cti_id"])) <= 32 and not _CONTROL.search(str(raw["cti_id"]))}
+    if not cti_ids:
+        return
+    found = {agent.cti_id: agent for agent in db.session.scalars(select(CtiAgent).where(
+        CtiAgent.organization_id == service.organization_id, CtiAgent.cti_id.in_(cti_ids)))}
+    cache.setdefault("agents", {}).update({cti_id: found.get(cti_id) for cti_id in cti_ids})
+    agent_states.lock_members(agent.member_id for agent in found.values())
+
+
 def ingest(service: Service, raw: dict, now: datetime | None = None, cache: dict | None = None) -> Ingested:
     """Store one event (once) and let it drive states, calls and tickets. Raises ServiceError for a malformed
     event (nothing stored, nothing written before the check); returns the stored event, `created` False when

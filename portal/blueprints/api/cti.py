@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from portal.blueprints.api.common import Blueprint, api_key_required, documented_errors, key_bucket, problem
 from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
@@ -12,15 +12,18 @@ from portal.models import Service, ServiceStatus
 from portal.services import ServiceError, cti_events
 from portal.services.cti import has_cti
 from portal.tenancy import scoped
+from portal.transactions import lost_to_another
 
 blp = Blueprint("api_cti", __name__, url_prefix="/api/v1/cti", description="CTI telephony events")
 MAX_EVENTS = 500
+ATTEMPTS = 5  # a batch that lost a race (duplicate event, deadlock, serialization failure) is run again, this often
 
 
 def _ingest_all(service, events: list) -> list[dict]:
     """One transaction for the batch: a malformed event is refused before it writes anything, so it needs no
-    rollback of its own; the settings and agents are looked up once."""
+    rollback of its own; the settings and agents are looked up once, and the agents' members locked first."""
     cache, results = {}, []
+    cti_events.lock_agents(service, events, cache)
     for raw in events:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
         if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or len(str(event_id)) > 64:
@@ -55,13 +58,17 @@ def ingest(body):
     events = body["events"]
     if len(events) > MAX_EVENTS:
         return problem(413, "too_many_events", _("Send at most %(n)d events per request.", n=MAX_EVENTS))
-    for attempt in range(3):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
             with db.session.begin_nested():  # committed by the request, before the answer
                 results = _ingest_all(service, events)
             break
-        except IntegrityError:  # another request stored one of these events at the same moment: read them again
-            if attempt == 2:
+        except DBAPIError as exc:
+            # IntegrityError: another request stored one of these events at the same moment (read them again).
+            # Deadlock or serialization failure: the locks of lock_agents should prevent them; if one comes
+            # anyway, the rolled-back savepoint released this batch's locks and the batch runs again (events
+            # are idempotent by event ID).
+            if attempt == ATTEMPTS or not (isinstance(exc, IntegrityError) or lost_to_another(exc)):
                 raise
     rejected = sum(1 for r in results if r["status"] == "rejected")
     return {"results": results, "rejected": rejected}, 422 if rejected == len(results) else 200
