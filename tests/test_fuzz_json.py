@@ -13,12 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from portal.extensions import db
-from portal.models import BatchStatus, Organization, Service
-from portal.services import Actor, cti
-from portal.services.contracts import sign_contract
-from portal.services.organizations import rotate_api_key
+from portal.models import BatchStatus
 from tests.migration_files import fill
+from tests.test_api_schema import api_key  # noqa: F401  (an organization key with a CTI service)
 from tests.test_migration import GOOD, batch_of, setup, template, upload, work  # noqa: F401
 
 FIGURES: Counter = Counter()
@@ -62,21 +59,6 @@ RAW = st.sampled_from([
     b'{"quantities": {"base.seat": 1' + b"0" * 5000 + b"}}",
 ])
 BODY = st.one_of(SHAPED.map(lambda v: json.dumps(v).encode()), VALUE.map(lambda v: json.dumps(v).encode()), RAW)
-
-
-@pytest.fixture
-def api_key(make, app, monkeypatch):
-    monkeypatch.setitem(app.config, "API_RATE_LIMIT", "100000 per minute")
-    monkeypatch.setitem(app.config, "CTI_INGEST_LIMIT", "100000 per minute")
-    org = make.org(domain="acme")
-    service = make.service(org, "support", name="Support")
-    with app.app_context():
-        svc = db.session.get(Service, service.id)
-        sign_contract(Actor(org.id, None), svc, {"base.seat": 2, "ticket.phone_cti": 2}, base_version=None)
-        cti.set_toggle(Actor(org.id, None), svc, "log_monitoring", True)
-        key = rotate_api_key(Actor(org.id, None), db.session.get(Organization, org.id))
-        db.session.commit()
-    return key
 
 
 @pytest.fixture(scope="module", autouse=True)
