@@ -123,6 +123,23 @@ def call_outcome_label(outcome: str) -> str:
             "failed": _("Failed")}.get(outcome, outcome)
 
 
+def cti_error_text(code: str | None, args: dict | None = None, legacy: str | None = None) -> str | None:
+    """Why a stored CTI event drove nothing (or, `late`, no state), in the reader's language. `legacy` is the
+    text stored by events received before codes were."""
+    if not code:
+        return legacy
+    args = args if isinstance(args, dict) else {}
+    if code == "unknown_cti_id":
+        return _("Unknown CTI ID %(cti_id)s.", cti_id=args.get("cti_id", "?"))
+    if code == "unknown_call":
+        return _("No call %(call)s was started.", call=args.get("call", "?"))
+    if code == "late":
+        return _("Arrived after a later event of this agent: logged, the agent's state was not changed.")
+    if code == "no_permission":
+        return _("The agent has no phone permission in this service.")
+    return _("The event could not be applied (%(code)s).", code=code)
+
+
 def won(amount: int) -> str:
     return format_currency(amount, "KRW")
 

@@ -156,7 +156,23 @@ def test_unknown_cti_ids_and_out_of_order_events_are_kept_with_an_error(client, 
     results = response.json["results"]
     assert response.status_code == 200 and [r["status"] for r in results] == ["stored", "stored"]
     assert "ghost" in results[0]["error"] and "never-started" in results[1]["error"]
+    assert [r["code"] for r in results] == ["unknown_cti_id", "unknown_call"]
     assert count(app, CtiEvent) == 2 and count(app, Call) == 0
+
+
+def test_why_an_event_drove_nothing_is_stored_as_a_code_and_read_in_the_readers_language(client, line, app):
+    """Sent by an English-speaking integration, read by a Korean one: the stored event keeps a code and its
+    parameters, not the sender's words (the CTI log renders them for whoever downloads it)."""
+    post(client, line["key"], [{"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ghost"}],
+         headers={"Accept-Language": "en"})
+    again = client.post("/api/v1/cti/events", json={"service": "phone", "events": [
+        {"kind": "agent_login", "event_id": "1", "occurred_at": at(0), "cti_id": "ghost"}]},
+        headers={"Authorization": f"Bearer {line['key']}", "Accept-Language": "ko"})
+    assert again.json["results"][0]["status"] == "duplicate"
+    assert again.json["results"][0]["error"] == "알 수 없는 CTI ID ghost."
+    with app.app_context():
+        stored = db.session.scalars(select(CtiEvent)).one()
+        assert (stored.error, stored.error_code, stored.error_args) == (None, "unknown_cti_id", {"cti_id": "ghost"})
 
 
 def test_a_flood_of_events_is_rate_limited_per_key(client, line, app):

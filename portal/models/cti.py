@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -54,7 +54,9 @@ class CtiAgent(TenantMixin, db.Model):
 
 class AgentStateInterval(TenantMixin, db.Model):
     """One stretch of time an agent spent in one state on one channel. Open while `ended_at` is null; at most
-    one open interval per member and channel (partial unique index)."""
+    one open interval per member and channel (partial unique index), none of zero length (check), none
+    overlapping another of its member and channel (an exclusion constraint, PostgreSQL only: SQLite has no
+    range types; see agent_states for how every change keeps it)."""
 
     __tablename__ = "agent_state_interval"
     __table_args__ = (
@@ -62,6 +64,7 @@ class AgentStateInterval(TenantMixin, db.Model):
               sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
         Index("ix_agent_state_member_time", "member_id", "started_at"),
         Index("ix_agent_state_service_time", "service_id", "started_at"),
+        CheckConstraint("ended_at IS NULL OR ended_at > started_at", name="ck_agent_state_not_empty"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,7 +103,11 @@ class CtiEvent(TenantMixin, db.Model):
     direction: Mapped[str | None] = mapped_column(String(2))
     counterpart: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(String(200))  # text of events stored before error_code existed
+    # Why the event drove nothing, or only part (`late`): a code and its parameters, shown in the reader's
+    # language (labels.cti_error_text).
+    error_code: Mapped[str | None] = mapped_column(String(24))
+    error_args: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Call(TenantMixin, db.Model):

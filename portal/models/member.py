@@ -41,6 +41,9 @@ class Member(UserMixin, TenantMixin, TimestampMixin, db.Model):
     is_org_admin: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last request (at most a minute old)
+    # When the latest telephony event applied to the member's phone state happened: an older one is late
+    # (cti_events), even when the latest left no interval behind (a log-out of an agent already offline).
+    last_cti_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Stamped into every session at log-in; raising it ends every session stamped before (services.accounts).
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 

@@ -1,14 +1,24 @@
 """Agents' availability (SPEC 5): a phone state and a chat state, kept as intervals so time per state is exact.
 
-Every change closes the open interval and opens the next one; at most one interval per member and channel
-is open (a partial unique index). Only ready (phone) and waiting (chat) make an agent eligible."""
+Every change closes the open interval and opens the next one. Only ready (phone) and waiting (chat) make an
+agent eligible. What holds for the intervals of one member and channel, whatever the order events arrive in:
+
+- at most one is open (a partial unique index);
+- none has zero length (a check constraint: a change at the very instant the open interval began replaces
+  it instead of leaving an empty one);
+- none overlaps another (an exclusion constraint on PostgreSQL): a change takes effect no earlier than the
+  member's *boundary*, the end of the last interval or the start of the open one, and changes of one member
+  run one at a time (the member's row is locked first);
+- a telephony event older than the boundary is *late*: the ingest stores and logs it but does not let it
+  change the state (see cti_events), so a late event never reopens a closed period nor changes the current
+  state, and the state always follows the agent's latest event."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from portal.extensions import db
 from portal.models import AgentStateInterval, Call, CtiSettings, Member, Organization, Service, ServiceMember
@@ -40,6 +50,30 @@ def state_of(member_id: int, channel: str) -> str:
     return interval.state if interval else "offline"
 
 
+def boundary(member_id: int, channel: str) -> datetime | None:
+    """The instant up to which the member's state on `channel` is recorded: the start of the open interval or
+    the end of the last one (None: never had a state). Changes take effect no earlier than this."""
+    latest = db.session.execute(
+        select(AgentStateInterval.started_at, AgentStateInterval.ended_at)
+        .where(AgentStateInterval.member_id == member_id, AgentStateInterval.channel == channel)
+        .order_by(AgentStateInterval.started_at.desc(), AgentStateInterval.id.desc()).limit(1)).first()
+    return None if latest is None else (latest.ended_at or latest.started_at)
+
+
+def _close(interval: AgentStateInterval, at: datetime, end_reason: str | None = None) -> None:
+    """End the open interval at `at` (never before it began); one that would end the instant it began held no
+    time and is removed instead, so no zero-length interval is stored."""
+    at = max(at, interval.started_at)
+    if at == interval.started_at:  # a statement now, not at flush: the next interval is inserted right after
+        db.session.execute(delete(AgentStateInterval).where(AgentStateInterval.id == interval.id))
+        db.session.expunge(interval)
+    else:
+        db.session.execute(update(AgentStateInterval).where(AgentStateInterval.id == interval.id,
+                                                            AgentStateInterval.ended_at.is_(None))
+                           .values(ended_at=at, end_reason=end_reason))
+        db.session.expire(interval)
+
+
 def lock_members(member_ids) -> None:
     """Lock the members whose states this transaction is about to change, in one global order (by id), before
     any of their intervals: two transactions that change the same agents in opposite orders then wait for each
@@ -55,8 +89,8 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
            reason: str | None = None, at: datetime | None = None, by_telephony: bool = False) -> AgentStateInterval | None:
     """Move the agent to `state` on `channel`: close the open interval at `at`, open the next one. Setting the
     state it already has changes nothing. Another person (a supervisor) must give a reason. A change dated
-    before the open interval began (a late telephony event) takes effect when that interval began, so
-    intervals never overlap and no second is counted twice."""
+    before the member's boundary takes effect at the boundary, so intervals never overlap and no second is
+    counted twice (the ingest does not even try with a late event)."""
     if channel not in STATES or state not in STATES[channel]:
         raise ServiceError(_("Unknown state."), "bad_state")
     if state in CALL_STATES and not by_telephony:
@@ -71,17 +105,14 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
     if actor.member_id != member.id and not by_telephony:
         if not (reason or "").strip():
             raise ServiceError(_("Give a reason when you change another agent's state."), "reason_required")
-    now = at or utcnow()
+    lock_members([member.id])  # one change of a member at a time: the boundary read below stays true
     open_interval = current(member.id).get(channel)
     if open_interval is not None and open_interval.state == state and (service is None or open_interval.service_id == service.id):
         return open_interval
+    now, since = at or utcnow(), boundary(member.id, channel)
+    now = max(now, since) if since is not None else now
     if open_interval is not None:
-        now = max(now, open_interval.started_at)
-        end_reason = ((reason or "").strip()[:24] or None) if state == "offline" else None
-        db.session.execute(update(AgentStateInterval).where(AgentStateInterval.id == open_interval.id,
-                                                            AgentStateInterval.ended_at.is_(None))
-                           .values(ended_at=now, end_reason=end_reason))
-        db.session.expire(open_interval)
+        _close(open_interval, now, ((reason or "").strip()[:24] or None) if state == "offline" else None)
     if state == "offline":
         db.session.flush()
         return None
@@ -96,10 +127,11 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
 
 def go_offline(member: Member, reason: str = "logout") -> None:
     """Close every open interval of the member (log-out): offline on every channel, the reason recorded."""
+    lock_members([member.id])
     now = utcnow()
-    db.session.execute(update(AgentStateInterval).where(AgentStateInterval.member_id == member.id,
-                                                        AgentStateInterval.ended_at.is_(None))
-                       .values(ended_at=now, end_reason=reason))
+    for interval in current(member.id).values():
+        _close(interval, now, reason)
+    db.session.flush()
 
 
 def eligible(service: Service, channel: str) -> list[int]:
@@ -152,7 +184,8 @@ def idle_sweep(now: datetime | None = None) -> list[int]:
 
 # -- after-call work limit ----------------------------------------------------------------------------------
 
-AFTER_CALL = "after-call"  # reason of a ticket-work interval that follows a call
+AFTER_CALL = "after-call"  # reason of a ticket-work interval that follows a call (after-call bulk state on)
+AFTER_CALL_CHOICE = "after-call-choice"  # the same with the bulk state off: the widget asks what comes next
 ACW_TIMEOUT = "acw-timeout"
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
 from portal.models.base import utcnow
+from portal.labels import cti_error_text
 from portal.services import Actor, ServiceError, agent_states, tickets
 from portal.services.cti import settings_of
 
@@ -174,38 +175,132 @@ def ingest(service: Service, raw: dict, now: datetime | None = None, cache: dict
         detail={**(values["detail"] or {}), **({"state": values["state"]} if values["state"] else {})} or None,
     )
     if values["cti_id"] and agent is None:
-        event.error = _("Unknown CTI ID %(cti_id)s.", cti_id=values["cti_id"])
+        event.error_code, event.error_args = "unknown_cti_id", {"cti_id": values["cti_id"]}
     db.session.add(event)
     db.session.flush()
-    if event.error is None:
+    if event.error_code is None:
+        member = db.session.get(Member, agent.member_id) if agent else None
+        drive = _Drive(service, settings, event, member, late=member is not None and _is_late(member, event))
         try:
-            _drive(service, settings, event, agent, values)
+            drive.run(values)
+        except _Refused as exc:
+            event.error_code, event.error_args = exc.code, exc.args_
         except ServiceError as exc:
-            event.error = exc.message[:200]
+            event.error_code = exc.code[:24]
+        if drive.late and event.error_code is None:
+            event.error_code = "late"
+        elif member is not None and event.error_code is None:
+            member.last_cti_event_at = event.occurred_at
     db.session.flush()
     return Ingested(event, True)
 
 
-def _member(agent: CtiAgent | None) -> Member | None:
-    return db.session.get(Member, agent.member_id) if agent else None
+def _is_late(member: Member, event: CtiEvent) -> bool:
+    """Older than the agent's latest applied telephony event, or than the boundary of its phone intervals (a
+    click or a sweep may have changed the state since). The member's row is locked (lock_agents), so two
+    requests cannot both find themselves on time for the same agent."""
+    since = [t for t in (member.last_cti_event_at, agent_states.boundary(member.id, "phone")) if t is not None]
+    return bool(since) and event.occurred_at < max(since)
 
 
-def _set_phone(service: Service, agent: CtiAgent | None, state: str, at: datetime, reason: str | None = None):
-    member = _member(agent)
-    if member is None:
-        return None
-    return agent_states.change(Actor(service.organization_id, member.id), member, service, "phone", state, at=at,
-                               reason=reason, by_telephony=True)
+def error_text(event: CtiEvent) -> str | None:
+    """Why the event drove nothing (or no state), in the reader's language."""
+    return cti_error_text(event.error_code, event.error_args, event.error)
 
 
-def _after_call_work(service: Service, settings, agent: CtiAgent | None, at: datetime) -> None:
-    """Ticket work that follows a call: marked as such, and timed when the service limits it."""
-    interval = _set_phone(service, agent, "ticket_work", at, reason=agent_states.AFTER_CALL)
-    agent_states.arm_after_call_limit(interval, settings.acw_limit_seconds)
+class _Refused(Exception):
+    """An event that cannot drive anything (a call never started): its code and parameters go on the event."""
+
+    def __init__(self, code: str, **args) -> None:
+        super().__init__(code)
+        self.code, self.args_ = code, args
 
 
-def _call(service: Service, call_id: str) -> Call | None:
-    return db.session.scalars(select(Call).where(Call.service_id == service.id, Call.call_id == call_id)).first()
+class _Drive:
+    """What one stored event does to the agent's phone state, the call and its ticket.
+
+    Per-agent order: an event older than the agent's boundary (agent_states.boundary) is late. It still
+    records what it says about the call (answered, ended) and opens the call's ticket, but it changes no
+    state: the state follows the agent's latest event, and no closed period is reopened."""
+
+    def __init__(self, service: Service, settings, event: CtiEvent, member: Member | None, late: bool) -> None:
+        self.service, self.settings, self.event, self.member, self.late = service, settings, event, member, late
+
+    def phone(self, state: str, reason: str | None = None):
+        if self.member is None or self.late:
+            return None
+        return agent_states.change(Actor(self.service.organization_id, self.member.id), self.member, self.service,
+                                   "phone", state, at=self.event.occurred_at, reason=reason, by_telephony=True)
+
+    def state(self) -> str:
+        return agent_states.state_of(self.member.id, "phone") if self.member else "offline"
+
+    def after_call(self) -> None:
+        """The call the agent was on is over: ticket work when the service puts agents there by itself (the
+        after-call limit timed), otherwise ticket work too, marked so the widget asks what comes next. Either
+        way the agent leaves the call state, so the top bar, the board and the times stop counting a call."""
+        if self.state() not in agent_states.CALL_STATES:
+            return  # the agent had moved on (or the call never reached them: an unanswered inbound ring)
+        if self.settings.after_call_bulk:
+            interval = self.phone("ticket_work", reason=agent_states.AFTER_CALL)
+            agent_states.arm_after_call_limit(interval, self.settings.acw_limit_seconds)
+        else:
+            self.phone("ticket_work", reason=agent_states.AFTER_CALL_CHOICE)
+
+    def call(self, required: bool = True) -> Call | None:
+        call = db.session.scalars(select(Call).where(Call.service_id == self.service.id,
+                                                     Call.call_id == self.event.call_id)).first()
+        if call is None and required:
+            raise _Refused("unknown_call", call=self.event.call_id)
+        return call
+
+    def end_call(self, call: Call, outcome: str | None = None) -> None:
+        if call.ended_at is None:
+            call.ended_at = max(self.event.occurred_at, call.started_at)
+            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
+            call.outcome = outcome or ("answered" if call.answered_at
+                                       else "abandoned" if call.direction == "IB" else "no_answer")
+        self.after_call()
+
+    def run(self, values: dict) -> None:
+        kind, at, event = self.event.kind, self.event.occurred_at, self.event
+        if kind == "agent_login":
+            self.phone("ready")
+        elif kind == "agent_logout":
+            self.phone("offline")
+        elif kind == "state_change":
+            if values["state"] == "ticket_work" and self.state() in agent_states.CALL_STATES:
+                self.after_call()
+            else:
+                self.phone(values["state"])
+        elif kind in ("inbound_ringing", "outbound_dial"):
+            call = self.call(required=False)
+            if call is None:
+                call = Call(organization_id=self.service.organization_id, service_id=self.service.id,
+                            call_id=event.call_id, direction="IB" if kind == "inbound_ringing" else "OB",
+                            member_id=event.member_id, counterpart=event.counterpart, started_at=at)
+                db.session.add(call)
+                db.session.flush()
+            if kind == "outbound_dial" and call.ended_at is None:
+                self.phone("outbound_call")
+                if self.settings.outbound_auto_ticket:
+                    _open_ticket(self.service, call, event.member_id, at)
+        elif kind in ("answered", "connected"):
+            call = self.call()
+            call.answered_at = call.answered_at or at
+            call.member_id = call.member_id or event.member_id
+            if call.ended_at is None:
+                self.phone("inbound_call" if call.direction == "IB" else "outbound_call")
+            _open_ticket(self.service, call, call.member_id, at)
+        elif kind == "transfer":
+            if self.call().ended_at is None:
+                self.phone("transfer")
+        elif kind == "hangup":
+            self.end_call(self.call())
+        elif kind == "error" and event.call_id:  # the telephony failed the call: it is over
+            call = self.call(required=False)
+            if call is not None:
+                self.end_call(call, "failed" if call.answered_at is None else None)
 
 
 def _open_ticket(service: Service, call: Call, member_id: int | None, at: datetime) -> None:
@@ -223,53 +318,3 @@ def _open_ticket(service: Service, call: Call, member_id: int | None, at: dateti
     db.session.add(ticket)
     db.session.flush()
     call.ticket_id = ticket.id
-
-
-def _drive(service: Service, settings, event: CtiEvent, agent: CtiAgent | None, values: dict) -> None:
-    kind, at = event.kind, event.occurred_at
-    if kind == "agent_login":
-        _set_phone(service, agent, "ready", at)
-    elif kind == "agent_logout":
-        _set_phone(service, agent, "offline", at)
-    elif kind == "state_change":
-        member = _member(agent)
-        after_call = (values["state"] == "ticket_work" and member is not None
-                      and agent_states.state_of(member.id, "phone") in agent_states.CALL_STATES)
-        if after_call:
-            _after_call_work(service, settings, agent, at)
-        else:
-            _set_phone(service, agent, values["state"], at)
-    elif kind in ("inbound_ringing", "outbound_dial"):
-        direction = "IB" if kind == "inbound_ringing" else "OB"
-        call = _call(service, event.call_id)
-        if call is None:
-            call = Call(organization_id=service.organization_id, service_id=service.id, call_id=event.call_id,
-                        direction=direction, member_id=event.member_id, counterpart=event.counterpart, started_at=at)
-            db.session.add(call)
-            db.session.flush()
-        if kind == "outbound_dial":
-            _set_phone(service, agent, "outbound_call", at)
-            if settings.outbound_auto_ticket:
-                _open_ticket(service, call, event.member_id, at)
-    elif kind in ("answered", "connected"):
-        call = _call(service, event.call_id)
-        if call is None:
-            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
-        call.answered_at = call.answered_at or at
-        call.member_id = call.member_id or event.member_id
-        _set_phone(service, agent, "inbound_call" if call.direction == "IB" else "outbound_call", at)
-        _open_ticket(service, call, call.member_id, at)
-    elif kind == "transfer":
-        if _call(service, event.call_id) is None:
-            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
-        _set_phone(service, agent, "transfer", at)
-    elif kind == "hangup":
-        call = _call(service, event.call_id)
-        if call is None:
-            raise ServiceError(_("No call %(call)s was started.", call=event.call_id), "unknown_call")
-        if call.ended_at is None:
-            call.ended_at = max(at, call.started_at)
-            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
-            call.outcome = "answered" if call.answered_at else ("abandoned" if call.direction == "IB" else "no_answer")
-        if call.answered_at and settings.after_call_bulk:
-            _after_call_work(service, settings, agent, at)

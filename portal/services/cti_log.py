@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from portal.extensions import db
 from portal.models import CtiAgent, CtiEvent, CtiSettings, JobRun, Member, Service, StoredFile
+from portal.labels import cti_error_text
 from portal.models.base import utcnow
 from portal.services import ServiceError
 from portal.services.exports import _header, row_cells
@@ -47,11 +48,13 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
     total = db.session.scalar(select(func.count()).select_from(CtiEvent).where(*where)) if progress else 0
     rows = db.session.execute(
         select(CtiEvent.occurred_at, CtiEvent.member_id, CtiEvent.cti_id, CtiEvent.kind, CtiEvent.direction,
-               CtiEvent.counterpart, CtiEvent.call_id, CtiEvent.detail, CtiEvent.error)
+               CtiEvent.counterpart, CtiEvent.call_id, CtiEvent.detail, CtiEvent.error,
+               CtiEvent.error_code, CtiEvent.error_args)
         .where(*where).order_by(CtiEvent.local_day, CtiEvent.occurred_at, CtiEvent.id)  # the index order: no sort
         .execution_options(yield_per=5000))
     service_name = service.name
-    for occurred_at, member_id, cti_id, kind, direction, counterpart, call_id, detail, error in rows:
+    for occurred_at, member_id, cti_id, kind, direction, counterpart, call_id, detail, legacy, code, args in rows:
+        error = cti_error_text(code, args, legacy)
         if in_sheet >= sheet_rows:
             sheet = wb.create_sheet(f"{first:%Y%m%d}-{count // sheet_rows + 1}")
             sheet.append(_header(sheet, columns))

@@ -37,6 +37,7 @@ class Phone:
     ticket: Ticket | None
     back_to_ready_at: datetime | None = None  # the after-call work limit runs out then
     now: datetime | None = None  # when this was read (timers start from here)
+    choosing: bool = False  # the call is over and the service lets the agent choose what comes next
 
     @property
     def logged_in(self) -> bool:
@@ -44,7 +45,7 @@ class Phone:
 
     @property
     def prompt(self) -> bool:
-        return self.call is None and self.ended is not None and self.state in agent_states.CALL_STATES
+        return self.call is None and self.ended is not None and self.choosing
 
 
 def credentials(member: Member) -> CtiAgent | None:
@@ -76,16 +77,17 @@ def status(member: Member, service: Service, agent: CtiAgent) -> Phone:
     if interval is not None and interval.state == "ticket_work" and interval.reason == agent_states.AFTER_CALL:
         limit = settings_of(service).acw_limit_seconds
         back_to_ready_at = interval.started_at + timedelta(seconds=limit) if limit else None
+    choosing = interval is not None and interval.reason == agent_states.AFTER_CALL_CHOICE
     return Phone(agent, state, interval.started_at if interval else None, live, ended, ticket, back_to_ready_at,
-                 utcnow())
+                 utcnow(), choosing)
 
 
 def _send(service: Service, agent: CtiAgent, kind: str, **fields) -> None:
     raw = {"event_id": f"web-{secrets.token_hex(10)}", "kind": kind, "cti_id": agent.cti_id,
            "occurred_at": utcnow().isoformat(), **{k: v for k, v in fields.items() if v is not None}}
     stored = cti_events.ingest(service, raw)
-    if stored.event.error:
-        raise ServiceError(stored.event.error, "cti_error")
+    if stored.event.error_code:
+        raise ServiceError(cti_events.error_text(stored.event), "cti_error")
 
 
 def _require_login(phone: Phone) -> None:

@@ -33,8 +33,11 @@ def _ingest_all(service, events: list) -> list[dict]:
         except ServiceError as exc:
             results.append({"event_id": event_id, "status": "rejected", "code": exc.code, "detail": exc.message})
             continue
-        results.append({"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
-                        "error": stored.event.error})
+        result = {"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
+                  "error": cti_events.error_text(stored.event)}
+        if stored.event.error_code:
+            result["code"] = stored.event.error_code
+        results.append(result)
     return results
 
 

@@ -193,7 +193,7 @@ class CtiEventsSchema(Strict):
 class CtiResultSchema(Strict):
     event_id = fields.Raw(required=True, allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(["stored", "duplicate", "rejected"]))
-    code = fields.String()
+    code = fields.String(metadata={"description": "Why it was rejected, or why a stored event drove nothing (`late`: older than the agent's latest event, so it changed no state)"})
     detail = fields.String()
     error = fields.String(allow_none=True)
 
