@@ -85,6 +85,20 @@ def test_without_after_call_bulk_the_agent_is_prompted(desk, app):
     assert "What next?" not in after and phone_state(app, desk["ann"].id) == "break"
 
 
+def test_picking_ticket_work_at_the_prompt_ends_the_prompt_and_keeps_the_time(desk, app):
+    with app.app_context():
+        cti.set_toggle(Actor(desk["org"].id, None), db.session.get(Service, desk["service"].id), "after_call_bulk", False)
+        db.session.commit()
+    press(desk, "login")
+    press(desk, "dial", number="02-123-4567")
+    assert "What next?" in press(desk, "hangup").get_data(as_text=True)
+    after = press(desk, "next", state="ticket_work").get_data(as_text=True)
+    assert "What next?" not in after and phone_state(app, desk["ann"].id) == "ticket_work"
+    with app.app_context():  # the same interval goes on: the after-call time is not cut in two
+        assert db.session.scalar(select(func.count()).select_from(AgentStateInterval).where(
+            AgentStateInterval.state == "ticket_work")) == 1
+
+
 def test_an_unanswered_incoming_call_is_abandoned_and_makes_no_ticket(desk, app):
     press(desk, "login")
     press(desk, "ring", number="0101234")

@@ -189,6 +189,17 @@ AFTER_CALL_CHOICE = "after-call-choice"  # the same with the bulk state off: the
 ACW_TIMEOUT = "acw-timeout"
 
 
+def confirm_after_call(member_id: int) -> AgentStateInterval | None:
+    """The agent picked ticket work at the after-call prompt: the open after-call interval goes on as after-call
+    work (no new interval, no second lost). None when the agent was not at the prompt."""
+    interval = current(member_id).get("phone")
+    if interval is None or interval.reason != AFTER_CALL_CHOICE:
+        return None
+    interval.reason = AFTER_CALL
+    db.session.flush()
+    return interval
+
+
 def arm_after_call_limit(interval: AgentStateInterval, limit_seconds: int | None) -> None:
     """Schedule the return to ready for an after-call ticket-work interval (the sweep catches it too if the
     scheduled job is lost)."""

@@ -271,6 +271,13 @@ class _Drive:
         elif kind == "state_change":
             if values["state"] == "ticket_work" and self.state() in agent_states.CALL_STATES:
                 self.after_call()
+            elif values["state"] == "ticket_work" and not self.late and self.member is not None:
+                # Picked at the after-call prompt: the ticket work goes on, now as chosen after-call work.
+                interval = agent_states.confirm_after_call(self.member.id)
+                if interval is None:
+                    self.phone("ticket_work")
+                else:
+                    agent_states.arm_after_call_limit(interval, self.settings.acw_limit_seconds)
             else:
                 self.phone(values["state"])
         elif kind in ("inbound_ringing", "outbound_dial"):
