@@ -7,10 +7,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.i18n import language_choices
-from portal.models import Service
+from portal.models import Service, ServiceRole
 from portal.services.agent_states import current, touch
 from portal.services.memberships import membership
-from portal.services.service_setup import services_of
+from portal.services.service_setup import services_of, services_of_organization
 from portal.services.softphone import AFTER_CALL_CHOICES, available, status
 
 # SPEC order. (endpoint, label, endpoints that highlight the entry)
@@ -21,6 +21,18 @@ GLOBAL_MENU = [
     ("cti.settings", _l("CTI management"), ("cti.",)),
     ("permission_log.index", _l("Permission change log"), ("permission_log.",)),
     ("migrations.index", _l("Data migration"), ("migrations.",)),
+]
+
+# A service's own menus, SPEC 12 order: (endpoint, label, who may use it). "member": any member of the service;
+# "reader": a member or an org admin; "manager": its manager or an org admin; "phone": a member with the phone
+# permission, or an org admin.
+SERVICE_MENU = [
+    ("workspace.index", _l("Workspace"), "member"),
+    ("tickets.index", _l("Tickets"), "reader"),
+    ("calls.index", _l("Calls"), "phone"),
+    ("service_members.index", _l("Members"), "manager"),
+    ("ticket_fields.index", _l("Ticket fields"), "manager"),
+    ("board.index", _l("Supervisor board"), "manager"),
 ]
 
 SESSION_SERVICE_KEY = "service_key"
@@ -47,6 +59,29 @@ def current_service() -> Service | None:
         if service.service_key == chosen:
             return service
     return services[0] if services else None
+
+
+def sidebar_services() -> list[tuple[Service, list[tuple[str, str]], bool]]:
+    """The service menus of the sidebar: (service, [(endpoint, label)], open). A member sees the service they
+    work in; an org admin every active service of the organization (the one in the address, or the current
+    one, open), so every page of SPEC 12 is one or two clicks from where they land."""
+    if not current_user.is_authenticated:
+        return []
+    shown = (request.view_args or {}).get("service_key") or session.get(SESSION_SERVICE_KEY)
+    if current_user.is_org_admin:
+        services = services_of_organization(current_user.organization_id)
+    else:
+        service = current_service()
+        services = [service] if service is not None else []
+    menus = []
+    for service in services:
+        link = membership(current_user.id, service.id)
+        admin, manager = current_user.is_org_admin, link is not None and link.role == ServiceRole.manager
+        allowed = {"member": link is not None, "reader": admin or link is not None,
+                   "manager": admin or manager, "phone": admin or (link is not None and link.can_phone)}
+        entries = [(endpoint, label) for endpoint, label, who in SERVICE_MENU if allowed[who]]
+        menus.append((service, entries, service.service_key == shown or len(services) == 1))
+    return menus
 
 
 def agent_link(service: Service | None):
@@ -89,6 +124,7 @@ def register(app: Flask) -> None:
         return {
             "global_menu": GLOBAL_MENU,
             "my_services": my_services,
+            "sidebar_services": sidebar_services,
             "current_service": current_service,
             "language_choices": language_choices(),
             "current_locale": str(get_locale()),

@@ -114,10 +114,11 @@ ACCESS = {
     # org admin work in no service: there is no widget for them.
     "agent.phone": Rule("member", "/agent/phone", not_found_for=("member", "admin")),
     "agent.phone_action": Rule("member", "/agent/phone/login", "POST", not_found_for=("member", "admin")),
-    "agent.board": Rule("service_manager", "/agent/{service}/board"),
-    "agent.supervise_form": Rule("service_manager", "/agent/{service}/members/{agent}/state"),
+    "board.index": Rule("service_manager", "/services/{service}/board"),
+    "board.moved": Rule("service_manager", "/agent/{service}/board", ok=(301,)),
+    "board.supervise_form": Rule("service_manager", "/services/{service}/board/members/{agent}/state"),
     "agent.state": Rule("member", "/agent/state", "POST", {"channel": "phone", "state": "offline"}),
-    "agent.supervise": Rule("service_manager", "/agent/{service}/members/{agent}/state", "POST",
+    "board.supervise": Rule("service_manager", "/services/{service}/board/members/{agent}/state", "POST",
                             {"channel": "phone", "state": "offline", "reason": "end of shift"}),
     "api_cti.ingest": Rule("api_key", "/api/v1/cti/events", "POST"),
     "api.openapi": Rule("public", "/api/v1/openapi.json"),
@@ -152,5 +153,6 @@ ACCESS = {
     # The plain member and the org admin are no members of the service: they cannot work in it.
     "me.switch_service": Rule("member", "/me/current-service", "POST", {"service_key": "{service}"},
                               refused_for=("member", "admin")),
-    "workspace.index": Rule("service_member", "/services/{service}/"),
+    "workspace.index": Rule("service_member", "/workspace/{service}"),
+    "workspace.moved": Rule("service_member", "/services/{service}/", ok=(301,)),
 }

@@ -24,7 +24,7 @@ def test_agent_lands_in_the_workspace_of_its_service(client, auth, make):
     make.place(service, agent, "agent")
     auth.login(agent)
     page = client.get("/", follow_redirects=True)
-    assert page.request.path == "/services/helpdesk/"
+    assert page.request.path == "/workspace/helpdesk"
     assert "Help Desk" in page.get_data(as_text=True)
 
 

@@ -47,63 +47,76 @@ def row(html, member):
 
 
 def test_the_board_shows_states_calls_and_eligibility(floor):
-    html = floor["client"].get("/agent/desk/board", headers=EN).get_data(as_text=True)
+    html = floor["client"].get("/services/desk/board", headers=EN).get_data(as_text=True)
     ann, bob, cal = row(html, floor["ann"]), row(html, floor["bob"]), row(html, floor["cal"])
     assert "Ready" in ann and "Online" in ann and '<td class="num">3</td>' in ann and "Yes · Phone" in ann
     assert "Break" in bob and ">7:0" in bob and ">No<" in bob
     assert "In another service" in cal and ">No<" in cal  # ready, but in Other: not eligible here
     assert 'hx-trigger="every 5s"' in html and 'X-Poll' in html
-    rows = floor["client"].get("/agent/desk/board?part=rows", headers=EN).get_data(as_text=True)
+    rows = floor["client"].get("/services/desk/board?part=rows", headers=EN).get_data(as_text=True)
     assert "<html" not in rows and f'id="agent-{floor["ann"].id}"' in rows
 
 
 def test_the_board_filters(floor):
-    eligible = floor["client"].get("/agent/desk/board?state=eligible", headers=EN).get_data(as_text=True)
+    eligible = floor["client"].get("/services/desk/board?state=eligible", headers=EN).get_data(as_text=True)
     assert f'id="agent-{floor["ann"].id}"' in eligible and f'id="agent-{floor["bob"].id}"' not in eligible
-    working = floor["client"].get("/agent/desk/board?state=working", headers=EN).get_data(as_text=True)
+    working = floor["client"].get("/services/desk/board?state=working", headers=EN).get_data(as_text=True)
     assert f'id="agent-{floor["bob"].id}"' in working and f'id="agent-{floor["cal"].id}"' not in working
 
 
 def test_agents_cannot_see_the_board(floor, login_as):
-    assert login_as(floor["ann"]).get("/agent/desk/board").status_code == 403
+    assert login_as(floor["ann"]).get("/services/desk/board").status_code == 403
 
 
 def test_a_supervisor_sets_a_state_from_the_board_with_a_reason(floor, app):
     c = floor["client"]
-    form = c.get(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"}).get_data(as_text=True)
+    form = c.get(f"/services/desk/board/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"}).get_data(as_text=True)
     assert "Set the state of Bob" in form and 'value="phone:ready"' in form and "phone:inbound_call" not in form
-    token = csrf_token(c, "/agent/desk/board")
-    refused = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
+    token = csrf_token(c, "/services/desk/board")
+    refused = c.post(f"/services/desk/board/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
                      data={"csrf_token": token, "channel_state": "phone:ready", "reason": "  "})
     assert refused.status_code == 422 and "Give a reason" in refused.get_data(as_text=True)
     assert 'aria-invalid="true"' in refused.get_data(as_text=True)  # the message sits at the reason field
-    done = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
+    done = c.post(f"/services/desk/board/members/{floor['bob'].id}/state", headers={**EN, "HX-Request": "true"},
                   data={"csrf_token": token, "channel_state": "phone:ready", "reason": "queue is long"})
-    assert done.status_code == 204 and done.headers["HX-Redirect"] == "/agent/desk/board"
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == "/services/desk/board"
     with app.app_context():
         interval = db.session.scalars(select(AgentStateInterval).where(
             AgentStateInterval.member_id == floor["bob"].id, AgentStateInterval.ended_at.is_(None))).one()
         assert (interval.state, interval.reason, interval.changed_by_id) == ("ready", "queue is long", floor["boss"].id)
-    assert "queue is long" in row(c.get("/agent/desk/board", headers=EN).get_data(as_text=True), floor["bob"])
+    assert "queue is long" in row(c.get("/services/desk/board", headers=EN).get_data(as_text=True), floor["bob"])
 
 
 @pytest.mark.parametrize("value", ["phone:inbound_call", "phone:napping", "fax:ready", "", "chat:waiting"])
 def test_bad_states_are_refused(floor, value):
     """Call states come from the telephony; unknown states and channels are refused; Bob has no chat."""
     c = floor["client"]
-    response = c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers=EN,
-                      data={"csrf_token": csrf_token(c, "/agent/desk/board"), "channel_state": value, "reason": "x"})
+    response = c.post(f"/services/desk/board/members/{floor['bob'].id}/state", headers=EN,
+                      data={"csrf_token": csrf_token(c, "/services/desk/board"), "channel_state": value, "reason": "x"})
     assert response.status_code == 422
 
 
 def test_a_member_outside_the_service_is_404(floor, make):
     stranger = make.member(floor["org"], "stranger")
-    assert floor["client"].get(f"/agent/desk/members/{stranger.id}/state").status_code == 404
+    assert floor["client"].get(f"/services/desk/board/members/{stranger.id}/state").status_code == 404
 
 
 def test_setting_the_state_an_agent_already_has_says_so(floor):
     c = floor["client"]
-    c.post(f"/agent/desk/members/{floor['bob'].id}/state", headers=EN, data={
-        "csrf_token": csrf_token(c, "/agent/desk/board"), "channel_state": "phone:break", "reason": "again"})
-    page = c.get("/agent/desk/board", headers=EN).get_data(as_text=True)
+    c.post(f"/services/desk/board/members/{floor['bob'].id}/state", headers=EN, data={
+        "csrf_token": csrf_token(c, "/services/desk/board"), "channel_state": "phone:break", "reason": "again"})
+    page = c.get("/services/desk/board", headers=EN).get_data(as_text=True)
     assert "Bob is already in that state; nothing changed." in page
+
+
+def test_the_board_lives_where_spec_12_says_and_the_old_address_redirects(floor, login_as):
+    """SPEC 12: /services/<service ID>/board. Bookmarks of /agent/<service ID>/board land there, query kept."""
+    c = floor["client"]
+    assert c.get("/services/desk/board", headers=EN).status_code == 200
+    moved = c.get("/agent/desk/board?state=eligible")
+    assert moved.status_code == 301 and moved.headers["Location"] == "/services/desk/board?state=eligible"
+    form = c.get(f"/agent/desk/members/{floor['bob'].id}/state")
+    assert form.status_code == 301 and form.headers["Location"] == f"/services/desk/board/members/{floor['bob'].id}/state"
+    token = csrf_token(c, "/services/desk/board")
+    assert c.post(f"/agent/desk/members/{floor['bob'].id}/state", data={"csrf_token": token}).status_code == 308
+    assert login_as(floor["ann"]).get("/agent/desk/board").status_code == 403  # the old address admits no one new

@@ -224,7 +224,7 @@ def test_removing_a_member_asks_then_logs(org, desk, make, admin, app):
 
 
 def test_org_admin_alone_has_no_service_access_but_manages_members(org, desk, admin):
-    assert admin.get("/services/desk/").status_code == 403
+    assert admin.get("/workspace/desk").status_code == 403
     assert admin.get("/services/desk/members").status_code == 200
 
 

@@ -201,7 +201,7 @@ def test_suspended_service_workspace_is_refused_with_a_reason(login_as, make):
     service = make.service(org, "paused", name="Paused Desk", status=ServiceStatus.suspended)
     agent = make.member(org, "agenty")
     make.place(service, agent)
-    response = login_as(agent).get("/services/paused/", headers={"Accept-Language": "en"})
+    response = login_as(agent).get("/workspace/paused", headers={"Accept-Language": "en"})
     assert response.status_code == 403
     assert "Paused Desk is not active" in response.get_data(as_text=True)
 

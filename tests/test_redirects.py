@@ -28,7 +28,7 @@ def desk(make, app, login_as):
         db.session.commit()
         ticket_id = ticket.id
     client = login_as(ann)
-    client.get("/services/phone/")  # the current service of the session
+    client.get("/workspace/phone")  # the current service of the session
     return {"client": client, "token": csrf_token(client, "/me/settings"), "ticket": ticket_id}
 
 

@@ -2,6 +2,7 @@
 from portal.blueprints.agent import bp as agent
 from portal.blueprints.api import bp as api
 from portal.blueprints.auth import bp as auth
+from portal.blueprints.board import bp as board
 from portal.blueprints.calls import bp as calls
 from portal.blueprints.company_info import bp as company_info
 from portal.blueprints.contracts import bp as contracts
@@ -18,4 +19,4 @@ from portal.blueprints.tickets import bp as tickets
 from portal.blueprints.workspace import bp as workspace
 
 BLUEPRINTS = [auth, home, contracts, org_admins, company_info, cti, permission_log, migrations, me, workspace,
-              service_members, ticket_fields, tickets, helpcenter, agent, api, calls]
+              service_members, ticket_fields, tickets, helpcenter, agent, board, api, calls]

@@ -120,3 +120,10 @@ def services_of(member: Member, *, usable_only: bool = True) -> list[Service]:
     if usable_only:
         query = query.where(Service.status == ServiceStatus.active)
     return list(db.session.scalars(query))
+
+
+def services_of_organization(organization_id: int) -> list[Service]:
+    """The organization's active services, by name."""
+    return list(db.session.scalars(select(Service).where(Service.organization_id == organization_id,
+                                                         Service.status == ServiceStatus.active)
+                                   .order_by(Service.name)))

@@ -115,7 +115,7 @@ def phone_widget_button(page: Page, label: str):
 def test_agent_switches_states_in_one_click_and_my_performance_counts_live_until_closed(
         page: Page, live_server, demo, app, shot, axe_check, ui, tmp_path):
     log_in(page, live_server, demo, AGENT_LOGIN)
-    expect(page).to_have_url(re.compile(rf"/services/{SERVICE_KEY}/$"))
+    expect(page).to_have_url(re.compile(rf"/workspace/{SERVICE_KEY}$"))
     expect_top_bar_state(page, ui, "phone", "Offline")
     expect_top_bar_state(page, ui, "chat", "Offline")
     mark_page(page)
@@ -160,7 +160,7 @@ def test_agent_switches_states_in_one_click_and_my_performance_counts_live_until
     # The same agent in a second tab: chat 온라인 from the top bar, phone back to ready from the widget (a CTI
     # event). The open dialog in the first tab shows both within a poll or two.
     second = page.context.new_page()
-    second.goto(f"{live_server}/services/{SERVICE_KEY}/")
+    second.goto(f"{live_server}/workspace/{SERVICE_KEY}")
     expect_top_bar_state(second, ui, "phone", "Break")
     pick_state(second, ui, "chat", "Online")
     phone_widget_button(second, ui("Back to ready")).click()
@@ -247,9 +247,9 @@ def board_row(page: Page, login_id: str):
 def test_supervisor_board_follows_an_agent_live_and_sets_a_state_with_a_reason(
         page: Page, browser: Browser, live_server, demo, shot, axe_check, ui):
     log_in(page, live_server, demo, MANAGER_LOGIN)
-    expect(page).to_have_url(re.compile(rf"/services/{SERVICE_KEY}/$"))
-    page.get_by_role("link", name=ui("Supervisor board"), exact=True).click()
-    expect(page).to_have_url(re.compile(rf"/agent/{SERVICE_KEY}/board$"))
+    expect(page).to_have_url(re.compile(rf"/workspace/{SERVICE_KEY}$"))
+    page.locator("#main").get_by_role("link", name=ui("Supervisor board"), exact=True).click()  # the page's button
+    expect(page).to_have_url(re.compile(rf"/services/{SERVICE_KEY}/board$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(ui("Supervisor board"))
 
     rows = page.locator("table#board tbody tr")
@@ -269,7 +269,7 @@ def test_supervisor_board_follows_an_agent_live_and_sets_a_state_with_a_reason(
     try:
         agent = context.new_page()
         log_in(agent, live_server, demo, AGENT_LOGIN)
-        expect(agent).to_have_url(re.compile(rf"/services/{SERVICE_KEY}/$"))
+        expect(agent).to_have_url(re.compile(rf"/workspace/{SERVICE_KEY}$"))
         pick_state(agent, ui, "chat", "Waiting")
 
         expect(chat_cell.locator(".state-pill")).to_have_text(ui("Waiting"), timeout=SLOW)
@@ -316,7 +316,7 @@ def test_supervisor_board_follows_an_agent_live_and_sets_a_state_with_a_reason(
         reason = "코칭 준비"
         dialog.locator("#sv-reason").fill(reason)
         dialog.get_by_role("button", name=ui("Set state"), exact=True).click()
-        expect(page).to_have_url(re.compile(rf"/agent/{SERVICE_KEY}/board$"))
+        expect(page).to_have_url(re.compile(rf"/services/{SERVICE_KEY}/board$"))
         expect(page.locator(".flash-success")).to_contain_text(
             ui("The state of %(name)s is changed.", name=AGENT_NAME))
         expect(dialog).to_be_hidden()

@@ -30,11 +30,11 @@ ADMIN_PAGES = [
     "/admin/permission-log", "/me/settings", "/me/performance", "/me/cti-logs", "/admin/no-such-page",
 ]
 MANAGER_PAGES = [
-    "/services/support/", "/agent/support/board", "/services/support/members", "/services/support/calls",
+    "/workspace/support", "/services/support/board", "/services/support/members", "/services/support/calls",
     "/services/support/tickets", "/services/support/ticket-fields", "/me/settings", "/me/performance",
     "/me/cti-logs",
 ]
-AGENT_PAGES = ["/services/support/", "/services/support/tickets", "/services/shop/", "/me/performance"]
+AGENT_PAGES = ["/workspace/support", "/services/support/tickets", "/workspace/shop", "/me/performance"]
 PUBLIC_PAGES = [
     "/login", "/hc/demo/support/", "/hc/demo/support/{lang}/terms", "/hc/demo/support/{lang}/privacy",
     "/api/v1/docs", "/invite/not-a-token", "/no-such-page",
@@ -152,10 +152,10 @@ def test_no_page_of_any_role_violates_the_policy(watched, live_server, demo, lan
         watch, page = watched(lang)
         watches.append(watch)
         log_in(page, live_server, demo, login)
-        expect(page).to_have_url(re.compile(r"/services/\w+/$"))
+        expect(page).to_have_url(re.compile(r"/workspace/\w+$"))
         for path in pages:
             watch.visit(page, path, lang)
-        page.goto(f"{live_server}/services/support/")
+        page.goto(f"{live_server}/workspace/support")
         open_from_account_menu(page, watch, "/me/performance", lang)
         open_from_account_menu(page, watch, "/me/settings", lang)
 

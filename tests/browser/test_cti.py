@@ -188,7 +188,7 @@ def test_admin_sets_up_cti_agent_takes_a_call_and_the_day_log_has_the_events(
     context, agent = new_page(browser)
     try:
         log_in(agent, live_server, demo, AGENT_LOGIN)
-        expect(agent).to_have_url(re.compile(r"/services/support/$"))
+        expect(agent).to_have_url(re.compile(r"/workspace/support$"))
         widget, panel, _summary = phone(agent)
         expect(widget).to_be_visible()
         box = widget.bounding_box()
@@ -293,7 +293,7 @@ def test_with_after_call_bulk_off_the_widget_asks_the_agent_for_the_next_state(
     context, agent = new_page(browser)
     try:
         log_in(agent, live_server, demo, "agent")
-        expect(agent).to_have_url(re.compile(r"/services/support/$"))
+        expect(agent).to_have_url(re.compile(r"/workspace/support$"))
         widget, panel, _summary = phone(agent)
         panel_button(agent, ui("Log in to the phone")).click()
         expect_phone_state(agent, ui, "Ready")

@@ -122,7 +122,7 @@ def test_invited_member_gets_the_mail_sets_a_password_and_logs_in(
 def test_manager_adds_a_member_flips_a_channel_and_the_log_shows_both(
         page: Page, live_server, demo, shot, axe_check, ui):
     log_in(page, live_server, demo, "manager")
-    expect(page).to_have_url(re.compile(r"/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     members_url = f"{live_server}/services/support/members"
     page.goto(members_url)
     table = page.locator("table#service-members")
@@ -265,7 +265,7 @@ def open_settings(page: Page):
 
 def test_personal_settings_switch_language_and_change_password(page: Page, live_server, demo, shot, axe_check, ui):
     log_in(page, live_server, demo, "agent")
-    expect(page).to_have_url(re.compile(r"/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     expect(page.locator("html")).to_have_attribute("lang", "ko")
 
     dialog = open_settings(page)
@@ -281,7 +281,7 @@ def test_personal_settings_switch_language_and_change_password(page: Page, live_
     expect(page.get_by_role("heading", name="Change password")).to_be_visible()
     expect(page.locator("#ui-language-select")).to_have_value("en")
     # Another page follows the choice.
-    page.goto(f"{live_server}/services/support/")
+    page.goto(f"{live_server}/workspace/support")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("details.account-menu summary")).to_have_attribute("aria-label", "Account menu")
     expect(page.locator("main h1")).to_contain_text("고객지원센터")  # the service's own name stays as it is
@@ -314,7 +314,7 @@ def test_personal_settings_switch_language_and_change_password(page: Page, live_
     expect(page).to_have_url(re.compile(r"/login"))
     expect(page.get_by_role("alert")).to_be_visible()
     log_in(page, live_server, {**demo, "password": new_password}, "agent")
-    expect(page).to_have_url(re.compile(r"/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
 

@@ -46,7 +46,7 @@ def test_admin_logs_in_and_switches_language_both_ways(page: Page, live_server, 
 
 def test_account_menu_opens_and_logs_out(page: Page, live_server, demo, shot):
     log_in(page, live_server, demo, "agent")
-    expect(page).to_have_url(re.compile("/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     page.get_by_text("이상담").click()
     expect(page.get_by_role("link", name="My 실적")).to_be_visible()
     expect(page.get_by_role("link", name="개인정보설정")).to_be_visible()
@@ -58,12 +58,12 @@ def test_account_menu_opens_and_logs_out(page: Page, live_server, demo, shot):
 
 def test_agent_switches_the_current_service(page: Page, live_server, demo):
     log_in(page, live_server, demo, "agent")
-    expect(page).to_have_url(re.compile("/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     page.get_by_label("서비스").select_option(label="쇼핑몰 상담")
-    expect(page).to_have_url(re.compile("/services/shop/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/shop$"))
     expect(page.get_by_role("heading", name=re.compile("쇼핑몰 상담"))).to_be_visible()
     page.goto(f"{live_server}/")
-    expect(page).to_have_url(re.compile("/services/shop/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/shop$"))
 
 
 def test_wrong_password_shows_the_message_in_place(page: Page, live_server, demo):
