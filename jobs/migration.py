@@ -54,25 +54,35 @@ def check_now(batch_id: int) -> MigrationBatch | None:
 
 
 def apply_now(batch_id: int, now: datetime | None = None, force: bool = False) -> MigrationBatch | None:
-    """Apply one batch if it is due: all of its tickets or none. Returns the batch, or None when there was nothing
-    to do (not due, not reserved, or another apply has it)."""
-    now = now or utcnow()
-    if migration.start_apply(batch_id, now, force=force) is None:
-        return None
-    db.session.commit()  # on its own, so the list says "applying" during the long transaction below
-    if not migration.take_for_apply(batch_id):
+    """Apply one batch if it is due, or continue an apply whose run stopped. Returns the batch, or None when there
+    was nothing to do (not due, not reserved, or another run has it). Raises on an unexpected error once the batch
+    has tickets, after handing it on (the job's retry or the sweep continues it)."""
+    run = migration.claim_apply(batch_id, now, force=force)
+    if run is None:
         db.session.rollback()
         return None
+    db.session.commit()  # on its own: "applying" is seen at once, and no other run takes the batch
     try:
-        batch = migration.apply(batch_id, now)
+        # Every chunk commits twice (its reserved numbers, then its tickets with the cursor, progress and
+        # heartbeat): short transactions that nothing else waits for, and a restart continues from the last one.
+        batch = migration.apply(batch_id, run, checkpoint=db.session.commit)
         db.session.commit()
+        return batch
+    except migration.ApplyTakenOver:
+        db.session.rollback()  # a later run took the batch for dead: it goes on, this one stops
+        return None
     except Exception as exc:
-        db.session.rollback()  # all or none: the batch is reserved again, without a ticket
-        batch = migration.apply_failed(batch_id, exc)
-        db.session.commit()  # the failure is recorded on its own: the work it reports was rolled back
-        if not isinstance(exc, ServiceError):
-            log.exception("applying migration batch %s failed", batch_id)
-    return batch
+        db.session.rollback()
+        if not migration.has_tickets(batch_id):
+            # All or none: a rule of the check that no longer holds (or an error) before the first ticket.
+            batch = migration.apply_failed(batch_id, run, exc)
+            db.session.commit()  # the failure is recorded on its own: the work it reports was rolled back
+            if not isinstance(exc, ServiceError):
+                log.exception("applying migration batch %s failed", batch_id)
+            return batch
+        migration.release_apply(batch_id, run)
+        db.session.commit()
+        raise
 
 
 def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None:
@@ -93,15 +103,20 @@ def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None
 @job("migration.sweep", queue="scheduled", timeout=3600, tracked=False, schedule=Every(minutes=10),
      title="migration sweep")
 def sweep() -> dict:
-    """Apply every due reserved batch (so a lost scheduled job cannot strand one) and restart checks whose
-    worker died."""
+    """Apply every due reserved batch (so a lost scheduled job cannot strand one), continue applies and restart
+    checks whose worker died."""
     return sweep_now()
 
 
 def sweep_now(now=None, force: bool = False) -> dict:
-    """Each due batch is applied in transactions of its own (one batch's failure leaves the others applied); the
-    restarted checks are the caller's to commit."""
-    applied = [apply_and_notify(batch_id, now, force) for batch_id in migration.due_batches(now, force=force)]
+    """Each due batch is applied (or its stopped apply continued) in transactions of its own (one batch's failure
+    leaves the others applied); the restarted checks are the caller's to commit."""
+    applied = []
+    for batch_id in migration.due_batches(now, force=force):
+        try:
+            applied.append(apply_and_notify(batch_id, now, force))
+        except Exception:  # handed on to the next sweep; the other batches are still applied
+            log.exception("applying migration batch %s stopped; it is continued later", batch_id)
     restarted = []
     for batch_id in migration.stale_checks(now):
         batch = db.session.get(MigrationBatch, batch_id)

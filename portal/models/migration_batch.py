@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
-from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum, utcnow
+from portal.models.base import TenantMixin, TimestampMixin, UTCDateTime, str_enum
 
 
 class BatchStatus(str, enum.Enum):
@@ -48,11 +48,15 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_tickets: Mapped[int | None]
     duration_ms: Mapped[int | None]
-
-    @property
-    def is_applying(self) -> bool:
-        """Reserved, and an apply started lately (its transaction is not committed yet). An apply whose worker
-        died long ago shows as reserved again: the sweep retries it."""
-        return (self.status == BatchStatus.reserved and self.apply_started_at is not None
-                and self.scheduled_for is not None and self.apply_started_at >= self.scheduled_for
-                and utcnow() - self.apply_started_at < timedelta(minutes=15))
+    # The apply commits chunk by chunk (services.migration.apply): how many of the file's rows are tickets already,
+    # the ticket numbers reserved for the next chunk and not used yet (a restart uses them: no number is lost),
+    # and which run owns the apply (each run that takes it counts one more; a taken-over run stops writing).
+    applied_rows: Mapped[int] = mapped_column(default=0, server_default="0")
+    numbers_from: Mapped[int | None]
+    numbers_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    apply_runs: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What the rows are applied with, fixed for the whole apply so that a restart cannot fail half-way: the
+    # assignees' login IDs (lower case) → member ids, as the check found them, and the ticket fields as they were
+    # when the apply started.
+    assignees: Mapped[dict | None] = mapped_column(JSON)
+    applied_fields: Mapped[list | None] = mapped_column(JSON)

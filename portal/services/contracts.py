@@ -144,9 +144,10 @@ def sign_contract(
     day in the service's time zone. The new version is in force from today; the previous one ends today.
 
     The service row is locked (PostgreSQL) and (service, effective_from) is unique, so two concurrent
-    changes cannot both pass; the loser gets the same message as a sequential second change."""
+    changes cannot both pass; the loser gets the same message as a sequential second change. NO KEY UPDATE: it
+    leaves inserts that only reference the service (tickets of a migration being applied) free."""
     db.session.execute(
-        select(Service.id).where(Service.id == service.id).with_for_update()
+        select(Service.id).where(Service.id == service.id).with_for_update(key_share=True)
     )
     _require_not_terminated(service)
     priced = estimate(quantities)

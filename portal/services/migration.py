@@ -5,6 +5,7 @@ State lives in the MigrationBatch row; jobs take ids and can run twice without d
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
+from itertools import islice
 from time import monotonic
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -12,11 +13,19 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from portal.extensions import db
-from portal.models import BatchStatus, Member, MigrationBatch, Service, ServiceStatus, Ticket, TicketField
+from portal.models import (
+    BatchStatus,
+    FieldType,
+    Member,
+    MigrationBatch,
+    Service,
+    ServiceStatus,
+    Ticket,
+    TicketField,
+)
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
 from portal.services.migration_files import (
@@ -27,7 +36,7 @@ from portal.services.migration_files import (
     precheck,
     template_differences,
 )
-from portal.services.migration_rows import RowValidator, blank
+from portal.services.migration_rows import RowValidator, blank, members_of
 from portal.services.storage import load, store
 from portal.services.ticket_fields import fields_of, fingerprint
 from portal.services.tickets import reserve_numbers
@@ -35,10 +44,15 @@ from portal.services.tickets import reserve_numbers
 MAX_STORED_ERRORS = 200
 MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
 PROGRESS_EVERY = 2000
+APPLY_CHUNK = 1000  # rows per apply transaction: each holds nothing another request waits for, and commits progress
+
+
 def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField],
-              on_progress: Callable[[int], bool] | None = None):
+              on_progress: Callable[[int], bool] | None = None, *, members: dict[str, int] | None = None,
+              assigned: dict[str, int] | None = None):
     """Yield (row number, raw row, values, errors) for every non-blank data row of the batch's file.
-    `on_progress(percent)` may return False to stop (the batch was deleted meanwhile)."""
+    `on_progress(percent)` may return False to stop (the batch was deleted meanwhile). `members` and `assigned`:
+    see RowValidator."""
     stored = load(batch.organization_id, batch.file_id)
     config = current_app.config
     precheck(stored.data, max_uncompressed=config["MIGRATION_MAX_UNPACKED_MB"] * 1024 * 1024)
@@ -48,7 +62,7 @@ def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField]
         raise FileRefused(_("The file does not match the current template of %(name)s: %(problems)s Download the "
                             "template again.", name=service.name, problems=" ".join(problems)), "outdated_template")
     lang = "ko" if any(h == header_label(f, "ko") for h, f in zip(opened.header, fields)) else "en"
-    validator = RowValidator(service, fields, lang)
+    validator = RowValidator(service, fields, lang, members, assigned)
     for done, (number, row) in enumerate(opened.rows, start=1):
         if on_progress and done % PROGRESS_EVERY == 0 and on_progress(int(opened.progress[0] * 100)) is False:
             return
@@ -112,9 +126,9 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
         return True
 
     rows = error_count = 0
-    errors = []
+    errors, assignees = [], {}
     report = ErrorReport(fields)
-    for number, raw, _values, row_errors in read_rows(batch, service, fields, progress):
+    for number, raw, _values, row_errors in read_rows(batch, service, fields, progress, assigned=assignees):
         rows += 1
         if row_errors:
             error_count += 1
@@ -126,6 +140,7 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
     if batch.status != BatchStatus.checking:  # deleted while being checked
         return batch
     batch.rows, batch.error_count, batch.errors, batch.progress = rows, error_count, errors, 100
+    batch.assignees = assignees  # the apply makes sure they are still members before its first ticket
     batch.finished_at = utcnow()
     if rows == 0:
         batch.status, batch.message = BatchStatus.check_failed, _("The file has no ticket rows.")
@@ -198,96 +213,198 @@ def delete(actor: Actor, batch: MigrationBatch) -> MigrationBatch:
     return batch
 
 
-def start_apply(batch_id: int, now: datetime | None = None, *, force: bool = False) -> MigrationBatch | None:
-    """A reserved batch whose time has come (any reserved one with `force`), stamped as started: the caller
-    commits the stamp on its own, so the list can say "applying" during `apply`'s long transaction. None when
-    there is nothing to apply."""
+class ApplyTakenOver(Exception):
+    """Another run owns the apply now (this one was taken for dead): it stops without writing anything more."""
+
+
+def claim_apply(batch_id: int, now: datetime | None = None, *, force: bool = False) -> int | None:
+    """Take the batch's apply and return this run's number (what every later write of the run is guarded with), or
+    None when there is nothing to take. A reserved batch whose time has come (any reserved one with `force`)
+    becomes applying; an applying batch whose heartbeat stopped (its worker was killed, or its run gave it up
+    with `release_apply`) is taken over where it stopped. One guarded UPDATE: two schedulers, a retry and a sweep
+    cannot all own it. The caller commits at once, so the list says "applying" from the first moment."""
     now = now or utcnow()
     batch = db.session.get(MigrationBatch, batch_id)
-    if batch is None or batch.status != BatchStatus.reserved:
+    if batch is None:
         return None
-    if not force and batch.scheduled_for and batch.scheduled_for > now:
+    owned = update(MigrationBatch).where(MigrationBatch.id == batch_id).returning(MigrationBatch.apply_runs)
+    if batch.status == BatchStatus.reserved:
+        if not force and batch.scheduled_for and batch.scheduled_for > now:
+            return None
+        owned = owned.where(MigrationBatch.status == BatchStatus.reserved).values(
+            status=BatchStatus.applying, apply_started_at=now, progress=0)
+    elif batch.status == BatchStatus.applying:
+        stale = now - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
+        owned = owned.where(MigrationBatch.status == BatchStatus.applying,
+                            or_(MigrationBatch.heartbeat_at.is_(None), MigrationBatch.heartbeat_at < stale))
+    else:
         return None
-    batch.apply_started_at = now
-    db.session.flush()
-    return batch
+    run = db.session.execute(owned.values(apply_runs=MigrationBatch.apply_runs + 1, heartbeat_at=now)
+                             .execution_options(synchronize_session=False)).scalar()
+    db.session.expire(batch)
+    return run
 
 
-def take_for_apply(batch_id: int) -> bool:
-    """Move the batch from reserved to applying, first in the apply's transaction (a guarded UPDATE). False when
-    another apply (a retry, two schedulers) has it: the caller rolls back and stops."""
-    try:
-        return db.session.execute(
-            update(MigrationBatch).where(MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved)
-            .values(status=BatchStatus.applying)
-        ).rowcount == 1
-    except OperationalError:  # SQLite: another apply holds the write lock, so this one is not needed
-        return False
+def apply(batch_id: int, run: int, checkpoint: Callable[[], None] = lambda: None) -> MigrationBatch:
+    """Create the batch's tickets, APPLY_CHUNK rows at a time, and mark it completed; `run` is `claim_apply`'s.
 
+    Nothing in the service waits for an apply. Each chunk is two short transactions, each ended by `checkpoint()`
+    (the job commits there): the first reserves the chunk's ticket numbers from the service's counter
+    (tickets.reserve_numbers: one UPDATE of the service row, held only until that commit) and records them on the
+    batch; the second inserts the chunk with those numbers and moves the batch's row cursor (`applied_rows`),
+    progress and heartbeat, without touching the service row. So the ticket list, the progress bar and a
+    heartbeat reader see the apply advance, and calls, contract edits and deletions go on beside it.
 
-def apply(batch_id: int, now: datetime | None = None) -> MigrationBatch:
-    """Create the batch's tickets, all or none, in the transaction `take_for_apply` opened, and mark it completed.
+    Exact whatever stops it: the tickets of a chunk and the cursor that counts them commit together, so a run
+    killed at any point is continued by the next (`claim_apply` takes it over once its heartbeat is stale) from
+    the first row that is not a ticket yet, and (batch, row) is unique on tickets besides. Numbers stay unique in
+    the service (every range comes from the one counter) and leave no gap: a range reserved by a run that died
+    before using it stays recorded on the batch and the next run uses it. The one gap possible is that range when
+    the apply then fails for good before its first chunk (an unexpected error on the very first insert); a
+    ticket number identifies a ticket, it does not count them, so that is acceptable, and numbers are never
+    given twice. Every write is guarded by the run number, so a run taken over for dead (a very slow one) stops
+    with ApplyTakenOver instead of writing beside its successor; two batches of one service apply side by side.
 
-    A crash rolls everything back to reserved, and (batch, row) is unique on tickets anyway. Raises ServiceError
-    when the fields changed after the check or a row no longer passes it: the caller rolls back and records
-    `apply_failed`."""
-    now = now or utcnow()
+    Whole or not at all, as the check promised: the first run checks, before any ticket, that the fields did not
+    change and that every assignee the check found is still a member of the service, and raises ServiceError
+    (the caller records `apply_failed`) if not. It then fixes the fields and assignees on the batch, so a later
+    run never fails half-way on a change made meanwhile. Tickets appear chunk by chunk while the batch shows
+    "applying"."""
     started = monotonic()
     batch = db.session.get(MigrationBatch, batch_id)
-    service = db.session.execute(select(Service).where(Service.id == batch.service_id).with_for_update()).scalar_one()
+    service = db.session.get(Service, batch.service_id)
+    service_id = service.id
+    if batch.applied_fields is None:
+        _start(batch, service, run)
+        checkpoint()
+    fields = _fields_from(batch.applied_fields, service)
+    done, total, first, reserved = batch.applied_rows, max(batch.rows, 1), batch.numbers_from, batch.numbers_count
+    rows = islice(_ticket_rows(batch, service, fields, batch.apply_started_at, batch.assignees), done, None)
+    while chunk := list(islice(rows, reserved or APPLY_CHUNK)):
+        if not reserved:
+            first, reserved = _reserve(batch_id, service_id, run, len(chunk)), len(chunk)
+            checkpoint()
+        elapsed, started = monotonic() - started, monotonic()
+        _owned(batch_id, run, MigrationBatch.applied_rows == done, MigrationBatch.numbers_count == reserved,
+               applied_rows=done + len(chunk), numbers_from=None, numbers_count=0, heartbeat_at=utcnow(),
+               progress=min(99, (done + len(chunk)) * 100 // total), duration_ms=_plus_ms(elapsed))
+        _insert_numbered(chunk, first)
+        checkpoint()
+        done, reserved = done + len(chunk), 0
+    _owned(batch_id, run, MigrationBatch.applied_rows == done, MigrationBatch.numbers_count == 0,
+           status=BatchStatus.completed, created_tickets=done, finished_at=utcnow(), progress=100,
+           heartbeat_at=utcnow(), duration_ms=_plus_ms(monotonic() - started),
+           message=_("%(n)s tickets were created.", n=f"{done:,}"))
+    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
+
+
+def _owned(batch_id: int, run: int, *conditions, **values) -> None:
+    """UPDATE the batch, which must be applying and this run's (and meet `conditions`), or raise ApplyTakenOver."""
+    done = db.session.execute(update(MigrationBatch).where(
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.applying,
+        MigrationBatch.apply_runs == run, *conditions).values(**values).execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise ApplyTakenOver()
+
+
+def _plus_ms(seconds: float):
+    """duration_ms counts the time runs spent applying, added up over a restart (not the time between them)."""
+    return func.coalesce(MigrationBatch.duration_ms, 0) + int(seconds * 1000)
+
+
+def _start(batch: MigrationBatch, service: Service, run: int) -> None:
+    """Before the first ticket: the check's rules still hold, or the batch fails whole (ServiceError). Then what
+    the rows are applied with is fixed on the batch for every run of this apply."""
     fields = fields_of(service)
     if fingerprint(fields) != batch.fingerprint:
         raise ServiceError(_("The ticket fields of %(name)s changed after the check. Upload the file again.",
                              name=service.name), "fields_changed")
-    created = _insert_tickets(batch, service, fields, now)
-    db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
-        status=BatchStatus.completed, created_tickets=created, finished_at=utcnow(),
-        duration_ms=int((monotonic() - started) * 1000), progress=100,
-        message=_("%(n)s tickets were created.", n=f"{created:,}")))
-    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
+    assignees = batch.assignees
+    if assignees is None:  # checked before checks recorded the assignees: one pass over the file finds them
+        assignees = {}
+        for _row in _ticket_rows(batch, service, fields, utcnow(), None, assignees):
+            pass
+    members = members_of(service.id)
+    gone = sorted(login for login, member_id in assignees.items() if members.get(login) != member_id)
+    if gone:
+        raise ServiceError(_("The file assigns tickets to %(logins)s, no longer a member of %(name)s. Add them to "
+                             "the service again, or correct the file and upload it again.",
+                             logins=", ".join(gone[:10]), name=service.name), "assignee_gone")
+    _owned(batch.id, run, MigrationBatch.applied_rows == 0, assignees=assignees,
+           applied_fields=[[f.key, f.system, f.type.value, f.label_ko, f.label_en, f.required, f.choices]
+                           for f in fields])
+    db.session.expire(batch)
 
 
-def apply_failed(batch_id: int, exc: Exception) -> MigrationBatch | None:
-    """Record why an apply failed, once its transaction is rolled back (the batch is reserved again): a refusal's
-    own message, else the exception."""
+def _fields_from(snapshot: list, service: Service) -> list[TicketField]:
+    """The ticket fields fixed on the batch, as (unsaved) TicketField objects for the reader and validator."""
+    return [TicketField(organization_id=service.organization_id, service_id=service.id, key=key, system=system,
+                        type=FieldType(type_), label_ko=label_ko, label_en=label_en, required=required,
+                        choices=choices, position=position)
+            for position, (key, system, type_, label_ko, label_en, required, choices) in enumerate(snapshot)]
+
+
+def _reserve(batch_id: int, service_id: int, run: int, count: int) -> int:
+    """Reserve `count` ticket numbers and record them on the batch: the batch row first (a run that lost the
+    apply stops before it touches the counter), then the counter, so the service row is locked only for one
+    UPDATE and this transaction's commit."""
+    _owned(batch_id, run, MigrationBatch.numbers_count == 0, numbers_count=count, heartbeat_at=utcnow())
+    first = reserve_numbers(service_id, count)
+    _owned(batch_id, run, MigrationBatch.numbers_count == count, numbers_from=first)
+    return first
+
+
+def apply_failed(batch_id: int, run: int, exc: Exception) -> MigrationBatch | None:
+    """Record why an apply failed before its first ticket (its transaction rolled back): a refusal's own
+    message, else the exception. An apply with tickets already is never failed: it is continued."""
     reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
     db.session.execute(update(MigrationBatch).where(
-        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.reserved).values(
-        status=BatchStatus.failed, finished_at=utcnow(), message=reason[:1000]))
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.applying,
+        MigrationBatch.apply_runs == run, MigrationBatch.applied_rows == 0).values(
+        status=BatchStatus.failed, finished_at=utcnow(), heartbeat_at=None, message=reason[:1000]))
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
-def _insert_tickets(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime) -> int:
+def has_tickets(batch_id: int) -> bool:
+    """The apply has committed tickets already: it can only be continued, not failed."""
+    return bool(db.session.scalar(select(MigrationBatch.applied_rows).where(MigrationBatch.id == batch_id)))
+
+
+def release_apply(batch_id: int, run: int) -> None:
+    """This run stops (an error it cannot get past): the batch stays applying with a stopped heartbeat, so the
+    next run (the job's retry, the sweep) continues it at once instead of waiting for the heartbeat to age."""
+    db.session.execute(update(MigrationBatch).where(
+        MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.applying,
+        MigrationBatch.apply_runs == run).values(heartbeat_at=None))
+
+
+def _ticket_rows(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime,
+                 members: dict[str, int] | None, assigned: dict[str, int] | None = None):
+    """The file's rows as ticket values, in file order; a row that no longer passes the check raises."""
     custom_keys = [f.key for f in fields if not f.system]
-    pending, created = [], 0
-    for row_number, _raw, values, errors in read_rows(batch, service, fields):
+    # Read once: the caller commits between rows, which expires the ORM objects.
+    batch_id, organization_id, service_id = batch.id, service.organization_id, service.id
+    for row_number, _raw, values, errors in read_rows(batch, service, fields, members=members, assigned=assigned):
         if errors:
             raise ServiceError(_("Row %(row)d no longer passes the check: %(error)s Upload the file again.",
                                  row=row_number, error=errors[0][1]), "row_invalid")
-        created_at = values.get("created_at") or now
         tags = [t.strip() for t in values.get("tags", "").split(",") if t.strip()] if values.get("tags") else None
         custom = {k: _jsonable(values[k]) for k in custom_keys if k in values}
-        pending.append({
-            "organization_id": service.organization_id, "service_id": service.id,
+        yield {
+            "organization_id": organization_id, "service_id": service_id,
             "title": values["title"], "body": values.get("body"), "status": values.get("status") or "unassigned",
             "priority": values.get("priority") or "normal", "channel": values.get("channel") or "migration",
             "requester_name": values.get("requester_name"), "requester_email": values.get("requester_email"),
             "requester_phone": values.get("requester_phone"), "assignee_id": values.get("assignee"),
             "category": values.get("category"), "tags": tags, "custom": custom or None,
-            "external_id": values.get("external_id"), "created_at": created_at, "updated_at": now,
-            "closed_at": values.get("closed_at"), "source_batch_id": batch.id, "source_row": row_number,
-        })
-        if len(pending) >= 5000:
-            created += _insert_numbered(service, pending)
-            pending.clear()
-    if pending:
-        created += _insert_numbered(service, pending)
-    return created
+            "external_id": values.get("external_id"), "created_at": values.get("created_at") or now,
+            "updated_at": now, "closed_at": values.get("closed_at"), "source_batch_id": batch_id,
+            "source_row": row_number,
+        }
 
 
-def _insert_numbered(service: Service, rows: list[dict]) -> int:
-    """Number the rows from the service's counter (calls may be creating tickets meanwhile) and insert them."""
-    first = reserve_numbers(service.id, len(rows))
+def _insert_numbered(rows: list[dict], first: int) -> int:
+    """Insert the rows numbered from `first` on (numbers reserved for them)."""
     for offset, row in enumerate(rows):
         row["number"] = first + offset
     db.session.execute(insert(Ticket), rows)
@@ -299,11 +416,17 @@ def _jsonable(value):
 
 
 def due_batches(now: datetime | None = None, *, force: bool = False) -> list[int]:
-    """Reserved batches whose time has come (every reserved batch with `force`)."""
-    query = select(MigrationBatch.id).where(MigrationBatch.status == BatchStatus.reserved)
+    """Reserved batches whose time has come (every reserved batch with `force`), and applies whose run stopped
+    (heartbeat older than MIGRATION_STALE_SECONDS, or given up): `claim_apply` takes each."""
+    now = now or utcnow()
+    due = MigrationBatch.status == BatchStatus.reserved
     if not force:
-        query = query.where(MigrationBatch.scheduled_for <= (now or utcnow()))
-    return list(db.session.scalars(query.order_by(MigrationBatch.scheduled_for)))
+        due = and_(due, MigrationBatch.scheduled_for <= now)
+    stale = now - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
+    stopped = and_(MigrationBatch.status == BatchStatus.applying,
+                   or_(MigrationBatch.heartbeat_at.is_(None), MigrationBatch.heartbeat_at < stale))
+    return list(db.session.scalars(select(MigrationBatch.id).where(or_(due, stopped))
+                                   .order_by(MigrationBatch.scheduled_for, MigrationBatch.id)))
 
 
 def stale_checks(now: datetime | None = None) -> list[int]:

@@ -103,14 +103,16 @@ class FieldSpec:
 class RowValidator:
     """Turns one sheet row into ticket values, or a list of (column label, message) errors."""
 
-    def __init__(self, service: Service, fields: list[TicketField], lang: str):
+    def __init__(self, service: Service, fields: list[TicketField], lang: str, members: dict[str, int] | None = None,
+                 assigned: dict[str, int] | None = None):
+        """`members`: login ID (lower case) → member id of who may be assignee (the service's members by default);
+        the assignees the rows name are collected into `assigned`, in the same form."""
         self.lang = lang
         self.fields = [FieldSpec(f.key, f.type, f.required, tuple(f.choices) if f.choices else None, f.label_ko,
                                  f.label_en) for f in fields]
         self.zone = ZoneInfo(service.time_zone)
-        self.members = {login.lower(): member_id for login, member_id in db.session.execute(
-            select(Member.login_id, Member.id).join(ServiceMember, ServiceMember.member_id == Member.id)
-            .where(ServiceMember.service_id == service.id))}
+        self.members = members_of(service.id) if members is None else members
+        self.assigned = {} if assigned is None else assigned
         self.seen_external: dict[str, int] = {}
 
     def label(self, field: TicketField) -> str:
@@ -122,6 +124,7 @@ class RowValidator:
             login = _text(value).lower()
             if login not in self.members:
                 raise RowError(_("%(login)s is not a member of this service.", login=_text(value)))
+            self.assigned[login] = self.members[login]
             return self.members[login]
         if kind in (FieldType.text, FieldType.long_text):
             text = _text(value)
@@ -186,6 +189,13 @@ class RowValidator:
             else:
                 self.seen_external[external] = number
         return values, errors
+
+
+def members_of(service_id: int) -> dict[str, int]:
+    """Login ID (lower case) → member id of every member of the service: who a row may name as assignee."""
+    return {login.lower(): member_id for login, member_id in db.session.execute(
+        select(Member.login_id, Member.id).join(ServiceMember, ServiceMember.member_id == Member.id)
+        .where(ServiceMember.service_id == service_id))}
 
 
 def blank(row: list) -> bool:

@@ -56,9 +56,11 @@ def record_change(
     """Append one row to the organization's permission change log, chained to the previous row.
 
     The organization row is locked first (PostgreSQL) and (organization, seq) is unique, so two concurrent
-    changes can never both extend the chain from the same row."""
+    changes can never both extend the chain from the same row. NO KEY UPDATE: rows that only reference the
+    organization (a migration's tickets) are inserted beside it."""
     db.session.flush()  # the change itself is written first (on SQLite this takes the write lock)
-    db.session.execute(select(Organization.id).where(Organization.id == actor.organization_id).with_for_update())
+    db.session.execute(select(Organization.id).where(Organization.id == actor.organization_id)
+                       .with_for_update(key_share=True))
     last = db.session.execute(
         select(PermissionChange.seq, PermissionChange.row_hash)
         .where(PermissionChange.organization_id == actor.organization_id)

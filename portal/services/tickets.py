@@ -44,7 +44,9 @@ def page(service: Service, *, status: TicketStatus | None = None, assignee_id: i
 def reserve_numbers(service_id: int, count: int = 1) -> int:
     """Reserve `count` consecutive ticket numbers of the service and return the first. One UPDATE of the
     service's counter: concurrent reservations wait for each other on that row (or SQLite's write lock), so no
-    number is handed out twice; the reservation commits or rolls back with the tickets."""
+    number is handed out twice. A call's ticket commits or rolls back with its reservation; a migration reserves
+    its chunk's numbers in a transaction of their own, so the row is never held while tickets are inserted
+    (migration.apply)."""
     last = db.session.execute(update(Service).where(Service.id == service_id)
                               .values(ticket_seq=Service.ticket_seq + count).returning(Service.ticket_seq)
                               .execution_options(synchronize_session=False)).scalar_one()

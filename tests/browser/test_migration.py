@@ -268,3 +268,60 @@ def test_a_reserved_batch_is_deleted_from_the_list(admin: Page, live_server, wor
     shot(page, "migration-list-deleted-ko")
     page.goto(f"{live_server}/admin/migrations?show=all")
     expect(page.locator(f"tr#batch-{batch_id} .batch-deleted")).to_be_visible()
+
+
+class WorkerKilled(BaseException):
+    """The worker dies: nothing after it runs and its open transaction is lost."""
+
+
+def test_an_apply_shows_its_progress_and_the_open_page_follows_it_to_the_end(admin: Page, live_server, app, work,
+                                                                              monkeypatch, shot, axe_check):
+    """A batch being applied shows a progress bar (one of three tickets created: its worker died after the first
+    chunk); the open page polls, and when the sweep has continued the apply it shows the result without a reload."""
+    from sqlalchemy import update
+
+    from portal.extensions import db
+    from portal.models import BatchStatus, MigrationBatch
+    from portal.services import Actor, migration
+
+    page = admin
+    batch_id = uploaded_batch(page, live_server, GOOD, work)
+    monkeypatch.setattr(migration, "APPLY_CHUNK", 1)
+    with app.app_context():
+        batch = db.session.get(MigrationBatch, batch_id)
+        migration.confirm(Actor(batch.organization_id, None), batch)
+        run = migration.claim_apply(batch_id, force=True)
+        db.session.commit()
+        commits = []
+
+        def checkpoint():  # the fixed fields, then the first ticket's numbers and the ticket itself
+            if len(commits) == 3:
+                raise WorkerKilled()
+            db.session.commit()
+            commits.append(1)
+
+        with pytest.raises(WorkerKilled):
+            migration.apply(batch_id, run, checkpoint)
+        db.session.rollback()
+    page.goto(f"{live_server}/admin/migrations/{batch_id}")
+    status = page.locator("section#batch-status")
+    expect(status.locator(".batch-applying")).to_be_visible()
+    expect(status.locator("progress#apply-progress")).to_have_attribute("value", "33")
+    expect(status.locator("#apply-count")).to_contain_text("1")
+    expect(status.locator("form[action$='/delete']")).to_have_count(0)
+    axe_check(page, "migration batch applying (ko)")
+    shot(page, "migration-applying-ko")
+    mark_page(page)
+
+    with app.app_context():  # the worker stopped reporting long ago: the sweep continues the apply
+        db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(heartbeat_at=None))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["migration", "apply-due"])
+    assert "completed" in result.output, result.output
+    expect(status.locator(".batch-completed")).to_be_visible(timeout=POLL)
+    assert_not_reloaded(page)
+    expect(status.locator("progress#apply-progress")).to_have_count(0)
+    expect(status).not_to_have_attribute("hx-get", re.compile(".*"))  # polling stopped
+    with app.app_context():
+        assert db.session.get(MigrationBatch, batch_id).created_tickets == 3
+        assert db.session.get(MigrationBatch, batch_id).status == BatchStatus.completed
