@@ -6,7 +6,7 @@ numbers reserved for the next chunk, which run owns the apply, and what the rows
 assignees the check found, the ticket fields when the apply started), so a restarted apply continues exactly.
 
 Revision ID: 8d1f5a3c7b20
-Revises: 6c4e8a2f1d97
+Revises: 8d1f3b5c7e20
 Create Date: 2026-11-29 11:00:00.000000
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '8d1f5a3c7b20'
-down_revision = '6c4e8a2f1d97'
+down_revision = '8d1f3b5c7e20'
 branch_labels = None
 depends_on = None
 
