@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from rq import SimpleWorker
+from rq.job import JobStatus
 from sqlalchemy import select, update
 
 from jobs import job
@@ -171,7 +172,9 @@ def test_a_check_killed_with_sigkill_is_restarted_by_the_other_worker_and_ends_c
     with app.app_context():
         [run] = db.session.scalars(select(JobRun).where(JobRun.kind == "migration.check")).all()
     assert (run.state, run.attempts) == (JobState.succeeded, 2)
-    with app.app_context():  # the killed attempt is out of RQ's started registry: RQ will not deliver it again
+    with app.app_context():  # once RQ is done with the job, no killed attempt is left for RQ to deliver again
+        job_ = get_queue().fetch_job(rq_job_id_of(run.id))
+        wait_for(lambda: job_.get_status(refresh=True) == JobStatus.FINISHED, "RQ to finish the job", second)
         assert get_queue().started_job_registry.get_job_ids(cleanup=False) == []
     print(f"killed → second attempt started after {(run.started_at - killed_at).total_seconds():.1f} s "
           f"(stale limit {FAST['JOB_STALE_SECONDS']} s, tick {FAST['PORTAL_WORKER_MAINTENANCE_SECONDS']} s)")
