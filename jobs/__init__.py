@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from contextlib import nullcontext
+import threading
+from contextlib import contextmanager, nullcontext
 from functools import wraps
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from flask import current_app, has_app_context
 from flask_babel import force_locale
@@ -24,6 +25,7 @@ from sqlalchemy import update
 
 from portal.extensions import db
 from portal.models import JobRun
+from portal.models.base import utcnow
 from portal.services import ServiceError
 from portal.services import jobs as job_runs
 from portal.services.jobs import JobSpec, Schedule
@@ -33,16 +35,17 @@ _app = None
 
 def job(name: str, *, queue: str = "default", timeout: int = 600, retries: int = 0,
         retry_intervals: tuple[int, ...] = (10, 60, 300), tracked: bool = True, schedule: Schedule | None = None,
-        title: str | None = None) -> Callable:
+        title: str | None = None, also_beat: Callable[..., Any] | None = None) -> Callable:
     """Declare a job. A tracked one (the default) is `func(run, *ids)` with a JobRun row the UI reads; started with
-    `start_job(job, *ids, organization_id=…)`, it records running/succeeded/failed and skips a run that already
-    finished (idempotent on redelivery). An untracked one is `func(*ids)` (sweeps, timers). A job with a `schedule`
-    enqueues its next run whatever happens to this one; `title` is what `flask jobs schedule` calls it."""
+    `start_job(job, *ids, organization_id=…)`, it records running/succeeded/failed, keeps its heartbeat fresh while
+    it runs (and `also_beat(*ids, now)`'s row) and skips a run that already finished or that another attempt runs
+    (idempotent on redelivery). An untracked one is `func(*ids)` (sweeps, timers). A job with a `schedule` enqueues
+    its next run whatever happens to this one; `title` is what `flask jobs schedule` calls it."""
 
     def declare(func: Callable) -> Callable:
         spec = JobSpec(name=name, func=f"{func.__module__}.{func.__qualname__}", queue=queue, timeout=timeout,
                        retries=retries, retry_intervals=tuple(retry_intervals), tracked=tracked, schedule=schedule,
-                       title=title)
+                       title=title, also_beat=also_beat)
         wrapper = _tracked(spec, func) if tracked else _untracked(spec, func)
         wrapper.spec = spec
         job_runs.register(spec)
@@ -83,6 +86,34 @@ def _app_context():
     return _app.app_context()
 
 
+@contextmanager
+def _heartbeat(spec: JobSpec, run_id: int, attempt: int, args: tuple) -> Iterator[None]:
+    """While the block runs, a thread of this process writes the attempt's heartbeat (and its `also_beat` row) every
+    JOB_HEARTBEAT_SECONDS, each beat in a transaction of its own: the job's own transaction may stay open for long,
+    and a worker killed with SIGKILL takes the thread with it, so a stale heartbeat means a stopped worker."""
+    engine, every = db.engine, current_app.config["JOB_HEARTBEAT_SECONDS"]
+    done = threading.Event()
+
+    def beat_until_done() -> None:
+        while not done.wait(every):
+            try:
+                with engine.begin() as connection:
+                    now = utcnow()
+                    connection.execute(job_runs.beat(run_id, attempt, now))
+                    if spec.also_beat is not None:
+                        connection.execute(spec.also_beat(*args, now))
+            except Exception:  # a missed beat is not fatal (the stale limit allows several); the next one retries
+                logging.getLogger("jobs").warning("heartbeat of job run %s failed", run_id, exc_info=True)
+
+    thread = threading.Thread(target=beat_until_done, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=every + 10)
+
+
 def _tracked(spec: JobSpec, func: Callable) -> Callable:
     @wraps(func)
     def run_job(run_id: int, *args, **kwargs):
@@ -91,32 +122,36 @@ def _tracked(spec: JobSpec, func: Callable) -> Callable:
         with _app_context():
             run = job_runs.claim(run_id, rq_job.id if rq_job else None)
             if run is None:
-                log.info("[job %s] run %s already finished; nothing to do", rq_job and rq_job.id, run_id)
+                db.session.rollback()
+                log.info("[job %s] run %s already finished, or another attempt runs it; nothing to do",
+                         rq_job and rq_job.id, run_id)
                 return None
+            attempt = run.attempts  # read before any rollback: this attempt's, not a later one's
             db.session.commit()  # "running" is seen at once, by the page and by a second delivery
             locale = run.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
-            try:
+            with _heartbeat(spec, run_id, attempt, args):
                 try:
+                    try:
+                        with force_locale(locale):
+                            result = func(run, *args, **kwargs)
+                        db.session.commit()  # the job's one unit of work, its finish() with it
+                        return result
+                    finally:
+                        if spec.schedule is not None:
+                            _schedule_next(spec)  # while this run is still "running": not taken for the next
+                except Exception as exc:
+                    db.session.rollback()  # nothing of a failed attempt is kept
+                    # RQ runs the job again while it has retries left: only the last failure fails the run.
+                    retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
+                    log.exception("[job %s] run %s failed%s", rq_job and rq_job.id, run_id,
+                                  f"; {rq_job.retries_left} retries left" if retrying else "")
                     with force_locale(locale):
-                        result = func(run, *args, **kwargs)
-                    db.session.commit()  # the job's one unit of work, its finish() with it
-                    return result
-                finally:
-                    if spec.schedule is not None:
-                        _schedule_next(spec)  # while this run is still "running", so it is not taken for the next
-            except Exception as exc:
-                db.session.rollback()  # nothing of a failed attempt is kept
-                # RQ runs the job again while it has retries left: only the last failure fails the run.
-                retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
-                log.exception("[job %s] run %s failed%s", rq_job and rq_job.id, run_id,
-                              f"; {rq_job.retries_left} retries left" if retrying else "")
-                with force_locale(locale):
-                    if retrying:
-                        job_runs.retry_later(run_id, _retry_message(rq_job))
-                    else:
-                        job_runs.fail(run_id, _failure_message(exc, run_id))
-                db.session.commit()
-                raise
+                        if retrying:
+                            job_runs.retry_later(run_id, attempt, _retry_message(rq_job))
+                        else:
+                            job_runs.fail(run_id, attempt, _failure_message(exc, run_id))
+                    db.session.commit()
+                    raise
 
     return run_job
 

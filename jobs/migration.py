@@ -11,18 +11,17 @@ from datetime import datetime
 from jobs import job
 from portal.extensions import db
 from portal.models import BatchStatus, MigrationBatch
-from portal.models.base import utcnow
 from portal.services import ServiceError
 from portal.services import jobs as job_runs
 from portal.services import migration
-from portal.services.jobs import Every, start_job
+from portal.services.jobs import Every
 from portal.services.mail import send_mail
 from portal.services.migration_files import FileRefused
 
 log = logging.getLogger("jobs.migration")
 
 
-@job("migration.check", retries=1)
+@job(migration.CHECK_JOB, retries=1, also_beat=migration.check_beat)
 def check_batch(run, batch_id: int) -> str | None:
     batch = check_now(batch_id)
     state = batch.status.value if batch else None
@@ -30,7 +29,7 @@ def check_batch(run, batch_id: int) -> str | None:
     return state
 
 
-@job("migration.apply", queue="scheduled", timeout=3600, retries=2)
+@job(migration.APPLY_JOB, queue="scheduled", timeout=3600, retries=2)
 def apply_batch(run, batch_id: int) -> str | None:
     state = apply_and_notify(batch_id)
     job_runs.finish(run, result={"batch": batch_id, "status": state}, message=state or "nothing to do")
@@ -103,24 +102,18 @@ def apply_and_notify(batch_id: int, now=None, force: bool = False) -> str | None
 @job("migration.sweep", queue="scheduled", timeout=3600, tracked=False, schedule=Every(minutes=10),
      title="migration sweep")
 def sweep() -> dict:
-    """Apply every due reserved batch (so a lost scheduled job cannot strand one), continue applies and restart
-    checks whose worker died."""
+    """Apply every due reserved batch (so a lost scheduled job cannot strand one), continue applies whose run
+    stopped, and restart checks and applies whose worker stopped (the reconciler does that every tick too)."""
     return sweep_now()
 
 
 def sweep_now(now=None, force: bool = False) -> dict:
     """Each due batch is applied (or its stopped apply continued) in transactions of its own (one batch's failure
-    leaves the others applied); the restarted checks are the caller's to commit."""
+    leaves the others applied); the restarted checks and applies are the caller's to commit."""
     applied = []
     for batch_id in migration.due_batches(now, force=force):
         try:
             applied.append(apply_and_notify(batch_id, now, force))
         except Exception:  # handed on to the next sweep; the other batches are still applied
             log.exception("applying migration batch %s stopped; it is continued later", batch_id)
-    restarted = []
-    for batch_id in migration.stale_checks(now):
-        batch = db.session.get(MigrationBatch, batch_id)
-        batch.heartbeat_at = utcnow()
-        start_job(check_batch, batch_id, organization_id=batch.organization_id, member_id=batch.uploader_id)
-        restarted.append(batch_id)
-    return {"applied": applied, "restarted_checks": restarted}
+    return {"applied": applied, **migration.restart_stopped(now)}

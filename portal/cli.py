@@ -121,7 +121,10 @@ def show_job(run_id):
     run = db.session.get(JobRun, run_id)
     if run is None:
         raise click.ClickException(f"No job run {run_id}.")
-    click.echo(f"{run.kind}: {run.state.value} {run.progress}% {run.message or ''}")
+    stopped = ""
+    if run.stop and run.heartbeat_at:  # its worker stopped: waiting again, or given up
+        stopped = f" [{run.stop.value} after attempt {run.attempts}; last heartbeat {run.heartbeat_at:%H:%M} UTC]"
+    click.echo(f"{run.kind}: {run.state.value} {run.progress}% {run.message or ''}{stopped}")
 
 
 @audit_cli.command("verify")

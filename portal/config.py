@@ -15,6 +15,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -72,8 +77,12 @@ class Config:
 
         self.MIGRATION_MAX_ROWS = _int("MIGRATION_MAX_ROWS", 200_000)
         self.MIGRATION_MAX_UNPACKED_MB = _int("MIGRATION_MAX_UNPACKED_MB", 400)
-        # A check whose worker has not reported for this long is started again (the worker died).
-        self.MIGRATION_STALE_SECONDS = _int("MIGRATION_STALE_SECONDS", 300)
+        # A running job writes its heartbeat this often; one silent for JOB_STALE_SECONDS lost its worker (killed,
+        # lost) and is run again by the reconciler at the next worker tick (PORTAL_WORKER_MAINTENANCE_SECONDS, also
+        # read by jobs.worker): a killed job starts again within stale + tick, 1½ minutes by default.
+        self.JOB_HEARTBEAT_SECONDS = _float("JOB_HEARTBEAT_SECONDS", 10)
+        self.JOB_STALE_SECONDS = _float("JOB_STALE_SECONDS", 60)
+        self.WORKER_TICK_SECONDS = _float("PORTAL_WORKER_MAINTENANCE_SECONDS", 30)
         self.CTI_INGEST_LIMIT = os.environ.get("CTI_INGEST_LIMIT", "600 per minute")
         # An event older than this is refused (the telephony's clock skew and retry backlog, not history).
         self.CTI_MAX_PAST_DAYS = _int("CTI_MAX_PAST_DAYS", 7)
@@ -98,6 +107,9 @@ def validate(config) -> None:
     """Refuse settings that must never reach production."""
     if config["PORTAL_ENV"] == "production" and config["SECRET_KEY"] in ("", DEV_SECRET_KEY):
         raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
+    # A live job would be taken for a stopped one (and run twice) if a missed beat or two made it stale.
+    if not 0 < 3 * config["JOB_HEARTBEAT_SECONDS"] <= config["JOB_STALE_SECONDS"]:
+        raise RuntimeError("JOB_STALE_SECONDS must be at least three times JOB_HEARTBEAT_SECONDS (both positive)")
 
 
 def _normalise_db_url(url: str) -> str:

@@ -1,5 +1,6 @@
 """Display names of enums and units in the reader's language, and small formatters: below the services (an
 export labels its rows with them); `portal.templating` hands them to the templates."""
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import format_currency
@@ -99,6 +100,15 @@ def batch_status_label(value: BatchStatus) -> str:
 def local(moment, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An aware time shown in a service's time zone."""
     return moment.astimezone(ZoneInfo(zone)).strftime(fmt) if moment else ""
+
+
+def local_time(moment, zone: str) -> str:
+    """An aware time in a service's time zone as a clock reads it (HH:MM), with its day when that is not today."""
+    if not moment:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    same_day = local.date() == datetime.now(ZoneInfo(zone)).date()
+    return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
 
 def duration(seconds: float | int | None) -> str:

@@ -3,13 +3,18 @@ that need a service (ticket field labels, sanitized Markdown, price-list names, 
 the services, which is why it is not part of `portal.labels` (services use the labels themselves)."""
 from __future__ import annotations
 
-from flask import Flask
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
 from markupsafe import Markup
 
 from portal import labels
 from portal.models.base import utcnow
 from portal.services.company_info import render_markdown
+from portal.services.cti_log import export_zone
+from portal.services.jobs import stall_of
 from portal.services.migration import next_one_am
+from portal.services.migration import stall as batch_stall
 from portal.services.price_list import feature
 from portal.services.ticket_fields import label as field_label
 
@@ -26,6 +31,27 @@ def feature_name(key: str) -> str:
         return key
 
 
+# A stalled job's fragment asks again this slowly while it waits to be retried, and no more once it has been silent
+# this much longer than the retry takes: a poll always ends (the page then says to reload it).
+SLOW_POLL = "10s"
+POLL_PATIENCE = timedelta(minutes=15)
+
+
+def poll_delay(last_sign: datetime | None, fast: str) -> str | None:
+    """How soon a polling fragment asks again, from its job's last sign of life (a heartbeat, else its creation):
+    `fast` while that is fresh, SLOW_POLL once it is stale (the worker stopped; the reconciler retries it), and
+    None (stop polling) once it has been silent for stale + tick + POLL_PATIENCE."""
+    if last_sign is None:
+        return fast
+    config = current_app.config
+    silent = utcnow() - last_sign
+    if silent < timedelta(seconds=config["JOB_STALE_SECONDS"]):
+        return fast
+    if silent < timedelta(seconds=config["JOB_STALE_SECONDS"] + config["WORKER_TICK_SECONDS"]) + POLL_PATIENCE:
+        return SLOW_POLL
+    return None
+
+
 def register(app: Flask) -> None:
     app.jinja_env.globals.update(
         status_label=labels.status_label, type_label=labels.type_label, unit_label=labels.unit_label,
@@ -35,7 +61,8 @@ def register(app: Flask) -> None:
         permissions_text=labels.permissions_text, now=utcnow, field_type_label=labels.field_type_label,
         field_label=field_label, ticket_status_label=labels.ticket_status_label,
         batch_status_label=labels.batch_status_label, state_label=labels.state_label,
-        call_outcome_label=labels.call_outcome_label, next_one_am=next_one_am,
+        call_outcome_label=labels.call_outcome_label, next_one_am=next_one_am, batch_stall=batch_stall,
+        job_stall=stall_of, export_zone=export_zone, poll_delay=poll_delay,
     )
     app.jinja_env.filters.update(won=labels.won, local=labels.local, duration=labels.duration, clock=labels.clock,
-                                 markdown=markdown)
+                                 markdown=markdown, local_time=labels.local_time)

@@ -24,7 +24,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, text, update
 
 from portal.extensions import db
-from portal.models import BatchStatus, MigrationBatch, Ticket
+from portal.models import BatchStatus, JobRun, MigrationBatch, Ticket
 from portal.queue import get_queue
 from portal.services.jobs import start_job
 from tests.conftest import REDIS_URL, csrf_token
@@ -98,14 +98,15 @@ class WorkerProcess:
     """`rq worker … default scheduled` in its own session. rq forks a work horse per job and the horse
     calls setpgrp(), so killing means: the worker's process group, and every descendant by pid."""
 
-    def __init__(self, database_url: str, log_path: Path, burst: bool = False):
+    def __init__(self, database_url: str, log_path: Path, burst: bool = False, worker_class: str | None = None,
+                 env: dict[str, str] | None = None):
         rq_script = Path(sys.executable).parent / "rq"
         command = [str(rq_script)] if rq_script.exists() else [sys.executable, "-c", "from rq.cli import main; main()"]
         command += ["worker", "--url", REDIS_URL, "--path", str(ROOT)] + (["--burst"] if burst else [])
-        command += ["default", "scheduled"]
+        command += (["-w", worker_class] if worker_class else []) + ["default", "scheduled"]
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "RATELIMIT_STORAGE_URI": REDIS_URL,
                "PASSWORD_HASH_PROFILE": "fast", "PORTAL_DOTENV": "/dev/null", "MAIL_SERVER": "",
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -171,8 +172,8 @@ def wait_for(predicate, what: str, worker: WorkerProcess | None = None, timeout:
 def workers(tmp_path, database_url):
     started: list[WorkerProcess] = []
 
-    def start(name: str, burst: bool = False) -> WorkerProcess:
-        worker = WorkerProcess(database_url, tmp_path / f"{name}.log", burst=burst)
+    def start(name: str, burst: bool = False, **options) -> WorkerProcess:
+        worker = WorkerProcess(database_url, tmp_path / f"{name}.log", burst=burst, **options)
         started.append(worker)
         return worker
 
@@ -234,11 +235,13 @@ def test_a_killed_worker_leaves_a_clear_batch_and_no_ticket_twice_or_lost(make, 
     assert left.status == BatchStatus.checking, f"the check ended before the kill ({left.status}); raise KILL_TEST_ROWS"
     assert 0 < left.progress < 100 and left.rows == 0
 
-    # A fresh check is not started while the heartbeat is recent; once it is stale, the sweep restarts it.
+    # A fresh check is not started while the heartbeat is recent; once it is stale (the batch's and its run's:
+    # the killed worker wrote both), the sweep restarts it.
     assert "restarted 0 check(s)" in runner.invoke(args=["migration", "apply-due"]).output
     with app.app_context():
-        db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
-            heartbeat_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+        an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+        db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(heartbeat_at=an_hour_ago))
+        db.session.execute(update(JobRun).where(JobRun.kind == "migration.check").values(heartbeat_at=an_hour_ago))
         db.session.commit()
     assert "restarted 1 check(s)" in runner.invoke(args=["migration", "apply-due"]).output
     second = workers("worker-2", burst=True)

@@ -5,7 +5,7 @@ from portal.models.billing import MonthlyCharge
 from portal.models.company_info import CompanyInfo, HelpCenterFooter
 from portal.models.contract import Contract, ContractLine
 from portal.models.cti import AgentStateInterval, Call, CtiAgent, CtiEvent, CtiSettings, CtiVersion
-from portal.models.job_run import JobRun, JobState
+from portal.models.job_run import JobRun, JobState, JobStop
 from portal.models.member import Invitation, Member, MemberStatus
 from portal.models.migration_batch import BatchStatus, MigrationBatch
 from portal.models.organization import Organization
@@ -51,6 +51,7 @@ __all__ = [
     "Invitation",
     "JobRun",
     "JobState",
+    "JobStop",
     "Member",
     "MemberStatus",
     "Operation",

@@ -17,10 +17,19 @@ class JobState(str, enum.Enum):
     failed = "failed"
 
 
+class JobStop(str, enum.Enum):
+    """Why a run is not where its worker left it; the page words it from the run's own columns (when its heartbeat
+    stopped, how many attempts), so nothing translated is stored."""
+
+    worker_stopped = "worker_stopped"  # its worker stopped (killed, lost): it waits to be run again
+    given_up = "given_up"  # its worker stopped on every attempt: failed
+
+
 class JobRun(TimestampMixin, db.Model):
     """One run of a background job, as the UI sees it: state, progress and a message.
 
-    `organization_id` is nullable because platform jobs (closing a month for everyone) have no tenant.
+    `organization_id` is nullable because platform jobs (closing a month for everyone) have no tenant. A running
+    run's worker writes `heartbeat_at` every few seconds; a run whose heartbeat went stale lost its worker.
     """
 
     __tablename__ = "job_run"
@@ -29,6 +38,7 @@ class JobRun(TimestampMixin, db.Model):
         # One run per periodic job and slot: two schedulers at once cannot create two month closings.
         Index("uq_job_run_slot", "kind", "slot", unique=True,
               sqlite_where=text("slot IS NOT NULL"), postgresql_where=text("slot IS NOT NULL")),
+        Index("ix_job_run_state_kind", "state", "kind"),  # the reconciler's pending and running runs, every tick
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,6 +60,11 @@ class JobRun(TimestampMixin, db.Model):
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was scheduled for; null: at once
     slot: Mapped[str | None] = mapped_column(String(32))  # a periodic run's time slot ("202612" for a month)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The running attempt's last sign of life; after a stop, when its worker was last seen.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Attempts started (claims): fences a stopped attempt's late writes out, and caps restarts.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    stop: Mapped[JobStop | None] = mapped_column(str_enum(JobStop, "job_stop"))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from sqlalchemy import delete, func, select
@@ -121,6 +122,12 @@ def export_run(member, run_id: int):
     return db.session.scalars(select(JobRun).where(
         JobRun.id == run_id, JobRun.kind == EXPORT_KIND, JobRun.member_id == member.id,
         JobRun.organization_id == member.organization_id)).first()
+
+
+def export_zone(run: JobRun) -> str:
+    """The time zone of an export's service (its days are that service's), for the times its row shows."""
+    service = db.session.get(Service, run.args[0]) if run.args else None
+    return service.time_zone if service else current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 def purge_exports(now=None) -> int:

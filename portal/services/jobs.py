@@ -13,22 +13,23 @@ Nothing here commits: the request, the CLI command or the job wrapper does.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 from zoneinfo import ZoneInfo
 
-from flask import has_request_context
+from flask import current_app, has_request_context
 from flask_babel import get_locale
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 from rq import Retry
 from rq.job import JobStatus
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.extensions import db
-from portal.models import JobRun, JobState
+from portal.models import JobRun, JobState, JobStop
 from portal.models.base import utcnow
 from portal.queue import get_queue, get_redis
 
@@ -107,6 +108,9 @@ class JobSpec:
     tracked: bool = True
     schedule: Schedule | None = None
     title: str | None = None  # what `flask jobs schedule` calls a periodic job
+    # What else a running attempt's heartbeat marks alive: `also_beat(*args, now)` gives the statement (a check's
+    # batch, whose page and sweep read its own heartbeat).
+    also_beat: Callable[..., Any] | None = None
 
 
 JOBS: dict[str, JobSpec] = {}
@@ -236,6 +240,24 @@ def _time_of(run: JobRun, spec: JobSpec) -> datetime | None:
 
 # Younger pending runs are left alone: their transaction has committed and enqueues them in a moment.
 RECONCILE_GRACE = timedelta(seconds=30)
+# A reconcile takes milliseconds; a worker killed while holding the lock must not stop the others for long.
+RECONCILE_LOCK_SECONDS = 30
+
+
+@contextmanager
+def one_reconciler() -> Iterator[bool]:
+    """The reconciler's Redis lock, not waited for: True when this process has it (one process at a time, so two
+    workers ticking together do not deliver a job twice)."""
+    lock = get_redis().lock("portal:jobs:reconcile", timeout=RECONCILE_LOCK_SECONDS, blocking_timeout=0)
+    acquired = lock.acquire()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except LockError:  # it expired meanwhile; another reconciler may hold it now
+                pass
 
 
 def reenqueue_lost_runs(now: datetime | None = None, grace: timedelta = RECONCILE_GRACE) -> list[JobRun]:
@@ -245,10 +267,9 @@ def reenqueue_lost_runs(now: datetime | None = None, grace: timedelta = RECONCIL
     workers starting together do not deliver a job twice. A run recorded before runs kept their arguments cannot be
     rebuilt and is left to the sweeps (the migration sweep applies every due batch). Returns the runs enqueued."""
     now = now or utcnow()
-    lock = get_redis().lock("portal:jobs:reconcile", timeout=300, blocking_timeout=0)
-    if not lock.acquire():
-        return []
-    try:
+    with one_reconciler() as mine:
+        if not mine:
+            return []
         pending = db.session.scalars(select(JobRun).where(
             JobRun.state == JobState.pending, JobRun.created_at <= now - grace).order_by(JobRun.id)).all()
         enqueued = []
@@ -265,19 +286,19 @@ def reenqueue_lost_runs(now: datetime | None = None, grace: timedelta = RECONCIL
             _enqueue(spec, (run.id, *run.args), at if at and at > now else None, rq_job_id_of(run.id))
             enqueued.append(run)
         return enqueued
-    finally:
-        lock.release()
 
 
 def reconcile(now: datetime | None = None) -> dict:
-    """Put back in Redis what the database says must run (at worker start and every minute): the pending runs
-    Redis lost and the next slot of every periodic job. The caller commits (a periodic run may be created)."""
+    """Put back in Redis what the database says must run (at worker start and at every worker tick and minute):
+    the runs whose worker stopped, the pending runs Redis lost and the next slot of every periodic job. The caller
+    commits (a run restarted or given up, a periodic run created)."""
+    stopped = restart_stopped_runs(now)
     enqueued = reenqueue_lost_runs(now)
     scheduled = {spec.name: schedule_next(spec, now)[1] for spec in periodic_jobs()}
     if enqueued or "re-enqueued" in scheduled.values():
         log.warning("Redis had lost jobs: runs %s enqueued again; periodic jobs: %s",
                     [run.id for run in enqueued], scheduled)
-    return {"re-enqueued": [run.id for run in enqueued], "periodic": scheduled}
+    return {"re-enqueued": [run.id for run in enqueued], "periodic": scheduled, **stopped}
 
 
 def _request_locale() -> str | None:
@@ -320,14 +341,20 @@ def _drop_after_rollback(session: Session) -> None:
 
 # -- a run's state -----------------------------------------------------------------------------------------------
 
-def claim(run_id: int, rq_job_id: str | None) -> JobRun | None:
-    """Mark a run as running. Returns None when it already finished, so a repeated delivery does nothing."""
-    run = db.session.get(JobRun, run_id)
-    if run is None or run.is_finished:
-        return None
-    run.state, run.started_at, run.rq_job_id, run.progress = JobState.running, utcnow(), rq_job_id, 0
-    db.session.flush()
-    return run
+def claim(run_id: int, rq_job_id: str | None, now: datetime | None = None) -> JobRun | None:
+    """Start a new attempt of a run: running, its heartbeat fresh, one attempt more. Returns None when it finished
+    or another attempt runs it (its heartbeat is fresh), so a repeated delivery does nothing: RQ delivering again a
+    job the reconciler already restarted, or one already done. A guarded UPDATE, so two deliveries at once start
+    one attempt."""
+    now = now or utcnow()
+    taken = db.session.execute(
+        update(JobRun).where(JobRun.id == run_id, or_(
+            JobRun.state == JobState.pending,
+            and_(JobRun.state == JobState.running, _last_sign() < stale_before(now))))
+        .values(state=JobState.running, started_at=now, heartbeat_at=now, rq_job_id=rq_job_id, progress=0,
+                attempts=JobRun.attempts + 1, stop=None)
+        .execution_options(synchronize_session=False)).rowcount
+    return db.session.get(JobRun, run_id, populate_existing=True) if taken == 1 else None
 
 
 def progress_values(progress: int, message: str | None = None) -> dict:
@@ -351,16 +378,182 @@ def finish(run: JobRun, *, result: dict | None = None, message: str | None = Non
     db.session.flush()
 
 
-def retry_later(run_id: int, message: str) -> None:
-    """An attempt failed and RQ will run the job again: the run waits again (so `claim` takes it), saying so."""
-    run = db.session.get(JobRun, run_id)
-    if run is not None:
-        run.state, run.progress, run.message = JobState.pending, 0, message[:500]
-        db.session.flush()
+def retry_later(run_id: int, attempt: int, message: str) -> None:
+    """An attempt failed and RQ will run the job again: the run waits again (so `claim` takes it), saying so. Only
+    while it is still this attempt's: one the reconciler restarted meanwhile belongs to the next."""
+    _end_attempt(run_id, attempt, state=JobState.pending, progress=0, message=message[:500])
 
 
-def fail(run_id: int, message: str) -> None:
-    run = db.session.get(JobRun, run_id)
-    if run is not None:
-        run.state, run.finished_at, run.message = JobState.failed, utcnow(), message[:500]
-        db.session.flush()
+def fail(run_id: int, attempt: int, message: str) -> None:
+    _end_attempt(run_id, attempt, state=JobState.failed, finished_at=utcnow(), message=message[:500])
+
+
+def _end_attempt(run_id: int, attempt: int, **values) -> None:
+    db.session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.attempts == attempt,
+                                            JobRun.state == JobState.running)
+                       .values(**values).execution_options(synchronize_session=False))
+
+
+# -- heartbeats, and runs whose worker stopped -------------------------------------------------------------------
+
+MAX_ATTEMPTS = 3  # a run whose worker stops on every attempt (a job that kills it) is failed, not run forever
+
+
+def stale_before(now: datetime | None = None) -> datetime:
+    """A heartbeat older than this is stale: the worker that wrote it stopped (killed, lost)."""
+    return (now or utcnow()) - timedelta(seconds=current_app.config["JOB_STALE_SECONDS"])
+
+
+def _last_sign():
+    return func.coalesce(JobRun.heartbeat_at, JobRun.started_at)  # a run started before heartbeats: its start
+
+
+def beat(run_id: int, attempt: int, now: datetime | None = None):
+    """The statement that says a running attempt is alive (the job's heartbeat thread runs it in a transaction of its
+    own every JOB_HEARTBEAT_SECONDS). It changes nothing once the run ended or another attempt took it over."""
+    return update(JobRun).where(JobRun.id == run_id, JobRun.attempts == attempt,
+                                JobRun.state == JobState.running).values(heartbeat_at=now or utcnow())
+
+
+def is_stale(heartbeat_at: datetime | None, now: datetime | None = None) -> bool:
+    return heartbeat_at is not None and heartbeat_at < stale_before(now)
+
+
+def restart(run: JobRun, now: datetime | None = None) -> str | None:
+    """A running run whose worker stopped (its heartbeat is stale) waits again, saying so, and is enqueued at once;
+    after MAX_ATTEMPTS it fails instead. Guarded: only while it is still that stopped attempt (another reconciler,
+    or RQ delivering it again, may have taken it meanwhile). Returns "restarted", "given up" or None (nothing
+    done). The caller commits; the RQ job is enqueued at once (a delivery before the commit finds the run still
+    stopped, and takes it the same way)."""
+    now = now or utcnow()
+    spec = JOBS.get(run.kind)
+    if spec is None or run.args is None:
+        log.warning("job run %s (%s) stopped and cannot be run again (no such job, or no recorded arguments)",
+                    run.id, run.kind)
+        return None
+    given_up = run.attempts >= MAX_ATTEMPTS
+    values = (dict(state=JobState.failed, stop=JobStop.given_up, finished_at=now) if given_up
+              else dict(state=JobState.pending, stop=JobStop.worker_stopped, progress=0, message=None))
+    changed = db.session.execute(
+        update(JobRun).where(JobRun.id == run.id, JobRun.state == JobState.running, JobRun.attempts == run.attempts,
+                             _last_sign() < stale_before(now))
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        return None
+    db.session.refresh(run)
+    if given_up:
+        log.warning("job run %s (%s): its worker stopped on each of %d attempts; given up", run.id, run.kind,
+                    run.attempts)
+        return "given up"
+    log.warning("job run %s (%s): its worker stopped (last heartbeat %s); enqueued again", run.id, run.kind,
+                run.heartbeat_at)
+    _forget_dead_execution(spec, run.id)
+    _enqueue(spec, (run.id, *run.args), None, rq_job_id_of(run.id))
+    return "restarted"
+
+
+def _forget_dead_execution(spec: JobSpec, run_id: int) -> None:
+    """Take the stopped attempt out of RQ's started registry: RQ would find it abandoned once its own TTL ran out
+    (90 s after its last beat) and deliver the job yet again while the restarted attempt runs."""
+    q = get_queue(spec.queue)
+    job = q.fetch_job(rq_job_id_of(run_id))
+    if job is not None and job.get_status(refresh=False) == JobStatus.STARTED:
+        q.started_job_registry.remove_executions(job)
+
+
+def restart_stopped_runs(now: datetime | None = None) -> dict[str, list[int]]:
+    """Every running run whose heartbeat went stale lost its worker: it is run again, or given up after
+    MAX_ATTEMPTS (`restart`). One process at a time (the reconciler's lock)."""
+    now = now or utcnow()
+    outcomes: dict[str, list[int]] = {"restarted": [], "given up": []}
+    with one_reconciler() as mine:
+        if not mine:
+            return outcomes
+        stopped = db.session.scalars(select(JobRun).where(
+            JobRun.state == JobState.running, _last_sign() < stale_before(now)).order_by(JobRun.id)).all()
+        for run in stopped:
+            outcome = restart(run, now)
+            if outcome:
+                outcomes[outcome].append(run.id)
+    return outcomes
+
+
+def unfinished_runs(kind: str, first_args: Iterable[int]) -> dict[int, list[JobRun]]:
+    """The pending and running runs of `kind` by their first argument (the id a job takes: a batch's check), for
+    the ids given. Few rows: runs that have not finished."""
+    wanted = set(first_args)
+    if not wanted:
+        return {}
+    found: dict[int, list[JobRun]] = {}
+    for run in db.session.scalars(select(JobRun).where(
+            JobRun.kind == kind, JobRun.state.in_([JobState.pending, JobState.running])).order_by(JobRun.id)):
+        if run.args and run.args[0] in wanted:
+            found.setdefault(run.args[0], []).append(run)
+    return found
+
+
+def any_alive(runs: Iterable[JobRun], now: datetime | None = None) -> bool:
+    """One of the runs is running with a fresh heartbeat: its worker is alive."""
+    return any(run.state == JobState.running and not is_stale(run.heartbeat_at or run.started_at, now)
+               for run in runs)
+
+
+def keep_going(runs: list[JobRun], now: datetime | None = None) -> str | None:
+    """Make sure one of these unfinished runs of a job (the runs of one batch's check) goes on: a running one whose
+    heartbeat is fresh is alive; a stopped one is restarted; a pending one waits in Redis to run now (enqueued
+    again at once when Redis lost it, or when it waits for a later time: its subject stopped and is due again).
+    Returns "alive", "waiting", "restarted", "given up", or None when there is no run (the caller starts one)."""
+    now = now or utcnow()
+    if any_alive(runs, now):
+        return "alive"
+    for run in runs:
+        if run.state == JobState.running:
+            return restart(run, now) or "alive"  # None: another reconciler or a delivery took it meanwhile
+    for run in runs:
+        spec = JOBS.get(run.kind)
+        if spec is None or run.args is None:
+            continue
+        if (run.run_at is None or run.run_at <= now) and waiting_in_redis(run.id, spec.queue):
+            return "waiting"
+        enqueue_run(run, spec, *run.args)
+        return "restarted"
+    return None
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A job whose worker stopped, as a page words it: when it was last seen, when the reconciler runs it again
+    (about stale + one worker tick after that), which attempt stopped, and whether it was given up."""
+
+    stopped_at: datetime
+    retry_at: datetime
+    attempt: int | None = None
+    attempts: int = MAX_ATTEMPTS
+    given_up: bool = False
+    restarted: bool = False  # known to wait for a worker again (a run the reconciler put back)
+
+    @property
+    def retrying(self) -> bool:
+        """It was put back, or its retry time has passed: it goes on as soon as a worker is free."""
+        return self.restarted or utcnow() >= self.retry_at
+
+
+def stall(stopped_at: datetime, *, attempt: int | None = None, attempts: int = MAX_ATTEMPTS,
+          given_up: bool = False, restarted: bool = False) -> Stall:
+    config = current_app.config
+    retry_at = stopped_at + timedelta(seconds=config["JOB_STALE_SECONDS"] + config["WORKER_TICK_SECONDS"])
+    return Stall(stopped_at, retry_at, attempt, attempts, given_up, restarted)
+
+
+def stall_of(run: JobRun, now: datetime | None = None) -> Stall | None:
+    """Why a run is not going on, for its page: running with a stale heartbeat (its worker stopped; the reconciler
+    restarts it soon), waiting again after such a stop, or given up after its last stop. None otherwise."""
+    stopped_at = run.heartbeat_at or run.started_at
+    if stopped_at is None:
+        return None
+    if run.state == JobState.running and is_stale(stopped_at, now):
+        return stall(stopped_at, attempt=run.attempts, given_up=run.attempts >= MAX_ATTEMPTS)
+    if run.stop is not None:
+        return stall(stopped_at, attempt=run.attempts, given_up=run.stop == JobStop.given_up,
+                     restarted=run.state == JobState.pending)
+    return None

@@ -19,6 +19,8 @@ from portal.extensions import db
 from portal.models import (
     BatchStatus,
     FieldType,
+    JobRun,
+    JobStop,
     Member,
     MigrationBatch,
     Service,
@@ -28,6 +30,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
+from portal.services import jobs as job_runs
 from portal.services.migration_files import (
     ErrorReport,
     FileRefused,
@@ -45,6 +48,7 @@ MAX_STORED_ERRORS = 200
 MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
 PROGRESS_EVERY = 2000
 APPLY_CHUNK = 1000  # rows per apply transaction: each holds nothing another request waits for, and commits progress
+CHECK_JOB, APPLY_JOB = "migration.check", "migration.apply"
 
 
 def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField],
@@ -97,14 +101,26 @@ def upload(actor: Actor, service: Service, filename: str, data: bytes) -> Migrat
 
 def begin_check(batch_id: int) -> MigrationBatch | None:
     """The batch if it still waits for its check (not deleted, not checked by an earlier delivery), with this
-    attempt counted: the caller commits that at once, so a file that kills its worker counts too and the sweep
-    stops restarting it after MAX_CHECK_ATTEMPTS."""
+    attempt counted: the caller commits that at once, so a file that kills its worker counts too and the reconciler
+    stops restarting it after MAX_CHECK_ATTEMPTS (a late delivery after the last one ends it instead of starting
+    a fourth)."""
     batch = db.session.get(MigrationBatch, batch_id)
     if batch is None or batch.status != BatchStatus.checking:
         return None
+    if batch.check_attempts >= MAX_CHECK_ATTEMPTS:
+        _end_check(batch_id, _stopped_too_often(batch.check_attempts))
+        return None
     batch.check_attempts += 1
+    batch.heartbeat_at = utcnow()
     db.session.flush()
     return batch
+
+
+def check_beat(batch_id: int, now: datetime):
+    """What a check job's heartbeat also marks alive: its batch, whose page and reconciler read the batch's own
+    heartbeat (the rows' progress alone leaves it silent while a large file is opened)."""
+    return update(MigrationBatch).where(MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking
+                                        ).values(heartbeat_at=now)
 
 
 def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) -> MigrationBatch:
@@ -114,7 +130,9 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
     caller rolls back and ends it with `end_broken_check`, so a check always ends in a final state."""
     service = db.session.get(Service, batch.service_id)
     fields = fields_of(service)
-    batch.fingerprint = fingerprint(fields)
+    # Set with the result, not now: a write here would hold SQLite's write lock while the file is opened, and the
+    # job's heartbeat (a transaction of its own) could not be written meanwhile.
+    checked_fingerprint = fingerprint(fields)
 
     def progress(percent: int) -> bool:
         db.session.refresh(batch, ["status"])
@@ -141,7 +159,7 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
         return batch
     batch.rows, batch.error_count, batch.errors, batch.progress = rows, error_count, errors, 100
     batch.assignees = assignees  # the apply makes sure they are still members before its first ticket
-    batch.finished_at = utcnow()
+    batch.fingerprint, batch.finished_at = checked_fingerprint, utcnow()
     if rows == 0:
         batch.status, batch.message = BatchStatus.check_failed, _("The file has no ticket rows.")
     elif error_count:
@@ -234,7 +252,7 @@ def claim_apply(batch_id: int, now: datetime | None = None, *, force: bool = Fal
         owned = owned.where(MigrationBatch.status == BatchStatus.reserved).values(
             status=BatchStatus.applying, apply_started_at=now, progress=0)
     elif batch.status == BatchStatus.applying:
-        stale = now - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
+        stale = job_runs.stale_before(now)
         owned = owned.where(MigrationBatch.status == BatchStatus.applying,
                             or_(MigrationBatch.heartbeat_at.is_(None), MigrationBatch.heartbeat_at < stale))
     else:
@@ -417,36 +435,90 @@ def _jsonable(value):
 
 def due_batches(now: datetime | None = None, *, force: bool = False) -> list[int]:
     """Reserved batches whose time has come (every reserved batch with `force`), and applies whose run stopped
-    (heartbeat older than MIGRATION_STALE_SECONDS, or given up): `claim_apply` takes each."""
+    (heartbeat older than JOB_STALE_SECONDS, or given up): `claim_apply` takes each. (The reconciler restarts
+    those sooner, see restart_stopped; this is the sweep's safety net.)"""
     now = now or utcnow()
     due = MigrationBatch.status == BatchStatus.reserved
     if not force:
         due = and_(due, MigrationBatch.scheduled_for <= now)
-    stale = now - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
+    stale = job_runs.stale_before(now)
     stopped = and_(MigrationBatch.status == BatchStatus.applying,
                    or_(MigrationBatch.heartbeat_at.is_(None), MigrationBatch.heartbeat_at < stale))
     return list(db.session.scalars(select(MigrationBatch.id).where(or_(due, stopped))
                                    .order_by(MigrationBatch.scheduled_for, MigrationBatch.id)))
 
 
-def stale_checks(now: datetime | None = None) -> list[int]:
-    """Checks whose worker stopped reporting (killed, lost): they are started again, up to MAX_CHECK_ATTEMPTS;
-    a check that died that often is failed here, with a message, so its page stops waiting."""
-    limit = (now or utcnow()) - timedelta(seconds=current_app.config["MIGRATION_STALE_SECONDS"])
-    stale = db.session.execute(select(MigrationBatch.id, MigrationBatch.check_attempts).where(
-        MigrationBatch.status == BatchStatus.checking, MigrationBatch.heartbeat_at < limit)).all()
-    for batch_id, attempts in stale:
-        if attempts >= MAX_CHECK_ATTEMPTS:
-            _end_check(batch_id, _("The check stopped %(n)d times without finishing; the file may be too large or "
-                                   "too complex. Split it and upload the parts.", n=attempts))
-    return [batch_id for batch_id, attempts in stale if attempts < MAX_CHECK_ATTEMPTS]
+def restart_stopped(now: datetime | None = None) -> dict[str, list[int]]:
+    """Checks and applies whose worker stopped (the batch's heartbeat is stale: killed, lost) go on: the batch's
+    run is restarted, or enqueued again when Redis lost it, or a new one started when it has none (a batch applied
+    from the command line). A check that stopped MAX_CHECK_ATTEMPTS times is failed instead, with a message, so
+    its page stops waiting; an apply whose run was given up is left for the operator. The caller commits."""
+    now = now or utcnow()
+    stopped = db.session.execute(select(
+        MigrationBatch.id, MigrationBatch.status, MigrationBatch.check_attempts, MigrationBatch.organization_id,
+        MigrationBatch.uploader_id).where(MigrationBatch.status.in_([BatchStatus.checking, BatchStatus.applying]),
+                                          MigrationBatch.heartbeat_at < job_runs.stale_before(now))
+        .order_by(MigrationBatch.id)).all()
+    checks = job_runs.unfinished_runs(CHECK_JOB, [b.id for b in stopped if b.status == BatchStatus.checking])
+    applies = job_runs.unfinished_runs(APPLY_JOB, [b.id for b in stopped if b.status == BatchStatus.applying])
+    outcome: dict[str, list[int]] = {"restarted_checks": [], "failed_checks": [], "restarted_applies": []}
+    for batch in stopped:
+        checking = batch.status == BatchStatus.checking
+        runs = (checks if checking else applies).get(batch.id, [])
+        if checking and batch.check_attempts >= MAX_CHECK_ATTEMPTS:
+            if not job_runs.any_alive(runs, now):
+                with force_locale(_language_of(batch.uploader_id)):  # as the result mail: nobody asked here
+                    _end_check(batch.id, _stopped_too_often(batch.check_attempts))
+                outcome["failed_checks"].append(batch.id)
+            continue
+        if not checking and not runs and _apply_given_up(batch.id):
+            continue
+        done = job_runs.keep_going(runs, now)
+        if done is None:
+            job_runs.start_job(CHECK_JOB if checking else APPLY_JOB, batch.id, organization_id=batch.organization_id,
+                               member_id=batch.uploader_id)
+            done = "restarted"
+        if done == "restarted":
+            outcome["restarted_checks" if checking else "restarted_applies"].append(batch.id)
+    return outcome
+
+
+def _stopped_too_often(attempts: int) -> str:
+    return _("The check stopped %(n)d times without finishing; the file may be too large or too complex. Split it "
+             "and upload the parts.", n=attempts)
+
+
+def _apply_given_up(batch_id: int) -> bool:
+    """An apply run of this batch stopped on each of its attempts and was given up."""
+    return any(run.args and run.args[0] == batch_id for run in db.session.scalars(
+        select(JobRun).where(JobRun.kind == APPLY_JOB, JobRun.stop == JobStop.given_up)))
+
+
+def stall(batch: MigrationBatch, now: datetime | None = None) -> job_runs.Stall | None:
+    """Why a batch being checked or applied does not go on, for its pages: its worker stopped (the batch's
+    heartbeat is stale) and the reconciler runs it again soon, or it was given up. A check that has not started
+    yet is waiting for a worker, not stopped."""
+    if not job_runs.is_stale(batch.heartbeat_at, now):
+        return None
+    if batch.status == BatchStatus.checking and batch.check_attempts:
+        return job_runs.stall(batch.heartbeat_at, attempt=batch.check_attempts, attempts=MAX_CHECK_ATTEMPTS,
+                              given_up=batch.check_attempts >= MAX_CHECK_ATTEMPTS)
+    if batch.status == BatchStatus.applying:
+        return job_runs.stall(batch.heartbeat_at, given_up=_apply_given_up(batch.id))
+    return None
+
+
+def _language_of(member_id: int | None) -> str:
+    """The UI language of a member (the uploader, for what the portal writes to them unasked), else the home one."""
+    member = db.session.get(Member, member_id) if member_id else None
+    return (member and member.ui_language) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def result_mail(batch: MigrationBatch) -> tuple[str, str, str] | None:
     uploader = db.session.get(Member, batch.uploader_id) if batch.uploader_id else None
     if uploader is None:
         return None
-    with force_locale(uploader.ui_language or current_app.config["BABEL_DEFAULT_LOCALE"]):
+    with force_locale(_language_of(uploader.id)):
         return _result_mail(batch, uploader)
 
 
