@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
+from portal.labels import local
 from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
@@ -118,18 +118,23 @@ def contract_history(service: Service) -> list[Contract]:
     ))
 
 
+def _modified_today(contract: Contract | None, today: date) -> bool:
+    return contract is not None and contract.version > 1 and contract.effective_from >= today
+
+
 def next_change_at(service: Service, now: datetime | None = None) -> datetime | None:
-    """When the contract may change again: None if now, else the next local midnight."""
-    contract = current_contract(service)
+    """When the contract may be modified again: None if now, else the next midnight in the service's time zone
+    (the one place that computes it: the page's notice, the refusal and the API all ask here)."""
     today = local_today(service, now)
-    if contract is None or contract.effective_from < today:
+    if not _modified_today(current_contract(service), today):
         return None
     return local_midnight(service, today + timedelta(days=1))
 
 
-def _locked_until_message(service: Service, until: datetime) -> str:
-    return _("The contract can be changed once a day. The next change is possible from %(when)s (%(tz)s).",
-             when=format_datetime(until.replace(tzinfo=None), "yyyy-MM-dd HH:mm"), tz=service.time_zone)
+def locked_message(service: Service, until: datetime) -> str:
+    """Why the contract cannot be modified now and from when it can, in the service's time zone, named."""
+    return _("Contract details can be modified once a day, and they were modified today. The next modification "
+             "is possible from %(when)s (%(tz)s).", when=local(until, service.time_zone), tz=service.time_zone)
 
 
 def quantities_of(contract: Contract | None) -> dict[str, int]:
@@ -140,11 +145,16 @@ def sign_contract(
     actor: Actor, service: Service, quantities: dict[str, int], *, base_version: int | None,
     now: datetime | None = None,
 ) -> Contract:
-    """Contract a draft service (it becomes active) or change a contracted one: at most once per calendar
-    day in the service's time zone. The new version is in force from today; the previous one ends today.
+    """Register the contract of a draft service (it becomes active) or modify a contracted one. The new version is
+    in force from today; the previous one ends today.
 
-    The service row is locked (PostgreSQL) and (service, effective_from) is unique, so two concurrent
-    changes cannot both pass; the loser gets the same message as a sequential second change."""
+    The guide's rule: contract details may be modified (수정) once a calendar day in the service's time zone.
+    Registering the first contract (등록) is not a modification, so a service contracted today can still be
+    modified once today; after a modification the next one is possible from the next local midnight.
+
+    The service row is locked (PostgreSQL) and versions after the first are unique per (service, effective_from),
+    so two concurrent modifications cannot both pass; the loser gets the same message as a sequential second one
+    (or, when the other registered or modified what it had not seen, the stale-page message)."""
     db.session.execute(
         select(Service.id).where(Service.id == service.id).with_for_update()
     )
@@ -152,14 +162,7 @@ def sign_contract(
     priced = estimate(quantities)
     today = local_today(service, now)
     previous = current_contract(service)
-    if previous is not None and previous.effective_from >= today:
-        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
-                           "once_a_day")
-    if (previous.version if previous else None) != base_version:
-        raise ServiceError(
-            _("The contract changed after you opened this page. Review the contract in force and try again."),
-            "stale",
-        )
+    _check_modifiable(service, previous, base_version, today)
     contract = Contract(
         organization_id=service.organization_id, service_id=service.id,
         version=(previous.version + 1) if previous else 1, effective_from=today,
@@ -176,15 +179,26 @@ def sign_contract(
             if was_draft:
                 service.status = ServiceStatus.active
     except IntegrityError:
-        # Another change of this service won the race for today; its transaction committed first.
-        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
-                           "once_a_day") from None
+        # Another registration or modification of this service won the race; its transaction committed first.
+        _check_modifiable(service, current_contract(service), base_version, today)
+        raise ServiceError(_stale_message(), "stale") from None
     _log(actor, "contract.signed" if was_draft else "contract.changed", service, {
         "version": contract.version, "effective_from": today.isoformat(), "monthly_total": priced.total,
         "previous_total": previous.monthly_total if previous else None,
         "quantities": {line.feature.key: line.quantity for line in priced.lines},
     })
     return contract
+
+
+def _stale_message() -> str:
+    return _("The contract changed after you opened this page. Review the contract in force and try again.")
+
+
+def _check_modifiable(service: Service, current: Contract | None, base_version: int | None, today: date) -> None:
+    if _modified_today(current, today):
+        raise ServiceError(locked_message(service, local_midnight(service, today + timedelta(days=1))), "once_a_day")
+    if (current.version if current else None) != base_version:
+        raise ServiceError(_stale_message(), "stale")
 
 
 def price_difference(service: Service, proposed: Estimate) -> int | None:

@@ -66,6 +66,14 @@
       if (box) { box.checked = true; }
     }
   });
+  // Ticking a feature's "use" box gives an empty quantity its starting value (data-start), so the estimate counts
+  // it at once. Capture: this runs before htmx, which listens on the table's container, reads the form.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[type=checkbox][name^='use.']") || !box.checked) { return; }
+    var qty = box.closest("tr") && box.closest("tr").querySelector("input.qty[data-start]");
+    if (qty && !qty.value) { qty.value = qty.getAttribute("data-start"); }
+  }, true);
   // Typing a quantity for a feature also ticks its "use" box.
   document.addEventListener("input", function (event) {
     var el = event.target;
