@@ -1,5 +1,6 @@
 """Contracted services through the routes: wizard, contract, status, termination, billing, org info."""
 import io
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -161,6 +162,45 @@ def test_a_bad_banner_is_refused_and_nothing_is_saved(admin, app, upload, messag
     assert message in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(Service)).first() is None
+
+
+def test_step_one_reports_every_refused_field_at_once(admin, app):
+    response = _new(admin, name="", service_key="help desk", languages=[], time_zone="Mars/Olympus")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    for message in ("A service ID is 1–40 ASCII letters (A–Z, a–z).", "Choose at least one help-center language.",
+                    "Unknown time zone: Mars/Olympus."):
+        assert message in page
+    assert 'aria-invalid="true"' in re.search(r'<input[^>]*id="name"[^>]*>', page).group(0)  # and the name too
+    with app.app_context():
+        assert db.session.scalars(select(Service)).first() is None
+
+
+def test_an_accepted_banner_is_kept_across_a_refused_submit(admin, app, make):
+    from portal.models import StoredFile
+
+    refused = _new(admin, service_key="taken one", banner=(io.BytesIO(png_bytes((64, 16))), "wide.png"))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "wide.png is kept" in page
+    pending = re.search(r'name="pending_banner" value="(\d+)"', page).group(1)
+
+    other = make.org(domain="other")  # another organization's pending banner is never taken
+    with app.app_context():
+        foreign = StoredFile(organization_id=other.id, purpose="pending_banner", filename="x.png",
+                             content_type="image/png", size=1, sha256="0" * 64, data=b"x")
+        db.session.add(foreign)
+        db.session.commit()
+        foreign_id = foreign.id
+    assert _new(admin, service_key="elsewhere", pending_banner=str(foreign_id)).status_code == 303
+    assert _service(app, admin.org.id, "elsewhere").banner_file_id is None
+
+    assert _new(admin, pending_banner=pending).status_code == 303
+    service = _service(app, admin.org.id, "helpdesk")
+    assert service.banner_file_id == int(pending)
+    with app.app_context():
+        assert db.session.get(StoredFile, int(pending)).purpose == "service_banner"
+    assert admin.get("/admin/services/helpdesk/banner").status_code == 200
 
 
 # -- contract ---------------------------------------------------------------------------------------------

@@ -14,13 +14,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
 from portal.labels import local
-from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
+from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType, StoredFile
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
 from portal.services.banners import normalise_banner
 from portal.services.price_list import Estimate, estimate
-from portal.services.service_setup import check_basic_info, create_service, set_languages
-from portal.services.storage import store
+from portal.services.service_setup import basic_info_problems as basic_info_problems_of
+from portal.services.service_setup import check_basic_info, create_service, service_key_problem, set_languages
+from portal.services.storage import load, store, store_apart
+
+BANNER_PURPOSE = "service_banner"
+PENDING_BANNER_PURPOSE = "pending_banner"
+PENDING_BANNER_KEEP = timedelta(days=1)
 
 
 def local_today(service: Service, now: datetime | None = None) -> date:
@@ -38,14 +43,57 @@ def _log(actor: Actor, action: str, service: Service, details: dict | None = Non
     )
 
 
-def _attach_banner(service: Service, banner: tuple[str, bytes] | None) -> None:
-    if banner is None:
-        return
+def _attach_banner(service: Service, banner: tuple[str, bytes] | None, pending_banner_id: int | None = None) -> None:
+    """A new banner (checked and re-encoded), else a banner kept pending from a refused form, else none."""
+    if banner is not None:
+        filename, data = banner
+        png = normalise_banner(data)
+        stored = store(service.organization_id, purpose=BANNER_PURPOSE, filename=filename or "banner.png",
+                       content_type="image/png", data=png)
+        service.banner_file_id = stored.id
+    elif pending_banner_id is not None:
+        kept = pending_banner(service.organization_id, pending_banner_id)
+        if kept is not None:
+            kept.purpose = BANNER_PURPOSE
+            service.banner_file_id = kept.id
+
+
+def keep_pending_banner(organization_id: int, banner: tuple[str, bytes]) -> tuple[int, str] | None:
+    """An accepted banner of a basic-info form that was refused for another field, kept so the admin need not
+    choose it again (committed on its own: the refused request rolls back). Returns (id, file name), or None when
+    the banner itself is refused. Pending banners are kept a day; a later one clears the older ones."""
     filename, data = banner
-    png = normalise_banner(data)
-    stored = store(service.organization_id, purpose="service_banner", filename=filename or "banner.png",
-                   content_type="image/png", data=png)
-    service.banner_file_id = stored.id
+    try:
+        png = normalise_banner(data)
+    except ServiceError:
+        return None
+    filename = filename or "banner.png"
+    file_id = store_apart(organization_id, purpose=PENDING_BANNER_PURPOSE, filename=filename,
+                          content_type="image/png", data=png, purge_before=utcnow() - PENDING_BANNER_KEEP)
+    return file_id, filename
+
+
+def pending_banner(organization_id: int, file_id: int) -> StoredFile | None:
+    """A banner kept pending for this organization (never another organization's, never a file of another
+    purpose)."""
+    stored = load(organization_id, file_id)
+    return stored if stored is not None and stored.purpose == PENDING_BANNER_PURPOSE else None
+
+
+def basic_info_problems(organization_id: int, *, service_key: str | None, name: str, languages: list[str],
+                        default_language: str, time_zone: str, banner: tuple[str, bytes] | None) -> list[ServiceError]:
+    """Everything wrong with a service's basic info at once (with `service_key` for a new service): the wizard
+    and the edit page show each refusal at its field instead of one per submit. Writes nothing."""
+    problems = []
+    if service_key is not None and (problem := service_key_problem(organization_id, service_key)) is not None:
+        problems.append(problem)
+    problems += basic_info_problems_of(name, languages, default_language, time_zone)
+    if banner is not None:
+        try:
+            normalise_banner(banner[1])
+        except ServiceError as exc:
+            problems.append(exc)
+    return problems
 
 
 # -- basic info ---------------------------------------------------------------------------------------------
@@ -53,8 +101,10 @@ def _attach_banner(service: Service, banner: tuple[str, bytes] | None) -> None:
 def add_service(
     actor: Actor, *, service_key: str, name: str, type: ServiceType, languages: list[str], default_language: str,
     time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
+    pending_banner_id: int | None = None,
 ) -> Service:
-    """Wizard step 1: a draft service, whose contract column says Register until it is contracted."""
+    """Wizard step 1: a draft service, whose contract column says Register until it is contracted. Its banner is
+    `banner`, else the one kept pending from a refused submit (`pending_banner_id`)."""
     if banner is not None:
         normalise_banner(banner[1])  # refuse a bad banner before anything is written
     service = create_service(
@@ -62,7 +112,7 @@ def add_service(
         default_language=default_language, time_zone=time_zone, editor_type=editor_type,
         status=ServiceStatus.draft,
     )
-    _attach_banner(service, banner)
+    _attach_banner(service, banner, pending_banner_id)
     _log(actor, "service.created", service, {"type": type.value, "languages": languages,
                                              "default_language": default_language, "time_zone": time_zone})
     return service
@@ -71,7 +121,7 @@ def add_service(
 def update_basic_info(
     actor: Actor, service: Service, *, revision: int, name: str, type: ServiceType, languages: list[str],
     default_language: str, time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
-    remove_banner: bool = False,
+    remove_banner: bool = False, pending_banner_id: int | None = None,
 ) -> Service:
     """Every basic field but the service ID. A form opened before someone else's edit is refused."""
     _require_not_terminated(service)
@@ -86,7 +136,7 @@ def update_basic_info(
     set_languages(service, languages, default_language)
     if remove_banner:
         service.banner_file_id = None
-    _attach_banner(service, banner)
+    _attach_banner(service, banner, pending_banner_id)
     service.revision += 1
     db.session.flush()
     after = _basic_snapshot(service)
