@@ -94,3 +94,16 @@ def test_a_bad_banner_is_reported_with_the_other_errors(page: Page, live_server,
     expect(field_error(page, ".field:has(#banner)")).to_have_text(
         ui("The banner must be a PNG, JPEG, GIF or WebP image."))
     expect(page.locator("#pending-banner")).to_have_count(0)
+
+
+def test_every_language_row_reads_as_plain_text(page: Page, live_server, demo, shot):
+    """The cu row showed a literal &nbsp; (and worse) from a damaged copy of the language list."""
+    log_in(page, live_server, demo, "admin")
+    page.goto(f"{live_server}/admin/services/new")
+    page.locator("#language-search").fill("slav")
+    row = page.locator("tr[data-filter-text]").filter(has=page.locator('input[name=languages][value="cu"]'))
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("Church Slavic, Old Slavonic, Church Slavonic, Old Bulgarian, Old Church Slavonic")
+    shot(page, "wizard-language-cu-ko")
+    texts = page.locator("#language-list tbody tr").evaluate_all("rows => rows.map(r => r.textContent)")
+    assert not [t for t in texts if re.search(r"&|<|>|nbsp", t)], "a language name carries markup"
