@@ -37,9 +37,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     transactions.register(app)  # before any hook that writes: it commits after them
     _register_blueprints(app)
 
-    from portal import cli, errors, json_bounds, layout, params, security
+    from portal import cli, errors, htmx, json_bounds, layout, params, security
 
     errors.register(app)
+    htmx.register(app)
     json_bounds.register(app)
     params.register(app)
     from portal import templating

@@ -9,6 +9,7 @@ from flask_login import current_user
 from portal.i18n import language_choices
 from portal.models import Service, ServiceRole
 from portal.services.agent_states import current, touch
+from portal.services.cti_log import log_services
 from portal.services.memberships import membership
 from portal.services.service_setup import services_of, services_of_organization
 from portal.services.softphone import AFTER_CALL_CHOICES, available, status
@@ -84,6 +85,16 @@ def sidebar_services() -> list[tuple[Service, list[tuple[str, str]], bool]]:
     return menus
 
 
+def cti_log_services() -> list[Service]:
+    """The CTI services whose log the member may download, looked up once per request (the account menu offers
+    the page only when there is one, and the page lists them)."""
+    if not current_user.is_authenticated:
+        return []
+    if "cti_log_services" not in g:
+        g.cti_log_services = log_services(current_user)
+    return g.cti_log_services
+
+
 def agent_link(service: Service | None):
     if service is None or not current_user.is_authenticated:
         return None
@@ -126,6 +137,7 @@ def register(app: Flask) -> None:
             "my_services": my_services,
             "sidebar_services": sidebar_services,
             "current_service": current_service,
+            "cti_log_services": cti_log_services,
             "language_choices": language_choices(),
             "current_locale": str(get_locale()),
             "agent_link": agent_link,

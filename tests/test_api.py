@@ -40,11 +40,14 @@ def test_a_service_from_creation_to_termination(client, keys, app):
     assert estimate.status_code == 200 and estimate.json["total"] > 0 and estimate.json["difference"] is None
     signed = call(client, key, "PUT", "/services/helpdesk/contract", {"quantities": QUANTITIES, "base_version": None})
     assert signed.status_code == 200 and signed.json["version"] == 1
-    again = call(client, key, "PUT", "/services/helpdesk/contract", {"quantities": {"base.seat": 4}, "base_version": 1})
+    assert call(client, key, "GET", "/services/helpdesk/contract").json["next_change_at"] is None  # 등록 ≠ 수정
+    changed = call(client, key, "PUT", "/services/helpdesk/contract", {"quantities": {"base.seat": 4}, "base_version": 1})
+    assert changed.status_code == 200 and changed.json["version"] == 2
+    again = call(client, key, "PUT", "/services/helpdesk/contract", {"quantities": {"base.seat": 5}, "base_version": 2})
     assert again.status_code == 409 and again.json["code"] == "once_a_day"
     assert again.mimetype == "application/problem+json" and again.json["status"] == 409
     contract = call(client, key, "GET", "/services/helpdesk/contract").json
-    assert contract["current"]["version"] == 1 and contract["next_change_at"] is not None
+    assert contract["current"]["version"] == 2 and contract["next_change_at"] is not None
     assert call(client, key, "GET", "/services/helpdesk").json["status"] == "active"
     assert call(client, key, "POST", "/services/helpdesk/suspend").json["status"] == "suspended"
     assert call(client, key, "POST", "/services/helpdesk/resume").json["status"] == "active"

@@ -1,7 +1,9 @@
 """Contracted services through the routes: wizard, contract, status, termination, billing, org info."""
 import io
+import re
 import threading
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -162,6 +164,45 @@ def test_a_bad_banner_is_refused_and_nothing_is_saved(admin, app, upload, messag
         assert db.session.scalars(select(Service)).first() is None
 
 
+def test_step_one_reports_every_refused_field_at_once(admin, app):
+    response = _new(admin, name="", service_key="help desk", languages=[], time_zone="Mars/Olympus")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    for message in ("A service ID is 1–40 ASCII letters (A–Z, a–z).", "Choose at least one help-center language.",
+                    "Unknown time zone: Mars/Olympus."):
+        assert message in page
+    assert 'aria-invalid="true"' in re.search(r'<input[^>]*id="name"[^>]*>', page).group(0)  # and the name too
+    with app.app_context():
+        assert db.session.scalars(select(Service)).first() is None
+
+
+def test_an_accepted_banner_is_kept_across_a_refused_submit(admin, app, make):
+    from portal.models import StoredFile
+
+    refused = _new(admin, service_key="taken one", banner=(io.BytesIO(png_bytes((64, 16))), "wide.png"))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "wide.png is kept" in page
+    pending = re.search(r'name="pending_banner" value="(\d+)"', page).group(1)
+
+    other = make.org(domain="other")  # another organization's pending banner is never taken
+    with app.app_context():
+        foreign = StoredFile(organization_id=other.id, purpose="pending_banner", filename="x.png",
+                             content_type="image/png", size=1, sha256="0" * 64, data=b"x")
+        db.session.add(foreign)
+        db.session.commit()
+        foreign_id = foreign.id
+    assert _new(admin, service_key="elsewhere", pending_banner=str(foreign_id)).status_code == 303
+    assert _service(app, admin.org.id, "elsewhere").banner_file_id is None
+
+    assert _new(admin, pending_banner=pending).status_code == 303
+    service = _service(app, admin.org.id, "helpdesk")
+    assert service.banner_file_id == int(pending)
+    with app.app_context():
+        assert db.session.get(StoredFile, int(pending)).purpose == "service_banner"
+    assert admin.get("/admin/services/helpdesk/banner").status_code == 200
+
+
 # -- contract ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("quantities, message", [
@@ -178,17 +219,47 @@ def test_bad_quantities_are_refused_on_their_row(admin, app, quantities, message
     assert _service(app, admin.org.id, "helpdesk").status == ServiceStatus.draft
 
 
-def test_a_second_contract_change_the_same_day_is_refused_with_the_next_possible_time(admin, app):
-    _new(admin, time_zone="UTC")
-    _sign(admin, "helpdesk", {"base.seat": 2})
+def _tomorrow_midnight(zone: str) -> str:
+    return (datetime.now(ZoneInfo(zone)) + timedelta(days=1)).strftime("%Y-%m-%d 00:00")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Seoul", "America/New_York"])
+def test_registering_is_not_a_modification_and_a_second_modification_the_same_day_is_refused(admin, app, zone):
+    _new(admin, time_zone=zone)
+    assert _sign(admin, "helpdesk", {"base.seat": 2}).status_code == 303  # registered (등록)
     page = admin.get("/admin/services/helpdesk/contract", headers=EN).get_data(as_text=True)
-    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d 00:00")
-    assert f"The next change is possible from {tomorrow} (UTC)" in page
-    response = _sign(admin, "helpdesk", {"base.seat": 3}, base_version="1")
+    assert "alert-warn" not in page and "is possible from" not in page  # still modifiable today
+    assert "a contract registered today can still be modified once today" in page
+    assert _sign(admin, "helpdesk", {"base.seat": 3}, base_version="1").status_code == 303  # modified (수정)
+
+    # The notice and the refusal name the same moment: the next midnight where the service is, zone named.
+    when = f"The next modification is possible from {_tomorrow_midnight(zone)} ({zone})."
+    page = admin.get("/admin/services/helpdesk/contract", headers=EN).get_data(as_text=True)
+    assert when in page
+    response = _sign(admin, "helpdesk", {"base.seat": 4}, base_version="2")
     assert response.status_code == 409
-    assert f"The next change is possible from {tomorrow} (UTC)" in response.get_data(as_text=True)
+    assert when in response.get_data(as_text=True)
+    assert response.get_data(as_text=True).count(when) == 1  # said once, not as notice and refusal both
     with app.app_context():
-        assert db.session.scalars(select(Contract)).all().__len__() == 1
+        versions = db.session.scalars(select(Contract).order_by(Contract.version)).all()
+        assert [(v.version, v.monthly_total, v.effective_to) for v in versions] == [
+            (1, 40_000, versions[1].effective_from), (2, 60_000, None)]  # the registration was in force no day
+
+
+def test_a_contract_registered_and_modified_the_same_day_bills_the_modification(app, make):
+    from portal.services.billing import charge_for_month, days_in_month, first_of_month, spans_of
+
+    org = make.org()
+    service = make.service(org, "desk", status=ServiceStatus.draft)
+    with app.app_context():
+        s = db.session.get(Service, service.id)
+        v1 = sign_contract(Actor(org.id, None), s, {"base.seat": 2}, base_version=None)
+        sign_contract(Actor(org.id, None), s, {"base.seat": 3}, base_version=v1.version)
+        db.session.commit()
+        month = first_of_month(v1.effective_from)
+        charge = charge_for_month(spans_of(s.id), month, through=v1.effective_from)
+        assert charge.billed_days == 1
+        assert charge.amount == round(60_000 / days_in_month(month))  # the modification's price, for its one day
 
 
 def test_a_change_on_a_later_day_keeps_every_version_for_billing(admin, app):
@@ -247,9 +318,40 @@ def test_two_concurrent_contract_changes_cannot_both_pass(app, make):
                 db.session.remove()
 
     run_together(change, (2,), (3,), barrier=barrier)
-    assert sorted(outcomes) == ["once_a_day", "signed"]
+    assert sorted(outcomes) == ["signed", "stale"]  # the other registered first: this page is out of date
     with app.app_context():
         assert len(db.session.scalars(select(Contract).filter_by(service_id=service.id)).all()) == 1
+
+
+def test_two_concurrent_modifications_the_same_day_cannot_both_pass(app, make):
+    org = make.org()
+    service = make.service(org, "race", status=ServiceStatus.draft)
+    with app.app_context():
+        sign_contract(Actor(org.id, None), db.session.get(Service, service.id), {"base.seat": 1}, base_version=None,
+                      now=datetime.now(timezone.utc) - timedelta(days=3))
+        db.session.commit()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def change(seats):
+        with app.test_request_context():
+            s = db.session.get(Service, service.id)
+            s.languages
+            barrier.wait()
+            try:
+                sign_contract(Actor(org.id, None), s, {"base.seat": seats}, base_version=1)
+                db.session.commit()
+                outcomes.append("signed")
+            except ServiceError as exc:
+                db.session.rollback()
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    run_together(change, (2,), (3,), barrier=barrier)
+    assert sorted(outcomes) == ["once_a_day", "signed"]
+    with app.app_context():
+        assert len(db.session.scalars(select(Contract).filter_by(service_id=service.id)).all()) == 2
 
 
 # -- status and termination ---------------------------------------------------------------------------------

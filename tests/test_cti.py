@@ -1,4 +1,5 @@
 """CTI settings, CTI agents' credentials and agents' state intervals."""
+import re
 import threading
 
 import pytest
@@ -79,6 +80,35 @@ def test_ipcc_needs_approval_and_mobile_needs_activation(cti_world, app):
     bad = c.post("/admin/cti?service=phone", headers=EN, data={"csrf_token": token, "version": "ipcc",
                                                               "tenant_id": "bad id!"})
     assert bad.status_code == 422 and "A tenant ID is 1–64" in bad.get_data(as_text=True)
+
+
+def test_mobile_contact_activation_cannot_go_off_under_its_version_unless_the_version_goes_too(cti_world, app):
+    c = cti_world["client"]
+    token = csrf_token(c, "/admin/cti")
+    hx = {"HX-Request": "true", "X-CSRFToken": token, **EN}
+    on = c.post("/admin/cti/phone/toggle", data={"name": "mobile_activated", "value": "on"}, headers=hx)
+    fragment = on.get_data(as_text=True)
+    assert on.status_code == 200 and 'id="cti-version" hx-swap-oob="true"' in fragment  # the version follows
+    mobile_radio = re.search(r'<input type="radio" name="version" value="mobile"[^>]*>', fragment).group(0)
+    assert "disabled" not in mobile_radio
+    assert c.post("/admin/cti?service=phone", data={"csrf_token": token, "version": "mobile"}).status_code == 303
+
+    asked = c.post("/admin/cti/phone/toggle", data={"name": "mobile_activated", "value": "off"}, headers=hx)
+    assert asked.status_code == 409
+    assert "Switching its activation off removes that version" in asked.get_data(as_text=True)
+    with app.app_context():
+        settings = db.session.scalars(select(CtiSettings).filter_by(service_id=cti_world["phone"].id)).one()
+        assert settings.mobile_activated and settings.version.value == "mobile"  # nothing changed
+
+    removed = c.post("/admin/cti/phone/toggle", data={"name": "mobile_activated", "value": "off",
+                                                      "remove_version": "yes"}, headers=hx)
+    assert removed.status_code == 200 and 'aria-checked="false"' in removed.get_data(as_text=True)
+    with app.app_context():
+        settings = db.session.scalars(select(CtiSettings).filter_by(service_id=cti_world["phone"].id)).one()
+        assert not settings.mobile_activated and settings.version is None
+        assert db.session.scalars(select(Activity).filter_by(action="cti.settings_changed")
+                                  .order_by(Activity.id.desc())).first().details == {
+            "mobile_activated": {"from": True, "to": False}, "version": {"from": "mobile", "to": None}}
 
 
 def test_cti_agents_lists_phone_members_and_searches(cti_world):

@@ -238,8 +238,8 @@ def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, lo
     assert too_long.status_code == 400 and "at most 31 days" in too_long.get_data(as_text=True)
     bad = admin.post("/me/cti-logs", data={"csrf_token": token, "service": "phone", "from": "yesterday"},
                      headers={"Accept-Language": "en", "HX-Request": "true"})
-    assert bad.status_code == 400 and bad.headers["HX-Retarget"] == "#log-error"
-    assert "Enter days as YYYY-MM-DD." in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and bad.headers["HX-Retarget"] == "#log-form"  # the form, message at its field
+    assert 'id="log-from-error" role="alert">Enter days as YYYY-MM-DD.<' in bad.get_data(as_text=True)
     assert admin.post("/me/cti-logs", data={"csrf_token": token, "service": "nope", "from": day}).status_code == 404
     agent = login_as(line["agent"])
     assert "No CTI log for you" in agent.get("/me/cti-logs", headers={"Accept-Language": "en"}).get_data(as_text=True)

@@ -92,6 +92,23 @@ def test_a_custom_field_can_be_edited_and_deleted(desk, app):
     assert "mood" not in _fields(app, desk["service"].id)
 
 
+def test_an_htmx_change_says_its_message_at_once_and_leaves_the_editor_address(desk, app):
+    c = desk["client"]
+    _add(c)
+    c.get("/services/desk/ticket-fields")  # the page that showed "added"
+    with app.app_context():
+        mood = db.session.scalars(select(TicketField).filter_by(key="mood")).one()
+    hx = {"HX-Request": "true", "X-CSRFToken": csrf_token(c, f"/services/desk/ticket-fields?edit={mood.id}"), **EN}
+    saved = c.post(f"/services/desk/ticket-fields/{mood.id}", data={"label_ko": "감정", "label_en": "Feeling",
+                                                                   "choices": "happy\nsad"}, headers=hx)
+    assert saved.status_code == 200 and saved.headers["HX-Replace-Url"] == "/services/desk/ticket-fields"
+    deleted = c.post(f"/services/desk/ticket-fields/{mood.id}/delete", headers=hx).get_data(as_text=True)
+    assert 'id="fields-table"' not in deleted  # the table's content, then the message out of band
+    assert '<div id="flashes" class="flashes" role="status" hx-swap-oob="true">' in deleted
+    assert "The field mood is deleted." in deleted
+    assert "The field mood is deleted." not in c.get("/services/desk/tickets", headers=EN).get_data(as_text=True)
+
+
 def test_a_field_of_another_service_is_not_found(desk, app, make):
     other = make.service(desk["org"], "other")
     with app.app_context():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -12,15 +12,18 @@ from portal.models.base import TenantMixin, TimestampMixin
 class Contract(TenantMixin, TimestampMixin, db.Model):
     """One version of a service's contract, in force on the service-local days [effective_from, effective_to).
 
-    Unique (service, effective_from) is the once-a-day rule in the database: two changes on the same
-    local day would both start that day, and the second insert fails even when both pass the check.
+    Version 1 is the registration (등록); every later version is a modification (수정), at most one per
+    service-local day: the partial unique index on (service, effective_from) of versions after the first is that
+    rule in the database, so two modifications the same day fail the second insert even when both pass the check.
+    A contract registered and modified the same day is in force for no day (effective_to = effective_from).
     """
 
     __tablename__ = "contract"
     __table_args__ = (
-        UniqueConstraint("service_id", "effective_from"),
+        Index("uq_contract_one_modification_a_day", "service_id", "effective_from", unique=True,
+              sqlite_where=text("version > 1"), postgresql_where=text("version > 1")),
         UniqueConstraint("service_id", "version"),
-        CheckConstraint("effective_to IS NULL OR effective_to > effective_from", name="effective_range"),
+        CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="effective_range"),
         CheckConstraint("monthly_total >= 0", name="total_not_negative"),
     )
 

@@ -7,20 +7,25 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
-from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType
+from portal.labels import local
+from portal.models import Contract, ContractLine, EditorType, Service, ServiceStatus, ServiceType, StoredFile
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
 from portal.services.banners import normalise_banner
 from portal.services.price_list import Estimate, estimate
-from portal.services.service_setup import check_basic_info, create_service, set_languages
-from portal.services.storage import store
+from portal.services.service_setup import basic_info_problems as basic_info_problems_of
+from portal.services.service_setup import check_basic_info, create_service, service_key_problem, set_languages
+from portal.services.storage import load, store, store_apart
+
+BANNER_PURPOSE = "service_banner"
+PENDING_BANNER_PURPOSE = "pending_banner"
+PENDING_BANNER_KEEP = timedelta(days=1)
 
 
 def local_today(service: Service, now: datetime | None = None) -> date:
@@ -38,14 +43,57 @@ def _log(actor: Actor, action: str, service: Service, details: dict | None = Non
     )
 
 
-def _attach_banner(service: Service, banner: tuple[str, bytes] | None) -> None:
-    if banner is None:
-        return
+def _attach_banner(service: Service, banner: tuple[str, bytes] | None, pending_banner_id: int | None = None) -> None:
+    """A new banner (checked and re-encoded), else a banner kept pending from a refused form, else none."""
+    if banner is not None:
+        filename, data = banner
+        png = normalise_banner(data)
+        stored = store(service.organization_id, purpose=BANNER_PURPOSE, filename=filename or "banner.png",
+                       content_type="image/png", data=png)
+        service.banner_file_id = stored.id
+    elif pending_banner_id is not None:
+        kept = pending_banner(service.organization_id, pending_banner_id)
+        if kept is not None:
+            kept.purpose = BANNER_PURPOSE
+            service.banner_file_id = kept.id
+
+
+def keep_pending_banner(organization_id: int, banner: tuple[str, bytes]) -> tuple[int, str] | None:
+    """An accepted banner of a basic-info form that was refused for another field, kept so the admin need not
+    choose it again (committed on its own: the refused request rolls back). Returns (id, file name), or None when
+    the banner itself is refused. Pending banners are kept a day; a later one clears the older ones."""
     filename, data = banner
-    png = normalise_banner(data)
-    stored = store(service.organization_id, purpose="service_banner", filename=filename or "banner.png",
-                   content_type="image/png", data=png)
-    service.banner_file_id = stored.id
+    try:
+        png = normalise_banner(data)
+    except ServiceError:
+        return None
+    filename = filename or "banner.png"
+    file_id = store_apart(organization_id, purpose=PENDING_BANNER_PURPOSE, filename=filename,
+                          content_type="image/png", data=png, purge_before=utcnow() - PENDING_BANNER_KEEP)
+    return file_id, filename
+
+
+def pending_banner(organization_id: int, file_id: int) -> StoredFile | None:
+    """A banner kept pending for this organization (never another organization's, never a file of another
+    purpose)."""
+    stored = load(organization_id, file_id)
+    return stored if stored is not None and stored.purpose == PENDING_BANNER_PURPOSE else None
+
+
+def basic_info_problems(organization_id: int, *, service_key: str | None, name: str, languages: list[str],
+                        default_language: str, time_zone: str, banner: tuple[str, bytes] | None) -> list[ServiceError]:
+    """Everything wrong with a service's basic info at once (with `service_key` for a new service): the wizard
+    and the edit page show each refusal at its field instead of one per submit. Writes nothing."""
+    problems = []
+    if service_key is not None and (problem := service_key_problem(organization_id, service_key)) is not None:
+        problems.append(problem)
+    problems += basic_info_problems_of(name, languages, default_language, time_zone)
+    if banner is not None:
+        try:
+            normalise_banner(banner[1])
+        except ServiceError as exc:
+            problems.append(exc)
+    return problems
 
 
 # -- basic info ---------------------------------------------------------------------------------------------
@@ -53,8 +101,10 @@ def _attach_banner(service: Service, banner: tuple[str, bytes] | None) -> None:
 def add_service(
     actor: Actor, *, service_key: str, name: str, type: ServiceType, languages: list[str], default_language: str,
     time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
+    pending_banner_id: int | None = None,
 ) -> Service:
-    """Wizard step 1: a draft service, whose contract column says Register until it is contracted."""
+    """Wizard step 1: a draft service, whose contract column says Register until it is contracted. Its banner is
+    `banner`, else the one kept pending from a refused submit (`pending_banner_id`)."""
     if banner is not None:
         normalise_banner(banner[1])  # refuse a bad banner before anything is written
     service = create_service(
@@ -62,7 +112,7 @@ def add_service(
         default_language=default_language, time_zone=time_zone, editor_type=editor_type,
         status=ServiceStatus.draft,
     )
-    _attach_banner(service, banner)
+    _attach_banner(service, banner, pending_banner_id)
     _log(actor, "service.created", service, {"type": type.value, "languages": languages,
                                              "default_language": default_language, "time_zone": time_zone})
     return service
@@ -71,7 +121,7 @@ def add_service(
 def update_basic_info(
     actor: Actor, service: Service, *, revision: int, name: str, type: ServiceType, languages: list[str],
     default_language: str, time_zone: str, editor_type: EditorType, banner: tuple[str, bytes] | None = None,
-    remove_banner: bool = False,
+    remove_banner: bool = False, pending_banner_id: int | None = None,
 ) -> Service:
     """Every basic field but the service ID. A form opened before someone else's edit is refused."""
     _require_not_terminated(service)
@@ -86,7 +136,7 @@ def update_basic_info(
     set_languages(service, languages, default_language)
     if remove_banner:
         service.banner_file_id = None
-    _attach_banner(service, banner)
+    _attach_banner(service, banner, pending_banner_id)
     service.revision += 1
     db.session.flush()
     after = _basic_snapshot(service)
@@ -118,18 +168,23 @@ def contract_history(service: Service) -> list[Contract]:
     ))
 
 
+def _modified_today(contract: Contract | None, today: date) -> bool:
+    return contract is not None and contract.version > 1 and contract.effective_from >= today
+
+
 def next_change_at(service: Service, now: datetime | None = None) -> datetime | None:
-    """When the contract may change again: None if now, else the next local midnight."""
-    contract = current_contract(service)
+    """When the contract may be modified again: None if now, else the next midnight in the service's time zone
+    (the one place that computes it: the page's notice, the refusal and the API all ask here)."""
     today = local_today(service, now)
-    if contract is None or contract.effective_from < today:
+    if not _modified_today(current_contract(service), today):
         return None
     return local_midnight(service, today + timedelta(days=1))
 
 
-def _locked_until_message(service: Service, until: datetime) -> str:
-    return _("The contract can be changed once a day. The next change is possible from %(when)s (%(tz)s).",
-             when=format_datetime(until.replace(tzinfo=None), "yyyy-MM-dd HH:mm"), tz=service.time_zone)
+def locked_message(service: Service, until: datetime) -> str:
+    """Why the contract cannot be modified now and from when it can, in the service's time zone, named."""
+    return _("Contract details can be modified once a day, and they were modified today. The next modification "
+             "is possible from %(when)s (%(tz)s).", when=local(until, service.time_zone), tz=service.time_zone)
 
 
 def quantities_of(contract: Contract | None) -> dict[str, int]:
@@ -140,11 +195,16 @@ def sign_contract(
     actor: Actor, service: Service, quantities: dict[str, int], *, base_version: int | None,
     now: datetime | None = None,
 ) -> Contract:
-    """Contract a draft service (it becomes active) or change a contracted one: at most once per calendar
-    day in the service's time zone. The new version is in force from today; the previous one ends today.
+    """Register the contract of a draft service (it becomes active) or modify a contracted one. The new version is
+    in force from today; the previous one ends today.
 
-    The service row is locked (PostgreSQL) and (service, effective_from) is unique, so two concurrent
-    changes cannot both pass; the loser gets the same message as a sequential second change. NO KEY UPDATE: it
+    The guide's rule: contract details may be modified (수정) once a calendar day in the service's time zone.
+    Registering the first contract (등록) is not a modification, so a service contracted today can still be
+    modified once today; after a modification the next one is possible from the next local midnight.
+
+    The service row is locked (PostgreSQL) and versions after the first are unique per (service, effective_from),
+    so two concurrent modifications cannot both pass; the loser gets the same message as a sequential second one
+    (or, when the other registered or modified what it had not seen, the stale-page message). NO KEY UPDATE: it
     leaves inserts that only reference the service (tickets of a migration being applied) free."""
     db.session.execute(
         select(Service.id).where(Service.id == service.id).with_for_update(key_share=True)
@@ -153,14 +213,7 @@ def sign_contract(
     priced = estimate(quantities)
     today = local_today(service, now)
     previous = current_contract(service)
-    if previous is not None and previous.effective_from >= today:
-        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
-                           "once_a_day")
-    if (previous.version if previous else None) != base_version:
-        raise ServiceError(
-            _("The contract changed after you opened this page. Review the contract in force and try again."),
-            "stale",
-        )
+    _check_modifiable(service, previous, base_version, today)
     contract = Contract(
         organization_id=service.organization_id, service_id=service.id,
         version=(previous.version + 1) if previous else 1, effective_from=today,
@@ -177,15 +230,26 @@ def sign_contract(
             if was_draft:
                 service.status = ServiceStatus.active
     except IntegrityError:
-        # Another change of this service won the race for today; its transaction committed first.
-        raise ServiceError(_locked_until_message(service, local_midnight(service, today + timedelta(days=1))),
-                           "once_a_day") from None
+        # Another registration or modification of this service won the race; its transaction committed first.
+        _check_modifiable(service, current_contract(service), base_version, today)
+        raise ServiceError(_stale_message(), "stale") from None
     _log(actor, "contract.signed" if was_draft else "contract.changed", service, {
         "version": contract.version, "effective_from": today.isoformat(), "monthly_total": priced.total,
         "previous_total": previous.monthly_total if previous else None,
         "quantities": {line.feature.key: line.quantity for line in priced.lines},
     })
     return contract
+
+
+def _stale_message() -> str:
+    return _("The contract changed after you opened this page. Review the contract in force and try again.")
+
+
+def _check_modifiable(service: Service, current: Contract | None, base_version: int | None, today: date) -> None:
+    if _modified_today(current, today):
+        raise ServiceError(locked_message(service, local_midnight(service, today + timedelta(days=1))), "once_a_day")
+    if (current.version if current else None) != base_version:
+        raise ServiceError(_stale_message(), "stale")
 
 
 def price_difference(service: Service, proposed: Estimate) -> int | None:

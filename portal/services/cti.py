@@ -65,21 +65,33 @@ def _log(actor: Actor, service: Service, changes: dict) -> None:
                     subject_id=service.id, subject_label=service.name, details=changes, ip=actor.ip)
 
 
-def set_toggle(actor: Actor, service: Service, name: str, value: bool) -> CtiSettings:
-    """One of the on/off settings; turning Mobile Contact off also leaves the Mobile Contact version."""
+def set_toggle(actor: Actor, service: Service, name: str, value: bool, *, remove_version: bool = False) -> CtiSettings:
+    """One of the on/off settings. Mobile Contact as the CTI version needs its activation: switching activation off
+    while it is the version is refused unless the caller says to remove the version too (the page asks first),
+    and then the service has no CTI version until one is chosen."""
     require_cti(service)
     if name not in TOGGLES:
         raise ServiceError(_("Unknown setting: %(name)s.", name=name), "bad_setting")
     settings = settings_of(service)
     before = getattr(settings, name)
-    setattr(settings, name, bool(value))
+    changes = {name: {"from": before, "to": bool(value)}} if before != bool(value) else {}
     if name == "mobile_activated" and not value and settings.version == CtiVersion.mobile:
+        if not remove_version:
+            raise ServiceError(mobile_version_question(service), "version_needs_mobile")
         settings.version = None
+        changes["version"] = {"from": CtiVersion.mobile.value, "to": None}
+    setattr(settings, name, bool(value))
     settings.updated_at = utcnow()
     db.session.flush()
-    if before != bool(value):
-        _log(actor, service, {name: {"from": before, "to": bool(value)}})
+    if changes:
+        _log(actor, service, changes)
     return settings
+
+
+def mobile_version_question(service: Service) -> str:
+    """What switching Mobile Contact activation off does while Mobile Contact is the service's CTI version."""
+    return _("Mobile Contact is the CTI version of %(name)s. Switching its activation off removes that version: "
+             "%(name)s has no CTI version until you choose one and save.", name=service.name)
 
 
 def save_connection(actor: Actor, service: Service, *, version: str, tenant_id: str, tenant_name: str) -> CtiSettings:

@@ -13,15 +13,36 @@ from openpyxl import Workbook
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.models import CtiAgent, CtiEvent, CtiSettings, JobRun, Member, Service, StoredFile
 from portal.labels import cti_error_text
+from portal.models import (
+    CtiAgent,
+    CtiEvent,
+    CtiSettings,
+    JobRun,
+    Member,
+    Service,
+    ServiceMember,
+    ServiceRole,
+    StoredFile,
+)
 from portal.models.base import utcnow
 from portal.services import ServiceError
+from portal.services.cti import cti_services
 from portal.services.exports import _header, row_cells
 from portal.services.jobs import start_job
 
 MAX_DAYS = 31
 SHEET_ROWS = 1_000_000  # Excel's limit is 1,048,576; a new sheet starts well before it
+
+
+def log_services(member: Member) -> list[Service]:
+    """The CTI services whose log `member` may download (SPEC 4.3, support staff): every one for an org admin,
+    else those it manages. An agent gets none, so its account menu does not offer the page."""
+    if member.is_org_admin:
+        return cti_services(member.organization_id)
+    managed = set(db.session.scalars(select(ServiceMember.service_id).where(
+        ServiceMember.member_id == member.id, ServiceMember.role == ServiceRole.manager)))
+    return [s for s in cti_services(member.organization_id) if s.id in managed] if managed else []
 
 
 def check_range(first: date, last: date) -> None:

@@ -35,6 +35,12 @@ class Feature:
     def flat(self) -> bool:
         return self.unit == "flat_month"
 
+    @property
+    def start_quantity(self) -> int:
+        """The quantity a feature starts at when it is switched on: 1, the smallest one a used feature can have
+        (the price list sets no minimum)."""
+        return 1
+
 
 @dataclass(frozen=True)
 class EstimateLine:

@@ -24,36 +24,55 @@ from portal.services.ticket_fields import system_fields
 SERVICE_KEY_RE = re.compile(r"^[A-Za-z]{1,40}$")
 
 
-def check_basic_info(name: str, languages: list[str], default_language: str, time_zone: str) -> str:
-    """The rules every service's basic info follows (wizard, edit page and API alike); returns the name."""
+def basic_info_problems(name: str, languages: list[str], default_language: str, time_zone: str) -> list[ServiceError]:
+    """Every rule of a service's basic info that the values break, each as its own refusal (a form shows them all
+    at once, each at its field)."""
+    problems = []
     name = (name or "").strip()
     if not name:
-        raise ServiceError(_("Enter the service name."), "bad_name")
-    if len(name) > 100:
-        raise ServiceError(_("The service name is at most 100 characters."), "bad_name")
-    if not languages:
-        raise ServiceError(_("Choose at least one help-center language."), "no_language")
+        problems.append(ServiceError(_("Enter the service name."), "bad_name"))
+    elif len(name) > 100:
+        problems.append(ServiceError(_("The service name is at most 100 characters."), "bad_name"))
     unknown = [code for code in languages if code not in language_codes()]
-    if unknown:
-        raise ServiceError(_("Unknown language code: %(codes)s.", codes=", ".join(unknown)), "bad_language")
-    if default_language not in languages:
-        raise ServiceError(_("Mark exactly one of the chosen languages as the default."), "bad_default_language")
+    if not languages:
+        problems.append(ServiceError(_("Choose at least one help-center language."), "no_language"))
+    elif unknown:
+        problems.append(ServiceError(_("Unknown language code: %(codes)s.", codes=", ".join(unknown)), "bad_language"))
+    elif default_language not in languages:
+        problems.append(ServiceError(_("Mark exactly one of the chosen languages as the default."),
+                                     "bad_default_language"))
     if not is_time_zone(time_zone):
-        raise ServiceError(_("Unknown time zone: %(tz)s.", tz=time_zone), "bad_time_zone")
-    return name
+        problems.append(ServiceError(_("Unknown time zone: %(tz)s.", tz=time_zone), "bad_time_zone"))
+    return problems
 
 
-def check_service_key(organization_id: int, service_key: str) -> str:
-    """A service ID is ASCII letters only and unique in the organization."""
+def check_basic_info(name: str, languages: list[str], default_language: str, time_zone: str) -> str:
+    """The rules every service's basic info follows (wizard, edit page and API alike); returns the name."""
+    problems = basic_info_problems(name, languages, default_language, time_zone)
+    if problems:
+        raise problems[0]
+    return (name or "").strip()
+
+
+def service_key_problem(organization_id: int, service_key: str) -> ServiceError | None:
+    """Why `service_key` cannot name a new service of the organization, or None: ASCII letters only, unique."""
     service_key = (service_key or "").strip()
     if not SERVICE_KEY_RE.match(service_key):
-        raise ServiceError(_("A service ID is 1–40 ASCII letters (A–Z, a–z)."), "bad_service_key")
+        return ServiceError(_("A service ID is 1–40 ASCII letters (A–Z, a–z)."), "bad_service_key")
     taken = db.session.scalars(
         select(Service.id).where(Service.organization_id == organization_id, Service.service_key == service_key)
     ).first()
     if taken is not None:
-        raise ServiceError(_("The service ID %(key)s is already used.", key=service_key), "service_key_taken")
-    return service_key
+        return ServiceError(_("The service ID %(key)s is already used.", key=service_key), "service_key_taken")
+    return None
+
+
+def check_service_key(organization_id: int, service_key: str) -> str:
+    """A service ID is ASCII letters only and unique in the organization."""
+    problem = service_key_problem(organization_id, service_key)
+    if problem is not None:
+        raise problem
+    return (service_key or "").strip()
 
 
 def create_service(

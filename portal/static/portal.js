@@ -30,11 +30,25 @@
       event.stopImmediatePropagation();
     }
   }, true);
-  // A form with data-clear-on-success="#id" empties that element once its htmx request succeeds.
+  // A form with data-clear-on-success="selector" removes the messages it names once its htmx request succeeds, and
+  // its fields stop being marked invalid. Success is the status: the htmx-config in base.html swaps 4xx answers
+  // (error:false) so refusals can show in place, which makes htmx call them `successful` too.
   document.addEventListener("htmx:afterRequest", function (event) {
-    var selector = event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-clear-on-success");
-    var target = selector && event.detail.successful && document.querySelector(selector);
-    if (target) { target.innerHTML = ""; }
+    var form = event.detail.elt;
+    var selector = form.getAttribute && form.getAttribute("data-clear-on-success");
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (!selector || status < 200 || status >= 400) { return; }
+    var gone = [];
+    document.querySelectorAll(selector).forEach(function (message) {
+      if (message.id) { gone.push(message.id); }
+      message.remove();
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (field) { field.removeAttribute("aria-invalid"); });
+    form.querySelectorAll("[aria-describedby]").forEach(function (field) {
+      var left = field.getAttribute("aria-describedby").split(/\s+/).filter(function (id) { return gone.indexOf(id) < 0; });
+      if (left.length) { field.setAttribute("aria-describedby", left.join(" ")); } else { field.removeAttribute("aria-describedby"); }
+    });
+    form.querySelectorAll(".has-error").forEach(function (field) { field.classList.remove("has-error"); });
   });
   // A polling element marked data-hold-while-focused skips its poll while focus is inside it (an agent typing
   // a number in the phone widget would lose it to the refresh).
@@ -52,6 +66,14 @@
       if (box) { box.checked = true; }
     }
   });
+  // Ticking a feature's "use" box gives an empty quantity its starting value (data-start), so the estimate counts
+  // it at once. Capture: this runs before htmx, which listens on the table's container, reads the form.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[type=checkbox][name^='use.']") || !box.checked) { return; }
+    var qty = box.closest("tr") && box.closest("tr").querySelector("input.qty[data-start]");
+    if (qty && !qty.value) { qty.value = qty.getAttribute("data-start"); }
+  }, true);
   // Typing a quantity for a feature also ticks its "use" box.
   document.addEventListener("input", function (event) {
     var el = event.target;

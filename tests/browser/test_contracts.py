@@ -142,7 +142,7 @@ def test_wizard_adds_a_two_language_service_and_contracts_it_with_a_live_estimat
     assert_not_reloaded(page)
     shot(page, "contracts-wizard-step2-estimate-ko")
 
-    page.locator(".estimate-card button[type=submit]").click()
+    page.locator(".estimate-card button[type=submit].btn-primary").click()
     expect(page).to_have_url(LIST_URL)
     expect(switch_of(page, "helpdesk")).to_have_attribute("aria-checked", "true")
     expect(contract_link(page, "helpdesk")).to_have_text(starts_with(ui("Edit")))
@@ -368,7 +368,7 @@ SUPPORT_TOTAL = 12 * 20_000 + 12 * 15_000 + 8 * 18_000 + 6 * 25_000 + 50_000 + 3
 def test_a_contract_changes_at_most_once_a_day(admin: Page, live_server, shot, axe_check):
     page = admin
     page.goto(f"{live_server}/admin/services/support/contract")
-    submit = page.locator(".estimate-card button[type=submit]")
+    submit = page.locator(".estimate-card button[type=submit].btn-primary")
     expect(page.locator(".alert-warn")).to_have_count(0)  # the last change was 45 days ago
     expect(submit).to_be_enabled()
     expect(page.locator('input[name="qty.base.seat"]')).to_have_value("12")

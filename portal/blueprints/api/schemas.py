@@ -84,7 +84,7 @@ class ContractHistorySchema(Strict):
     current = fields.Nested(ContractSchema, required=True, allow_none=True)
     history = fields.List(fields.Nested(ContractSchema), required=True)
     next_change_at = fields.DateTime(required=True, allow_none=True,
-                                     metadata={"description": "When the contract may change again (once a day)"})
+                                     metadata={"description": "When the contract may change again (one change a day; null: now)"})
 
 
 QUANTITIES = fields.Dict(keys=fields.String(validate=validate.Length(max=64)),

@@ -232,7 +232,8 @@ def estimate_contract(data, service_id):
 @errors(400, 401, 404, 409, 422, 429)
 def change_contract(data, service_id):
     """Contract a draft service or change a contracted one, in force from today in the service's time zone:
-    at most once a day (409 `once_a_day`). `base_version` is the version you started from (409 `stale`)."""
+    at most one change a day (409 `once_a_day`); the first contract is not a change, so a service contracted
+    today can still change once today. `base_version` is the version you started from (409 `stale`)."""
     service = find(service_id)
     try:
         contract = contracts.sign_contract(current_actor(), service, data["quantities"],

@@ -24,6 +24,8 @@ class ServiceBasicForm(Form):
     time_zone = StringField(_l("Time zone"), default="Asia/Seoul", validators=[DataRequired(), Length(max=64)])
     banner = FileField(_l("Service banner"))
     remove_banner = BooleanField(_l("Remove the current banner"))
+    pending_banner = WholeNumberField(widget=HiddenInput())  # a banner kept from a refused submit
+    discard_banner = BooleanField(_l("Do not use it"))
     editor_type = RadioField(_l("Editor type"), choices=[SelectChoice("HTML"), SelectChoice("TEXT")], default="HTML",
                              validators=[DataRequired()])
     revision = WholeNumberField(widget=HiddenInput())

@@ -24,7 +24,7 @@ from portal.params import page_arg
 from portal.services import ServiceError, contracts
 from portal.services.catalog import time_zones
 from portal.services.storage import load
-from portal.tenancy import get_or_404, scoped
+from portal.tenancy import current_org_id, get_or_404, scoped
 
 PAGE_SIZE = 50
 
@@ -116,37 +116,65 @@ def terminate(service_key: str):
 
 # -- add service: step 1, basic info ------------------------------------------------------------------------
 
-def _basic_values(form: ServiceBasicForm) -> dict:
-    languages = request.form.getlist("languages")
+def _submitted_banner() -> tuple[str, bytes] | None:
     banner_file = request.files.get("banner")
-    banner = (banner_file.filename, banner_file.read()) if banner_file and banner_file.filename else None
+    return (banner_file.filename, banner_file.read()) if banner_file and banner_file.filename else None
+
+
+def _basic_values(form: ServiceBasicForm, banner: tuple[str, bytes] | None) -> dict:
+    # A crafted type or editor is the form's own error (its choices); the rules are still checked with the default.
+    kind = form.type.data if form.type.data in ServiceType._value2member_map_ else ServiceType.counseling.value
+    editor = form.editor_type.data if form.editor_type.data in EditorType._value2member_map_ else EditorType.html.value
     return {
-        "name": form.name.data or "", "type": ServiceType(form.type.data),
-        "languages": languages, "default_language": form.default_language.data or "",
-        "time_zone": (form.time_zone.data or "").strip(), "editor_type": EditorType(form.editor_type.data),
-        "banner": banner,
+        "name": form.name.data or "", "type": ServiceType(kind),
+        "languages": request.form.getlist("languages"), "default_language": form.default_language.data or "",
+        "time_zone": (form.time_zone.data or "").strip(), "editor_type": EditorType(editor), "banner": banner,
     }
 
 
-def _one_default(form: ServiceBasicForm) -> None:
-    """A crafted request may carry two defaults; the form shows radios, so refuse rather than pick one."""
-    if len(request.form.getlist("default_language")) > 1:
-        raise ServiceError(_("Mark exactly one of the chosen languages as the default."), "bad_default_language")
-
-
 def _show_error(form: ServiceBasicForm, exc: ServiceError) -> str | None:
-    """Put a rule's refusal next to its field; return it when it belongs to the form as a whole."""
+    """Put a rule's refusal next to its field (unless the field already says what is wrong); return it when it
+    belongs to the form as a whole."""
     field = ERROR_FIELDS.get(exc.code)
     if field is None:
         return exc.message
-    getattr(form, field).errors = [*getattr(form, field).errors, exc.message]
+    if not getattr(form, field).errors:
+        getattr(form, field).errors = [exc.message]
     return None
+
+
+def _checked(form: ServiceBasicForm, *, service_key: str | None):
+    """Check every field at once, the form's own checks and the service rules, each refusal at its field (not one
+    per submit). Returns (values to save, the banner kept pending as (id, file name), whether all is well). When
+    something is refused, an accepted new banner is kept pending so that it need not be chosen again."""
+    banner = _submitted_banner()
+    pending = None
+    if form.pending_banner.data and not form.discard_banner.data:
+        kept = contracts.pending_banner(current_org_id(), form.pending_banner.data)
+        pending = (kept.id, kept.filename) if kept is not None else None
+    ok = form.validate()
+    values = _basic_values(form, banner)
+    if len(request.form.getlist("default_language")) > 1:  # a crafted request: the form shows radios
+        form.default_language.errors = [_("Mark exactly one of the chosen languages as the default.")]
+        ok = False
+    checked = {k: values[k] for k in ("name", "languages", "default_language", "time_zone", "banner")}
+    for problem in contracts.basic_info_problems(current_org_id(), service_key=service_key, **checked):
+        _show_error(form, problem)
+        ok = False
+    if not ok and banner is not None and not form.banner.errors:
+        pending = contracts.keep_pending_banner(current_org_id(), banner)
+    return values, pending, ok
 
 
 def _basic_page(template: str, form: ServiceBasicForm, status_code: int, **context):
     initial = context.pop("chosen", ["ko"])
     chosen = request.form.getlist("languages") if form.is_submitted() else initial
     return render_template(template, form=form, time_zones=time_zones(), chosen=set(chosen), **context), status_code
+
+
+def _form_problem(form: ServiceBasicForm) -> str | None:
+    return _("The form is incomplete. Reload the page and try again.") if form.csrf_token.errors or (
+        form.revision.errors) else None
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
@@ -156,21 +184,18 @@ def new_service():
     error = None
     if not form.is_submitted():
         form.default_language.data = "ko"
-    if form.validate_on_submit():
-        def add() -> Service:
-            _one_default(form)
-            return contracts.add_service(current_actor(), service_key=form.service_key.data or "",
-                                         **_basic_values(form))
-
-        service, refusal = attempt(add)
-        if refusal:
-            error = _show_error(form, refusal)
-        else:
+        return _basic_page("contracts/new_service.html", form, 200, error=None, pending=None)
+    values, pending, ok = _checked(form, service_key=form.service_key.data or "")
+    if ok:
+        service, refusal = attempt(lambda: contracts.add_service(
+            current_actor(), service_key=form.service_key.data or "", **values,
+            pending_banner_id=pending[0] if pending and values["banner"] is None else None))
+        if refusal is None:
             flash(_("%(name)s is saved as a draft. Fill in the contract to start using it.", name=service.name),
                   "success")
             return redirect(url_for("contracts.contract", service_key=service.service_key), code=303)
-    failed = form.is_submitted()
-    return _basic_page("contracts/new_service.html", form, 422 if failed else 200, error=error)
+        error = _show_error(form, refusal)
+    return _basic_page("contracts/new_service.html", form, 422, error=error or _form_problem(form), pending=pending)
 
 
 @bp.route("/services/<service_key>/edit", methods=["GET", "POST"])
@@ -181,29 +206,25 @@ def edit_service(service_key: str):
     if not form.is_submitted():
         form.type.data, form.editor_type.data = service.type.value, service.editor_type.value
         form.default_language.data, form.revision.data = service.default_language, service.revision
-    error, status_code = None, 200
+    error, status_code, pending = None, 200, None
     if service.status == ServiceStatus.terminated:
         error = _("%(name)s is terminated and can no longer be changed.", name=service.name)
         status_code = 409 if form.is_submitted() else 200
-    elif form.validate_on_submit():
-        def save() -> Service:
-            _one_default(form)
-            return contracts.update_basic_info(current_actor(), service, revision=form.revision.data or 0,
-                                               remove_banner=form.remove_banner.data, **_basic_values(form))
-
-        _saved, refusal = attempt(save)
-        if refusal:
+    elif form.is_submitted():
+        values, pending, ok = _checked(form, service_key=None)
+        status_code = 422
+        if ok:
+            _saved, refusal = attempt(lambda: contracts.update_basic_info(
+                current_actor(), service, revision=form.revision.data or 0, remove_banner=form.remove_banner.data,
+                **values, pending_banner_id=pending[0] if pending and values["banner"] is None else None))
+            if refusal is None:
+                flash(_("The basic info of %(name)s is saved.", name=service.name), "success")
+                return redirect(url_for("contracts.status"), code=303)
             error = _show_error(form, refusal)
             status_code = 409 if refusal.code == "stale" else 422
-        else:
-            flash(_("The basic info of %(name)s is saved.", name=service.name), "success")
-            return redirect(url_for("contracts.status"), code=303)
-    elif form.is_submitted():
-        status_code = 422
-        if form.revision.errors:
-            error = _("The form is incomplete. Reload the page and try again.")
+        error = error or _form_problem(form)
     return _basic_page("contracts/edit_service.html", form, status_code, service=service, error=error,
-                       chosen=[lang.code for lang in service.languages])
+                       pending=pending, chosen=[lang.code for lang in service.languages])
 
 
 @bp.get("/services/<service_key>/banner")

@@ -9,6 +9,7 @@ from portal.blueprints.cti import bp
 from portal.forms import ConfirmForm
 from portal.errors import form_expired
 from portal.extensions import db
+from portal.htmx import is_htmx
 from portal.models import CtiAgent, Member, Organization
 from portal.params import page_arg
 from portal.services import cti
@@ -24,6 +25,18 @@ def _cti_service(services, key: str | None):
     if match is None:
         abort(404)  # unknown, another organization's, or a service without CTI
     return match
+
+
+def _org() -> Organization:
+    return db.session.get(Organization, current_user.organization_id)
+
+
+def _settings_page(services, service, *, values=None, error=None, status=200, asking=None, question=None):
+    """The settings of one CTI service; `asking` names the switch whose row asks `question` before it goes off."""
+    return render_template("cti/settings.html", services=services, service=service, settings=cti.settings_of(service),
+                           org=_org(), form=ConfirmForm(), error=error, values=values or {}, asking=asking,
+                           question=question, retention_range=cti.RETENTION_DAYS,
+                           acw_range=cti.ACW_LIMIT_SECONDS), status
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -46,26 +59,37 @@ def settings():
             else:
                 flash(_("The CTI settings of %(name)s are saved.", name=service.name), "success")
                 return redirect(url_for("cti.settings", service=service.service_key), code=303)
-    org = db.session.get(Organization, current_user.organization_id)
-    return render_template("cti/settings.html", services=services, service=service, settings=cti.settings_of(service),
-                           org=org, form=ConfirmForm(), error=error, values=request.form,
-                           retention_range=cti.RETENTION_DAYS, acw_range=cti.ACW_LIMIT_SECONDS), status
+    return _settings_page(services, service, values=request.form, error=error, status=status)
 
 
 @bp.post("/<service_key>/toggle")
 @org_admin_required
 def toggle(service_key: str):
-    """One on/off setting, saved at once; htmx gets the switch back re-rendered."""
+    """One on/off setting, saved at once; htmx gets the switch back re-rendered (and, for Mobile Contact's
+    activation, the CTI version choice that follows it). Switching activation off while Mobile Contact is the
+    version first asks, in the switch's row, and says what happens."""
     services = cti.cti_services(current_user.organization_id)
     service = _cti_service(services, service_key)
     name, value = request.form.get("name", ""), request.form.get("value") == "on"
     if name not in cti.TOGGLES:
         abort(400)
-    return act(lambda: cti.set_toggle(current_actor(), service, name, value), None,
-               url_for("cti.settings", service=service.service_key),
-               partial=lambda error: render_template("cti/_toggle.html", service=service,
-                                                     settings=cti.settings_of(service), name=name,
-                                                     form=ConfirmForm(), error=error))
+    error, status, asking = None, 200, None
+    if not ConfirmForm().validate_on_submit():
+        error, status = form_expired(), 400
+    else:
+        _saved, refusal = attempt(lambda: cti.set_toggle(current_actor(), service, name, value,
+                                                         remove_version=request.form.get("remove_version") == "yes"))
+        if refusal:
+            error, status = refusal.message, 409
+            asking = name if refusal.code == "version_needs_mobile" else None
+    if is_htmx():
+        return render_template("cti/_toggle.html", service=service, settings=cti.settings_of(service), name=name,
+                               form=ConfirmForm(), error=error, asking=asking, oob=True, org=_org()), status
+    if asking:  # without JavaScript the question is asked on the page, in the switch's row
+        return _settings_page(services, service, status=status, asking=asking, question=error)
+    if error:
+        flash(error, "error")
+    return redirect(url_for("cti.settings", service=service.service_key), code=303)
 
 
 def _save_number(service_key: str, save, saved_message):

@@ -12,16 +12,14 @@ from portal.downloads import xlsx_attachment
 from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.htmx import is_htmx, render
-from portal.layout import SESSION_SERVICE_KEY, current_service, my_services
-from portal.models import Service, ServiceRole
+from portal.layout import SESSION_SERVICE_KEY, cti_log_services, current_service, my_services
+from portal.models import Service
 from portal.models.base import utcnow
 from portal.params import day as parse_day
 from portal.services import ServiceError, accounts, cti_log
 from portal.services import performance as perf
 from portal.services import storage
 from portal.services.contracts import local_today
-from portal.services.cti import cti_services
-from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
 
@@ -116,19 +114,18 @@ def performance_export():
     return xlsx_attachment(spool, f"my-performance-{service.service_key}-{day:%Y%m%d}.xlsx")
 
 
-def _log_services():
-    """CTI services whose logs this member may download: all of them for an org admin, else those it manages."""
-    services = cti_services(current_user.organization_id)
-    if current_user.is_org_admin:
-        return services
-    return [s for s in services if (link := membership(current_user.id, s.id)) and link.role == ServiceRole.manager]
+# Which field of the log form shows a range refusal (cti_log.check_range).
+LOG_ERROR_FIELDS = {"reversed_range": "from", "range_too_long": "to"}
 
 
-def _log_page(services, values, error=None, status=200):
-    if error and is_htmx():  # the form stays as typed; the message goes above it
-        return (render_template("me/_cti_log_error.html", error=error), status,
-                {"HX-Retarget": "#log-error", "HX-Reswap": "innerHTML"})
-    return render("me/cti_logs.html", services=services, values=values, error=error,
+def _log_page(services, values, errors=None, status=200):
+    """The download page; a refusal is shown at its field (`errors`: field → message, "_form" for the form as a
+    whole). htmx gets the form back in place, as typed, with the messages."""
+    errors = errors or {}
+    if errors and is_htmx():
+        return (render_template("me/_cti_log_form.html", services=services, values=values, errors=errors), status,
+                {"HX-Retarget": "#log-form", "HX-Reswap": "outerHTML"})
+    return render("me/cti_logs.html", services=services, values=values, errors=errors,
                   exports=cti_log.recent_exports(current_user)), status
 
 
@@ -137,9 +134,9 @@ def _log_page(services, values, error=None, status=200):
 def cti_logs():
     """CTI Log download (account menu): a service and a day range; the .xlsx is built by a job whose progress
     the page follows, then downloaded."""
-    services = _log_services()
+    services = cti_log_services()
     if not services:
-        return render("me/cti_logs.html", services=[], error=None, values={}, exports=[])
+        return render("me/cti_logs.html", services=[], errors={}, values={}, exports=[])
     today = local_today(services[0]).isoformat()
     return _log_page(services, {"service": services[0].service_key, "from": today, "to": today})
 
@@ -147,21 +144,23 @@ def cti_logs():
 @bp.post("/cti-logs")
 @member_required
 def cti_log_start():
-    services = _log_services()
+    services = cti_log_services()
     values = {key: request.form.get(key, "") for key in ("service", "from", "to")}
     chosen = next((s for s in services if s.service_key == values["service"]), None)
     if chosen is None:
         abort(404)  # not a CTI service whose log this member may read
     if not ConfirmForm().validate_on_submit():
-        return _log_page(services, values, form_expired(), 400)
+        return _log_page(services, values, {"_form": form_expired()}, 400)
+    days = {}
+    for key in ("from", "to"):
+        try:
+            days[key] = parse_day(values[key] or values["from"])
+        except ValueError:
+            return _log_page(services, values, {key: _("Enter days as YYYY-MM-DD.")}, 400)
     try:
-        first = parse_day(values["from"])
-        last = parse_day(values["to"] or values["from"])
-        run = cti_log.start_export(current_user, chosen, first, last)
-    except ValueError:
-        return _log_page(services, values, _("Enter days as YYYY-MM-DD."), 400)
+        run = cti_log.start_export(current_user, chosen, days["from"], days["to"])
     except ServiceError as exc:
-        return _log_page(services, values, exc.message, 400)
+        return _log_page(services, values, {LOG_ERROR_FIELDS.get(exc.code, "_form"): exc.message}, 400)
     if is_htmx():
         return render_template("me/_cti_log_export.html", run=run, fresh=True)
     return redirect(url_for("me.cti_logs", _anchor=f"export-{run.id}"), code=303)

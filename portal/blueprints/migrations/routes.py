@@ -145,5 +145,6 @@ def _zone(batch: MigrationBatch):
 @org_admin_required
 def delete(batch_id: int):
     batch = _batch(batch_id)
-    return act(lambda: migration.delete(current_actor(), batch),
-               _("The batch %(file)s is deleted.", file=batch.filename), url_for("migrations.index"))
+    done = (_("The batch %(file)s is deleted.", file=batch.filename) if batch.status == BatchStatus.reserved
+            else _("%(file)s is removed from the list.", file=batch.filename))
+    return act(lambda: migration.delete(current_actor(), batch), done, url_for("migrations.index"))

@@ -53,7 +53,8 @@ def _field(field_id: int) -> TicketField:
 
 def _change_field(change, *, done: str | None = None, editing: int | None = None):
     """One change to a field: a refusal comes back in the table with 422 (the row still open when editing); a
-    success gives htmx the table and a plain form the page."""
+    success gives htmx the table, and the address of the page without ?edit= (a reload would open the editor
+    again), and a plain form the page."""
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired())
     _changed, refusal = attempt(change)
@@ -61,7 +62,10 @@ def _change_field(change, *, done: str | None = None, editing: int | None = None
         return _page(422, refusal.message, editing=editing)
     if done:
         flash(done, "success")
-    return _page() if is_htmx() else _back()
+    if not is_htmx():
+        return _back()
+    table, status = _page()
+    return table, status, {"HX-Replace-Url": url_for("ticket_fields.index", service_key=g.service.service_key)}
 
 
 @bp.post("/<int:field_id>")
