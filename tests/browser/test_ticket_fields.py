@@ -27,7 +27,7 @@ def ui(app):
 @pytest.fixture
 def manager(page: Page, live_server, demo) -> Page:
     log_in(page, live_server, demo, "manager")
-    expect(page).to_have_url(re.compile(r"/services/support/$"))
+    expect(page).to_have_url(re.compile(r"/workspace/support$"))
     return page
 
 
