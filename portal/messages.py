@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask_babel import format_number, get_locale
+from flask_babel import format_number, get_locale, get_translations
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -37,51 +37,74 @@ def _str(params: dict, key: str) -> str:
     return "?" if value is None else str(value)
 
 
-def column_text(column: Any) -> str:
-    """A column of a row error: the field's labels [Korean, English] (data, not a translation), picked for the
-    reader; a legacy row's stored label as it is."""
-    if isinstance(column, (list, tuple)) and len(column) == 2:
-        return str(column[0] if str(get_locale()) == "ko" else column[1])
-    return "" if column is None else str(column)
-
-
 # -- row errors of a migration file -------------------------------------------------------------------------------
 
-_ROW_ERRORS: dict[str, Callable[[dict], str]] = {
-    "required": lambda p: _("Required."),
-    "number": lambda p: _("Enter a number."),
-    "date": lambda p: _("Enter a real date as YYYY-MM-DD."),
-    "datetime": lambda p: _("Enter a real date and time as YYYY-MM-DD HH:MM."),
-    "not_member": lambda p: _("%(login)s is not a member of this service.", login=_str(p, "login")),
-    "too_long": lambda p: _("At most %(n)s characters.", n=_num(p.get("n"))),
-    "not_choice": lambda p: _("%(value)s is not one of the choices.", value=_str(p, "value")),
-    "yes_no": lambda p: _("Enter Y or N."),
-    "email": lambda p: _("Enter a valid e-mail address."),
-    "phone": lambda p: _("Enter a phone number (digits, spaces, + and -)."),
-    "duplicate_external": lambda p: _("Same external ID as row %(row)d.", row=_int(p, "row")),
+_ROW_ERRORS: dict[str, Callable[[dict, Callable[..., str]], str]] = {
+    "required": lambda p, _: _("Required."),
+    "number": lambda p, _: _("Enter a number."),
+    "date": lambda p, _: _("Enter a real date as YYYY-MM-DD."),
+    "datetime": lambda p, _: _("Enter a real date and time as YYYY-MM-DD HH:MM."),
+    "not_member": lambda p, _: _("%(login)s is not a member of this service.", login=_str(p, "login")),
+    "too_long": lambda p, _: _("At most %(n)s characters.", n=_num(p.get("n"))),
+    "not_choice": lambda p, _: _("%(value)s is not one of the choices.", value=_str(p, "value")),
+    "yes_no": lambda p, _: _("Enter Y or N."),
+    "email": lambda p, _: _("Enter a valid e-mail address."),
+    "phone": lambda p, _: _("Enter a phone number (digits, spaces, + and -)."),
+    "duplicate_external": lambda p, _: _("Same external ID as row %(row)d.", row=_int(p, "row")),
 }
 
 
-def row_error_text(code: str | None, params: dict | None = None) -> str:
-    """One problem of one cell, in the reader's language."""
-    params = params if isinstance(params, dict) else {}
-    render = _ROW_ERRORS.get(code or "")
-    return render(params) if render else _("Not accepted (%(code)s).", code=code or "?")
+class RowErrors:
+    """Says stored row errors in the current language: {row, column: [Korean label, English label], code, args},
+    or a legacy one {row, column, message} as it was stored. Made once for many (an error report's 200,000 rows):
+    the language and its translations are looked up once, not at each message as flask_babel's gettext does (it
+    was most of a download's time), and an error said before is said again from memory."""
+
+    MEMORY = 10_000  # errors remembered (most rows of a file repeat a few errors); then it starts again
+
+    def __init__(self):
+        translations = get_translations()
+        self.korean = str(get_locale()) == "ko"
+        self.gettext = lambda msgid, **params: (translations.ugettext(msgid) % params if params
+                                                else translations.ugettext(msgid))
+        self._said: dict[tuple, str] = {}
+
+    def column(self, column: Any) -> str:
+        """The field's labels (data, not a translation) picked for the reader; a legacy error's label as it is."""
+        if isinstance(column, (list, tuple)) and len(column) == 2:
+            return str(column[0] if self.korean else column[1])
+        return "" if column is None else str(column)
+
+    def message(self, code: str | None, params: dict | None = None) -> str:
+        """One problem of one cell."""
+        params = params if isinstance(params, dict) else {}
+        key = (code, repr(sorted(params.items())))
+        said = self._said.get(key)
+        if said is None:
+            render = _ROW_ERRORS.get(code or "")
+            said = render(params, self.gettext) if render else self.gettext("Not accepted (%(code)s).",
+                                                                            code=code or "?")
+            if len(self._said) >= self.MEMORY:
+                self._said.clear()
+            self._said[key] = said
+        return said
+
+    def error(self, error: dict) -> tuple[str, str]:
+        """A stored row error as (column, message)."""
+        if not isinstance(error, dict):
+            return "", str(error)
+        if "code" in error:
+            return self.column(error.get("column")), self.message(error.get("code"), error.get("args"))
+        return self.column(error.get("column")), str(error.get("message") or "")
+
+    def errors(self, errors: list) -> str:
+        """All problems of one row, as the error report's Errors cell writes them: "Column: message; …"."""
+        return "; ".join(f"{column}: {message}" for column, message in map(self.error, errors))
 
 
 def row_error(error: dict) -> tuple[str, str]:
-    """A stored row error (the batch's first errors) as (column, message) for the reader: {row, column, code,
-    args}, or a legacy one {row, column, message} as it was stored."""
-    if not isinstance(error, dict):
-        return "", str(error)
-    if "code" in error:
-        return column_text(error.get("column")), row_error_text(error.get("code"), error.get("args"))
-    return column_text(error.get("column")), str(error.get("message") or "")
-
-
-def row_errors_text(errors: list) -> str:
-    """All problems of one row, as the error report's Errors cell writes them: "Column: message; …"."""
-    return "; ".join(f"{column}: {message}" for column, message in (row_error(e) for e in errors))
+    """A stored row error as (column, message) in the reader's language (see RowErrors)."""
+    return RowErrors().error(error)
 
 
 # -- outcomes of a migration batch and refusals of its file --------------------------------------------------------
@@ -94,8 +117,7 @@ def _problems(params: dict) -> str:
 
 
 def _row_invalid(params: dict) -> str:
-    error = params.get("error") if isinstance(params.get("error"), dict) else {}
-    column, message = row_error(error)
+    column, message = row_error(params.get("error") if isinstance(params.get("error"), dict) else {})
     return _("Row %(row)d no longer passes the check: %(error)s Upload the file again.", row=_int(params, "row"),
              error=f"{column}: {message}" if column else message)
 

@@ -532,4 +532,5 @@ def error_report(batch: MigrationBatch) -> IO[bytes] | None:
     stored = load(batch.organization_id, batch.error_report_file_id) if batch.error_report_file_id else None
     if stored is None:
         return None
-    return relabel(stored.data, report_text, title=_("Errors"))
+    say = messages.RowErrors()
+    return relabel(stored.data, lambda text: report_text(text, say), title=_("Errors"))

@@ -20,7 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from portal.labels import choice_label
-from portal.messages import column_text, row_errors_text
+from portal.messages import RowErrors
 from portal.models import FieldType, Service, TicketField
 from portal.services import ServiceError
 from portal.services.exports import cell_value, put, row_cells
@@ -282,9 +282,9 @@ def _shared(*item) -> Shared:
     return Shared(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
 
 
-def report_text(stored: str) -> str:
-    """A shared string of an error report in the reader's language: a header (the row, the errors, a field's
-    labels) or a row's errors."""
+def report_text(stored: str, say: RowErrors) -> str:
+    """A shared string of an error report in the reader's language (`say`'s): a header (the row, the errors, a
+    field's labels) or a row's errors."""
     try:
         item = json.loads(stored)
     except ValueError:
@@ -295,7 +295,7 @@ def report_text(stored: str) -> str:
     if kind == "h" and rest:
         return {"row": _("Row"), "errors": _("Errors")}.get(rest[0], str(rest[0]))
     if kind == "f" and len(rest) == 3:
-        return column_text(rest[:2]) + (" *" if rest[2] else "")
+        return say.column(rest[:2]) + (" *" if rest[2] else "")
     if kind == "e" and rest and isinstance(rest[0], list):
-        return row_errors_text(rest[0])
+        return say.errors(rest[0])
     return stored
