@@ -199,12 +199,12 @@ def test_odd_stored_cti_data_never_breaks_the_log_download(client, line, app, lo
         assert run.state.value == "succeeded", run.message
     response = admin.get(f"/me/cti-logs/exports/{run.id}/file")
     sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
-    values = {row[9].value: row for row in sheet.iter_rows(min_row=2)}
-    assert values["c0"][8].value == "010-1234"
-    assert values["c1"][8].value == '=HYPERLINK("http://x.io","a")'
-    assert values["c1"][8].data_type == "s" and values["c1"][8].quotePrefix  # text, never a formula
-    assert '"deep"' in values["c1"][11].value
-    assert len(values["c2"][11].value) <= 32_767
+    values = {row[10].value: row for row in sheet.iter_rows(min_row=2)}  # by call ID
+    assert values["c0"][9].value == "010-1234"  # the counterpart
+    assert values["c1"][9].value == '=HYPERLINK("http://x.io","a")'
+    assert values["c1"][9].data_type == "s" and values["c1"][9].quotePrefix  # text, never a formula
+    assert '"deep"' in values["c1"][12].value  # the detail
+    assert len(values["c2"][12].value) <= 32_767
 
 
 def test_a_field_label_or_choice_that_looks_like_a_formula_stays_text_and_the_template_passes_its_check(setup, app):
