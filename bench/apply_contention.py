@@ -111,7 +111,7 @@ def reserved_batch(app, ids: dict, path: Path) -> int:
         checked = check_now(batch_id)
         db.session.commit()
         if checked.status != BatchStatus.ready:
-            sys.exit(f"check ended {checked.status.value}: {checked.message}")
+            sys.exit(f"check ended {checked.status.value}: {checked.message_code} {checked.message_args}")
         migration.confirm(actor, db.session.get(MigrationBatch, batch_id))
         db.session.execute(update(MigrationBatch).where(MigrationBatch.id == batch_id).values(
             scheduled_for=datetime.now(timezone.utc) - timedelta(minutes=1)))

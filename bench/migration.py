@@ -239,7 +239,8 @@ def round_(database_url: str, redis_url: str, n: int, workdir: Path, profile: bo
     status, wall, rss, cpu = run_measured(worker_command(redis_url), env, log)
     checked = batch()
     if checked.status != BatchStatus.ready:
-        sys.exit(f"check ended {checked.status.value}: {checked.message} (exit {status}, see {log})")
+        sys.exit(f"check ended {checked.status.value}: {checked.message_code} {checked.message_args} "
+                 f"(exit {status}, see {log})")
     result.update(check_s=(checked.finished_at - uploaded_at).total_seconds(), check_job_s=job_seconds(
         "migration.check"), check_worker_s=wall, check_rss_mb=rss, check_cpu_s=cpu)
 
@@ -255,7 +256,8 @@ def round_(database_url: str, redis_url: str, n: int, workdir: Path, profile: bo
     status, wall, rss, cpu = run_measured(worker_command(redis_url), env, log)
     applied = batch()
     if applied.status != BatchStatus.completed or applied.created_tickets != n:
-        sys.exit(f"apply ended {applied.status.value}: {applied.message} (exit {status}, see {log})")
+        sys.exit(f"apply ended {applied.status.value}: {applied.message_code} {applied.message_args} "
+                 f"(exit {status}, see {log})")
     result.update(apply_s=(applied.finished_at - enqueued_at).total_seconds(), apply_job_s=job_seconds(
         "migration.apply"), apply_tx_s=applied.duration_ms / 1000, apply_worker_s=wall, apply_rss_mb=rss,
                   apply_cpu_s=cpu)

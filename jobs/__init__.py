@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterator
 
 from flask import current_app, has_app_context
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from rq import get_current_job
 from sqlalchemy import update
 
@@ -60,18 +59,19 @@ def load_all() -> None:
         importlib.import_module(f"{__name__}.{module.name}")
 
 
-def progress(run, percent: int, message: str | None = None) -> None:
-    """Record a job's progress and commit it at once: the page polls the run row while the job works."""
-    job_runs.set_progress(run, percent, message)
+def progress(run, percent: int, code: str | None = None, params: dict | None = None) -> None:
+    """Record a job's progress (and a message: a code of portal.messages) and commit it at once: the page polls the
+    run row while the job works."""
+    job_runs.set_progress(run, percent, code, params)
     db.session.commit()
 
 
-def progress_apart(run_id: int, percent: int, message: str | None = None) -> None:
+def progress_apart(run_id: int, percent: int, code: str | None = None, params: dict | None = None) -> None:
     """Progress from inside a long read (a streamed query must not see its transaction end): written and committed
     through a connection of its own, so the page sees it while the job's own transaction goes on."""
     with db.engine.begin() as connection:
         connection.execute(update(JobRun).where(JobRun.id == run_id).values(
-            **job_runs.progress_values(percent, message)))
+            **job_runs.progress_values(percent, code, params)))
 
 
 def _app_context():
@@ -145,11 +145,10 @@ def _tracked(spec: JobSpec, func: Callable) -> Callable:
                     retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
                     log.exception("[job %s] run %s failed%s", rq_job and rq_job.id, run_id,
                                   f"; {rq_job.retries_left} retries left" if retrying else "")
-                    with force_locale(locale):
-                        if retrying:
-                            job_runs.retry_later(run_id, attempt, _retry_message(rq_job))
-                        else:
-                            job_runs.fail(run_id, attempt, _failure_message(exc, run_id))
+                    if retrying:
+                        job_runs.retry_later(run_id, attempt, *_retry_message(rq_job))
+                    else:
+                        job_runs.fail(run_id, attempt, *_failure_message(exc, run_id))
                     db.session.commit()
                     raise
 
@@ -180,16 +179,14 @@ def _schedule_next(spec: JobSpec) -> None:
     db.session.commit()
 
 
-def _retry_message(rq_job) -> str:
+def _retry_message(rq_job) -> tuple[str, dict]:
     tries = rq_job.meta.get("tries")
-    if not tries:
-        return _("An attempt failed; trying again.")
-    return _("Attempt %(attempt)d of %(tries)d failed; trying again.", attempt=tries - rq_job.retries_left,
-             tries=tries)
+    return "retrying", ({"attempt": tries - rq_job.retries_left, "tries": tries} if tries else {})
 
 
-def _failure_message(exc: Exception, run_id: int) -> str:
-    """What the user reads: a refusal's own message, else no traceback (that is in the worker's log)."""
+def _failure_message(exc: Exception, run_id: int) -> tuple[str, dict]:
+    """What the user reads (a code of portal.messages): a refusal's own message when it can be said again, else its
+    code; never a traceback (that is in the worker's log)."""
     if isinstance(exc, ServiceError):
-        return exc.message
-    return _("An unexpected error stopped the job; it is logged under job run %(id)d.", id=run_id)
+        return (exc.code, exc.params) if exc.params is not None else ("refused", {"code": exc.code})
+    return "job_error", {"id": run_id}

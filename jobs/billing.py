@@ -11,5 +11,5 @@ from portal.services.jobs import Monthly
      schedule=Monthly(at=time(0, 5), zones=billing.time_zones_in_use))
 def close_months(run) -> int:
     closed = billing.close_finished_months()
-    job_runs.finish(run, result={"closed": closed}, message=f"{closed} month(s) closed")
+    job_runs.finish(run, result={"closed": closed}, code="months_closed", params={"n": closed})
     return closed

@@ -2,8 +2,6 @@
 retention (and of export files past a day)."""
 from datetime import date
 
-from flask_babel import gettext as _
-
 from jobs import job, progress_apart
 from portal.extensions import db
 from portal.models import Service
@@ -18,16 +16,15 @@ def export_log(run, service_id: int, first: str, last: str) -> int:
     first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
 
     def progress(done: int, total: int) -> None:
-        progress_apart(run.id, done * 95 // max(total, 1),
-                       _("%(done)s of %(total)s events written", done=f"{done:,}", total=f"{total:,}"))
+        progress_apart(run.id, done * 95 // max(total, 1), "events_written", {"done": done, "total": total})
 
     spool, count = cti_log.workbook(service, first_day, last_day, progress=progress)
     name = cti_log.export_file_name(service, first_day, last_day)
     with spool:
         stored = storage.store(service.organization_id, purpose=cti_log.EXPORT_PURPOSE, filename=name,
                                content_type=cti_log.XLSX, data=spool.read())
-    job_runs.finish(run, result={"file_id": stored.id, "rows": count, "filename": name},
-                    message=_("%(n)s events", n=f"{count:,}"))
+    job_runs.finish(run, result={"file_id": stored.id, "rows": count, "filename": name}, code="events",
+                    params={"n": count})
     return count
 
 

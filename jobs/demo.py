@@ -10,6 +10,6 @@ def count_to(run, n: int) -> int:
     total = 0
     for i in range(1, n + 1):
         total += i
-        progress(run, i * 100 // n, f"{i}/{n}")
-    job_runs.finish(run, result={"sum": total}, message=f"counted to {n}")
+        progress(run, i * 100 // n, "counting", {"done": i, "n": n})
+    job_runs.finish(run, result={"sum": total}, code="counted", params={"n": n})
     return total

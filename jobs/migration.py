@@ -25,14 +25,14 @@ log = logging.getLogger("jobs.migration")
 def check_batch(run, batch_id: int) -> str | None:
     batch = check_now(batch_id)
     state = batch.status.value if batch else None
-    job_runs.finish(run, result={"batch": batch_id, "status": state}, message=state)
+    job_runs.finish(run, result={"batch": batch_id, "status": state}, code="batch_status", params={"status": state})
     return state
 
 
 @job(migration.APPLY_JOB, queue="scheduled", timeout=3600, retries=2)
 def apply_batch(run, batch_id: int) -> str | None:
     state = apply_and_notify(batch_id)
-    job_runs.finish(run, result={"batch": batch_id, "status": state}, message=state or "nothing to do")
+    job_runs.finish(run, result={"batch": batch_id, "status": state}, code="batch_status", params={"status": state})
     return state
 
 

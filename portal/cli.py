@@ -15,7 +15,7 @@ from portal.models import CtiAgent, JobRun, Organization, Service, ServiceMember
 from portal.services import Actor, ServiceError, cti_simulator
 from portal.services.accounts import invitation_mail
 from portal.services.cti import settings_of
-from portal.services.jobs import periodic_jobs, reenqueue_lost_runs, schedule_next, start_job
+from portal.services.jobs import job_message, periodic_jobs, reenqueue_lost_runs, schedule_next, start_job
 from portal.services.mail import send_mail
 from portal.services.organizations import provision_organization, rotate_api_key
 from portal.services.permissions import verify_chain
@@ -124,7 +124,7 @@ def show_job(run_id):
     stopped = ""
     if run.stop and run.heartbeat_at:  # its worker stopped: waiting again, or given up
         stopped = f" [{run.stop.value} after attempt {run.attempts}; last heartbeat {run.heartbeat_at:%H:%M} UTC]"
-    click.echo(f"{run.kind}: {run.state.value} {run.progress}% {run.message or ''}{stopped}")
+    click.echo(f"{run.kind}: {run.state.value} {run.progress}% {job_message(run) or ''}{stopped}")
 
 
 @audit_cli.command("verify")

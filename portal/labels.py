@@ -3,10 +3,11 @@ export labels its rows with them); `portal.templating` hands them to the templat
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import format_currency
+from flask_babel import force_locale, format_currency
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.config import SUPPORTED_LOCALES
 from portal.models import (
     BatchStatus,
     FieldType,
@@ -15,6 +16,8 @@ from portal.models import (
     ServiceRole,
     ServiceStatus,
     ServiceType,
+    TicketChannel,
+    TicketPriority,
     TicketStatus,
 )
 
@@ -88,6 +91,44 @@ def ticket_status_label(value: TicketStatus) -> str:
             TicketStatus.resolved: _("Resolved"), TicketStatus.completed: _("Completed")}[value]
 
 
+def ticket_priority_label(value: TicketPriority) -> str:
+    return {TicketPriority.low: _("Low"), TicketPriority.normal: _("Normal"), TicketPriority.high: _("High"),
+            TicketPriority.urgent: _("Urgent")}[value]
+
+
+def ticket_channel_label(value: TicketChannel) -> str:
+    return {TicketChannel.web: _("Web"), TicketChannel.email: _("E-mail"), TicketChannel.chat: _("Chat"),
+            TicketChannel.phone_ib: _("Phone (inbound)"), TicketChannel.phone_ob: _("Phone (outbound)"),
+            TicketChannel.migration: _("Data migration")}[value]
+
+
+# The system ticket fields whose choices are codes (ticket_fields.SYSTEM_CHOICES), and how people read them.
+_SYSTEM_CHOICES = {"status": (TicketStatus, ticket_status_label), "priority": (TicketPriority, ticket_priority_label),
+                   "channel": (TicketChannel, ticket_channel_label)}
+
+
+def choice_label(field_key: str, choice: str) -> str:
+    """A choice of a ticket field as people read it: a system field's choices are codes, shown by their label; a
+    custom field's are the admin's own words, shown as they are."""
+    enum_and_label = _SYSTEM_CHOICES.get(field_key)
+    if enum_and_label is None or choice not in enum_and_label[0]._value2member_map_:
+        return choice
+    return enum_and_label[1](enum_and_label[0](choice))
+
+
+def choice_spellings(field_key: str, choices: list[str]) -> dict[str, str]:
+    """What a filled template may hold for each choice of a system field, lower-cased → the code: the code itself
+    and its label in every UI language (a template made in Korean, filled by someone reading English, and back).
+    Empty for a custom field: its choices are taken as written."""
+    if field_key not in _SYSTEM_CHOICES:
+        return {}
+    spellings = {choice.lower(): choice for choice in choices}
+    for locale in SUPPORTED_LOCALES:
+        with force_locale(locale):
+            spellings.update({choice_label(field_key, choice).lower(): choice for choice in choices})
+    return spellings
+
+
 def batch_status_label(value: BatchStatus) -> str:
     return {
         BatchStatus.checking: _("Checking"), BatchStatus.check_failed: _("Check failed"),
@@ -131,6 +172,43 @@ def state_label(channel: str, state: str) -> str:
 def call_outcome_label(outcome: str) -> str:
     return {"answered": _("Answered"), "abandoned": _("Missed"), "no_answer": _("No answer"),
             "failed": _("Failed")}.get(outcome, outcome)
+
+
+def direction_label(direction: str | None) -> str:
+    """A call's direction (IB / OB, as the telephony says it)."""
+    return {"IB": _("Inbound"), "OB": _("Outbound")}.get(direction or "", direction or "")
+
+
+CTI_EVENT_LABELS = {
+    "agent_login": _l("Agent login"), "agent_logout": _l("Agent logout"), "state_change": _l("State change"),
+    "inbound_ringing": _l("Inbound ringing"), "answered": _l("Answered"), "outbound_dial": _l("Outbound dial"),
+    "connected": _l("Connected"), "transfer": _l("Transfer"), "hangup": _l("Hang-up"), "error": _l("Error"),
+}
+
+
+def cti_event_label(kind: str) -> str:
+    """A CTI event kind (cti_events.KINDS) as people read it."""
+    label = CTI_EVENT_LABELS.get(kind)
+    return str(label) if label is not None else kind
+
+
+def phone_state_label(state: str | None) -> str:
+    """A phone state named by the telephony: its label, or the name as sent when it is none of ours."""
+    label = PHONE_STATE_LABELS.get(state or "")
+    return str(label) if label is not None else (state or "")
+
+
+# Why an agent's state interval began or ended, when the portal (not a person) gave the reason; a supervisor's own
+# reason is their text, shown as it is.
+INTERVAL_REASON_LABELS = {
+    "after-call": _l("After the call"), "after-call-choice": _l("After the call"),
+    "acw-timeout": _l("After-call work limit reached"), "idle": _l("Idle timeout"), "logout": _l("Logged out"),
+}
+
+
+def interval_reason_label(reason: str | None) -> str:
+    label = INTERVAL_REASON_LABELS.get(reason or "")
+    return str(label) if label is not None else (reason or "")
 
 
 def cti_error_text(code: str | None, args: dict | None = None, legacy: str | None = None) -> str | None:

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from markupsafe import Markup
 
-from portal import labels
+from portal import labels, messages
 from portal.models.base import utcnow
 from portal.services.company_info import render_markdown
 from portal.services.cti_log import export_zone
-from portal.services.jobs import stall_of
-from portal.services.migration import next_one_am
+from portal.services.jobs import job_message, stall_of
+from portal.services.migration import batch_message, next_one_am
 from portal.services.migration import stall as batch_stall
 from portal.services.price_list import feature
 from portal.services.ticket_fields import label as field_label
@@ -22,6 +22,11 @@ from portal.services.ticket_fields import label as field_label
 def markdown(text: str | None) -> Markup:
     """Markdown rendered and sanitized (the help center's rules)."""
     return Markup(render_markdown(text))
+
+
+def choice_labels(field) -> list[str]:
+    """A ticket field's choices as people read them (a system field's codes by their labels)."""
+    return [labels.choice_label(field.key, choice) for choice in field.choices or []]
 
 
 def feature_name(key: str) -> str:
@@ -62,7 +67,9 @@ def register(app: Flask) -> None:
         field_label=field_label, ticket_status_label=labels.ticket_status_label,
         batch_status_label=labels.batch_status_label, state_label=labels.state_label,
         call_outcome_label=labels.call_outcome_label, next_one_am=next_one_am, batch_stall=batch_stall,
-        job_stall=stall_of, export_zone=export_zone, poll_delay=poll_delay,
+        job_stall=stall_of, export_zone=export_zone, poll_delay=poll_delay, batch_message=batch_message,
+        row_error=messages.row_error, job_message=job_message, choice_labels=choice_labels,
+        direction_label=labels.direction_label, interval_reason_label=labels.interval_reason_label,
     )
     app.jinja_env.filters.update(won=labels.won, local=labels.local, duration=labels.duration, clock=labels.clock,
                                  markdown=markdown, local_time=labels.local_time)

@@ -223,11 +223,13 @@ def test_the_cti_log_download_holds_the_days_logged_events(client, line, app, lo
     response = admin.get(f"/me/cti-logs/exports/{run_id}/file")
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
     rows = list(load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0].iter_rows(values_only=True))
-    assert [r[6] for r in rows[1:]] == ["agent_login", "inbound_ringing"]  # the logout came with monitoring off
+    # The logout came with monitoring off. Events by their labels (in the language of who asked), and by their codes.
+    assert [(r[6], r[13]) for r in rows[1:]] == [("Agent login", "agent_login"), ("Inbound ringing", "inbound_ringing")]
+    assert rows[2][8] == "Inbound"
     assert rows[1][3] == "ann" and rows[1][4] == "ann01" and rows[1][5] == "7001"
     # Formula-looking text is kept exactly, as text with Excel's quote prefix: shown, never run.
-    counterpart = load_workbook(io.BytesIO(response.data)).worksheets[0]["I3"]
-    assert counterpart.value == rows[2][8] == '=HYPERLINK("http://evil")'
+    counterpart = load_workbook(io.BytesIO(response.data)).worksheets[0]["J3"]
+    assert counterpart.value == rows[2][9] == '=HYPERLINK("http://evil")'
     assert counterpart.data_type == "s" and counterpart.quotePrefix
     assert f"export-{run_id}" in admin.get("/me/cti-logs").get_data(as_text=True)  # listed among my downloads
     # Another member of the organization, even an admin, does not get my export.

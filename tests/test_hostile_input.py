@@ -21,7 +21,7 @@ from portal.services import Actor, migration, ticket_fields
 from tests.conftest import csrf_token
 from tests.migration_files import column_letter, fill, patch_sheet, sheet_part
 from tests.test_cti_ingest import at, line, post  # noqa: F401  (the CTI line fixture)
-from tests.test_migration import EN, GOOD, batch_of, setup, template, upload, work  # noqa: F401
+from tests.test_migration import EN, GOOD, batch_of, said, setup, template, upload, work  # noqa: F401
 
 FINAL = (BatchStatus.check_failed, BatchStatus.ready)
 
@@ -67,7 +67,7 @@ def test_a_check_that_crashes_fails_its_batch_with_a_message_and_the_poll_ends(s
     c = setup["client"]
     batch = _checked(app, c, fill(template(c), GOOD))
     assert batch.status == BatchStatus.check_failed
-    assert "could not be checked" in batch.message and "RuntimeError" not in batch.message
+    assert "could not be checked" in said(app, batch) and "RuntimeError" not in said(app, batch)
     assert _poll_stopped(c, batch)
 
 
@@ -85,7 +85,7 @@ def test_a_check_whose_worker_keeps_dying_is_failed_by_the_sweep_not_restarted_f
         db.session.commit()
     assert "restarted 0 check(s)" in runner.invoke(args=["migration", "apply-due"]).output
     failed = batch_of(app, batch_id)
-    assert failed.status == BatchStatus.check_failed and "3번 중단되었습니다" in failed.message  # CLI: home language
+    assert failed.status == BatchStatus.check_failed and "3번 중단되었습니다" in said(app, failed, "ko")
     assert _poll_stopped(c, failed)
 
 
@@ -116,7 +116,7 @@ def test_trailing_empty_cells_do_not_count_against_the_limits(setup, app):
 def test_a_value_past_the_limits_is_refused_naming_the_extent(setup, app, column, row, expected):
     c = setup["client"]
     batch = _checked(app, c, _far_cell(fill(template(c), GOOD), column, row, "x"))
-    assert batch.status == BatchStatus.check_failed and expected in batch.message, batch.message
+    assert batch.status == BatchStatus.check_failed and expected in said(app, batch), said(app, batch)
 
 
 PEAK_SCRIPT = textwrap.dedent("""
@@ -199,12 +199,12 @@ def test_odd_stored_cti_data_never_breaks_the_log_download(client, line, app, lo
         assert run.state.value == "succeeded", run.message
     response = admin.get(f"/me/cti-logs/exports/{run.id}/file")
     sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
-    values = {row[9].value: row for row in sheet.iter_rows(min_row=2)}
-    assert values["c0"][8].value == "010-1234"
-    assert values["c1"][8].value == '=HYPERLINK("http://x.io","a")'
-    assert values["c1"][8].data_type == "s" and values["c1"][8].quotePrefix  # text, never a formula
-    assert '"deep"' in values["c1"][11].value
-    assert len(values["c2"][11].value) <= 32_767
+    values = {row[10].value: row for row in sheet.iter_rows(min_row=2)}  # by call ID
+    assert values["c0"][9].value == "010-1234"  # the counterpart
+    assert values["c1"][9].value == '=HYPERLINK("http://x.io","a")'
+    assert values["c1"][9].data_type == "s" and values["c1"][9].quotePrefix  # text, never a formula
+    assert '"deep"' in values["c1"][12].value  # the detail
+    assert len(values["c2"][12].value) <= 32_767
 
 
 def test_a_field_label_or_choice_that_looks_like_a_formula_stays_text_and_the_template_passes_its_check(setup, app):

@@ -5,6 +5,7 @@ import logging
 import secrets
 
 import rq.scheduler
+from flask_babel import force_locale
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
@@ -57,6 +58,12 @@ def _run(app, run_id) -> JobRun:
         return run
 
 
+def _said(app, run: JobRun, lang: str = "en") -> str | None:
+    """The run's message as a reader of `lang` reads it."""
+    with app.app_context(), force_locale(lang):
+        return job_runs.job_message(run)
+
+
 def test_demo_job_runs_on_a_real_worker_and_reports_progress(app, make):
     org = make.org()
     with app.app_context():
@@ -102,8 +109,9 @@ def test_a_failing_job_is_recorded_as_failed_with_a_message_for_the_user_and_the
         _work(app)
     failed = _run(app, run_id)
     assert failed.state == JobState.failed
-    # In the starter's language (Korean by default), no exception text; the technical text is in the log.
-    assert failed.message == f"예기치 않은 오류로 작업이 중단되었습니다. 작업 실행 {run_id}번으로 기록되었습니다."
+    # In the reader's language, no exception text; the technical text is in the log.
+    assert _said(app, failed, "ko") == f"예기치 않은 오류로 작업이 중단되었습니다. 작업 실행 {run_id}번으로 기록되었습니다."
+    assert _said(app, failed) == f"An unexpected error stopped the job; it is logged under job run {run_id}."
     assert "ValueError: n must be at least 1" in caplog.text
 
 
@@ -112,7 +120,7 @@ def test_a_job_that_fails_once_runs_again_and_succeeds(app, monkeypatch):
     _work(app)
     waiting = _run(app, run_id)
     assert waiting.state == JobState.pending  # not failed: RQ will run it again
-    assert waiting.message == "Attempt 1 of 3 failed; trying again."
+    assert _said(app, waiting) == "Attempt 1 of 3 failed; trying again."
     with app.app_context():
         assert f"jobrun-{run_id}" in ScheduledJobRegistry(queue=get_queue()).get_job_ids()
     _an_hour_later(app, monkeypatch)
@@ -125,12 +133,12 @@ def test_a_job_that_always_fails_is_failed_after_its_last_retry(app, monkeypatch
     run_id, counter = _start_flaky(app, failures=99)
     _work(app)
     for attempt in (1, 2):
-        assert _run(app, run_id).message == f"Attempt {attempt} of 3 failed; trying again."
+        assert _said(app, _run(app, run_id)) == f"Attempt {attempt} of 3 failed; trying again."
         _an_hour_later(app, monkeypatch)
         _work(app)
     failed = _run(app, run_id)
     assert failed.state == JobState.failed
-    assert failed.message == f"An unexpected error stopped the job; it is logged under job run {run_id}."
+    assert _said(app, failed) == f"An unexpected error stopped the job; it is logged under job run {run_id}."
     with app.app_context():
         assert int(get_redis().get(counter)) == 3
         assert f"jobrun-{run_id}" in get_queue().failed_job_registry.get_job_ids()

@@ -5,16 +5,18 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from flask_babel import force_locale
 from openpyxl import load_workbook
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select
 
 from jobs.migration import apply_now
+from portal import messages
 from portal.extensions import db
 from portal.models import BatchStatus, MigrationBatch, Service, Ticket
 from portal.queue import get_queue, get_redis
-from portal.services import Actor, ticket_fields
+from portal.services import Actor, migration, ticket_fields
 from tests.conftest import csrf_token
 from tests.migration_files import column_letter, fill, patch_sheet, sheet_part, zip_bomb
 
@@ -69,6 +71,18 @@ def batch_of(app, batch_id) -> MigrationBatch:
         return batch
 
 
+def said(app, batch: MigrationBatch, lang: str = "en") -> str | None:
+    """The batch's outcome as a reader of `lang` reads it."""
+    with app.app_context(), force_locale(lang):
+        return migration.batch_message(batch)
+
+
+def row_errors(app, batch: MigrationBatch, lang: str = "en") -> set[tuple[int, str]]:
+    """The batch's stored first errors as a reader of `lang` reads them: (row, message)."""
+    with app.app_context(), force_locale(lang):
+        return {(e["row"], messages.row_error(e)[1]) for e in batch.errors}
+
+
 def uploaded(app, setup, rows, **kwargs) -> MigrationBatch:
     response = upload(setup["client"], fill(template(setup["client"]), rows), **kwargs)
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
@@ -88,7 +102,7 @@ def test_the_template_follows_the_fields(setup):
     assert any(str(ref).startswith(f"{mood_col}2") for ref in lists)
     created_col = column_letter(header.index("Created at") + 1)
     assert ws[f"{created_col}2"].number_format == "yyyy-mm-dd hh:mm"
-    guide = [row for row in wb["guide"].iter_rows(values_only=True)]
+    guide = [row for row in wb["Guide"].iter_rows(values_only=True)]
     assert guide[0][0] == "Column" and any(r[1] == "mood" and "angry" in r[4] for r in guide[1:] if r and r[1])
 
 
@@ -142,7 +156,7 @@ def test_row_errors_fail_the_check_with_a_report_and_block_reservation(setup, ap
     ]
     batch = uploaded(app, setup, GOOD[:1] + bad)
     assert batch.status == BatchStatus.check_failed and batch.rows == 6 and batch.error_count == 5
-    messages = {(e["row"], e["message"]) for e in batch.errors}
+    messages = row_errors(app, batch)
     assert (3, "Required.") in messages
     assert (4, "Enter a real date and time as YYYY-MM-DD HH:MM.") in messages
     assert (5, "lost is not one of the choices.") in messages and (5, "sleepy is not one of the choices.") in messages
@@ -166,7 +180,7 @@ def test_numbers_and_checkboxes_are_coerced_by_field_type(setup, app):
         db.session.commit()
     rows = [["A"] + [None] * 14 + [12, "Y"], ["B"] + [None] * 14 + ["twelve", "maybe"]]
     batch = uploaded(app, setup, rows)
-    assert {(e["row"], e["message"]) for e in batch.errors} == {(3, "Enter a number."), (3, "Enter Y or N.")}
+    assert row_errors(app, batch) == {(3, "Enter a number."), (3, "Enter Y or N.")}
 
 
 def test_an_outdated_template_is_refused_naming_the_difference(setup, app):
@@ -180,7 +194,7 @@ def test_an_outdated_template_is_refused_naming_the_difference(setup, app):
     work(app)
     batch = batch_of(app, int(response.headers["Location"].rsplit("/", 1)[1]))
     assert batch.status == BatchStatus.check_failed
-    assert "Columns added since the template was made: region." in batch.message
+    assert "Columns added since the template was made: region." in said(app, batch)
 
 
 def test_another_services_template_is_refused(setup, app, make):
@@ -189,7 +203,7 @@ def test_another_services_template_is_refused(setup, app, make):
     response = upload(setup["client"], other)
     work(app)
     batch = batch_of(app, int(response.headers["Location"].rsplit("/", 1)[1]))
-    assert "template of another service (other)" in batch.message
+    assert "template of another service (other)" in said(app, batch)
 
 
 def _refused(app, setup, data, filename="t.xlsx"):
@@ -199,7 +213,7 @@ def _refused(app, setup, data, filename="t.xlsx"):
     work(app)
     batch = batch_of(app, int(response.headers["Location"].rsplit("/", 1)[1]))
     assert batch.status == BatchStatus.check_failed
-    return 303, batch.message
+    return 303, said(app, batch)
 
 
 def test_a_corpus_of_bad_files_is_refused_cleanly(setup, app):
@@ -303,7 +317,7 @@ def test_a_field_change_after_the_check_fails_the_apply_whole(setup, app, runner
         db.session.commit()
     runner.invoke(args=["migration", "apply-due", "--now"])
     failed = batch_of(app, batch.id)
-    assert failed.status == BatchStatus.failed and "티켓 필드가 변경되었습니다" in failed.message  # CLI: home language
+    assert failed.status == BatchStatus.failed and "티켓 필드가 변경되었습니다" in said(app, failed, "ko")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
 

@@ -10,6 +10,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select, update
 
 from jobs.migration import apply_now, check_now
@@ -322,5 +323,6 @@ def test_an_assignee_removed_after_the_check_fails_the_apply_before_any_ticket(d
     assert "Applied 1 batch(es): failed" in runner.invoke(args=["migration", "apply-due", "--now"]).output
     failed = batch_of(app, batch_id)
     assert failed.status == BatchStatus.failed and failed.applied_rows == 0
-    assert "agt" in failed.message and "더 이상" in failed.message  # in the home language (CLI)
+    with app.app_context(), force_locale("ko"):
+        assert "agt" in migration.batch_message(failed) and "더 이상" in migration.batch_message(failed)
     assert batch_tickets(app, batch_id)[0] == 0

@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 import pytest
+from flask_babel import force_locale
 from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from portal.extensions import db
 from portal.models import JobRun, JobState
 from jobs.billing import close_months
 from portal.queue import get_queue, get_redis
-from portal.services.jobs import JOBS, Every, JobSpec, schedule_next, start_job
+from portal.services.jobs import JOBS, Every, JobSpec, job_message, schedule_next, start_job
 from tests.conftest import REDIS_URL
 
 
@@ -49,7 +50,8 @@ def test_a_month_closing_that_raises_still_schedules_the_next_closing(app, monke
         _work()
         db.session.expire_all()
         failed = db.session.get(JobRun, run.id)
-        assert failed.state == JobState.pending and failed.message.startswith("4번 중 1번째")  # its retry waits
+        with force_locale("ko"):
+            assert failed.state == JobState.pending and job_message(failed).startswith("4번 중 1번째")  # retry waits
         [following] = [r for r in _pending_closings() if r.id != run.id]
         assert _scheduled(f"jobrun-{following.id}") and _scheduled(f"jobrun-{run.id}")
 

@@ -50,9 +50,12 @@ class JobRun(TimestampMixin, db.Model):
         default=JobState.pending,
     )
     progress: Mapped[int] = mapped_column(default=0)
-    message: Mapped[str | None] = mapped_column(String(500))
+    message: Mapped[str | None] = mapped_column(String(500))  # text of runs stored before message_code existed
+    # Progress or outcome: a code and its parameters, shown in the reader's language (portal.messages).
+    message_code: Mapped[str | None] = mapped_column(String(40))
+    message_args: Mapped[dict | None] = mapped_column(JSON)
     rq_job_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    # The UI language of whoever started the job: its messages (errors, mails) are written in it.
+    # The UI language of whoever started the job: what it writes for that member alone (a CTI log file) is in it.
     locale: Mapped[str | None] = mapped_column(String(8))
     result: Mapped[dict | None] = mapped_column(JSON)
     # What its RQ job carries, so the run can be enqueued again when Redis loses it (null: a run from before).

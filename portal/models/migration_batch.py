@@ -38,8 +38,13 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     # checks started (the stale sweep restarts a check whose worker died, up to MAX_CHECK_ATTEMPTS)
     check_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     error_count: Mapped[int] = mapped_column(default=0)
-    errors: Mapped[list | None] = mapped_column(JSON)  # the first errors, for the detail page
-    message: Mapped[str | None] = mapped_column(String(1000))
+    # The first errors, for the detail page: {row, column: [Korean label, English label], code, args}, shown in the
+    # reader's language (portal.messages.row_error); rows checked before codes hold {row, column, message}.
+    errors: Mapped[list | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(String(1000))  # text of batches stored before message_code existed
+    # The check's or the apply's outcome: a code and its parameters, shown in the reader's language (portal.messages).
+    message_code: Mapped[str | None] = mapped_column(String(40))
+    message_args: Mapped[dict | None] = mapped_column(JSON)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     error_report_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id", ondelete="SET NULL"))
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)

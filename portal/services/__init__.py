@@ -2,14 +2,23 @@
 import re
 from dataclasses import dataclass
 
+from portal import messages
+
 
 class ServiceError(Exception):
-    """A rule refused the action. `message` is translated and fit to show to the person who asked."""
+    """A rule refused the action. `message` is translated and fit to show to the person who asked. `params`: for a
+    refusal made with `of`, what a stored copy keeps (with `code`) to say it again in its reader's language."""
 
-    def __init__(self, message: str, code: str = "invalid") -> None:
+    def __init__(self, message: str, code: str = "invalid", params: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.params = params
+
+    @classmethod
+    def of(cls, code: str, **params):
+        """A refusal that may be stored (a batch's outcome): its text is `portal.messages`' for `code`."""
+        return cls(messages.text(code, params), code, params)
 
 
 @dataclass(frozen=True)

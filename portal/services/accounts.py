@@ -179,6 +179,8 @@ def accept_invitation(token: str, password: str) -> Member:
 
 
 def invitation_mail(member: Member, link: str) -> tuple[str, str]:
+    """The invitation in the current language: mail is written in its recipient's language, and an invited member
+    has chosen none yet, so it is the inviter's (who knows them; the CLI's: the home language)."""
     subject = _("You are invited to %(org)s", org=member.organization.name)
     body = _(
         "Hello %(name)s,\n\nYou have been invited to the contact center portal of %(org)s.\n"

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from portal.config import SUPPORTED_LOCALES
 from portal.extensions import db
 from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
 from portal.models.base import utcnow
@@ -310,14 +312,26 @@ class _Drive:
                 self.end_call(call, "failed" if call.answered_at is None else None)
 
 
+def _call_title(service: Service, call: Call) -> str:
+    """A call's ticket starts with a title the agents may edit: user data, not a message rendered per reader, so it is
+    written once, in the service's language (its default help-center language when the portal speaks it, else the
+    home language), never in whatever language the request carrying the event had (a telephony's Accept-Language,
+    the widget of the agent who answered). Titles written before stay as they are."""
+    default = (service.default_language or "").split("-")[0].lower()
+    language = default if default in SUPPORTED_LOCALES else current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(language):
+        if call.direction == "IB":
+            return _("Call from %(number)s", number=call.counterpart or "?")
+        return _("Call to %(number)s", number=call.counterpart or "?")
+
+
 def _open_ticket(service: Service, call: Call, member_id: int | None, at: datetime) -> None:
     if call.ticket_id:
         return
     number = tickets.reserve_numbers(service.id)
     ticket = Ticket(
         organization_id=service.organization_id, service_id=service.id, number=number,
-        title=_("Call from %(number)s", number=call.counterpart or "?") if call.direction == "IB"
-        else _("Call to %(number)s", number=call.counterpart or "?"),
+        title=_call_title(service, call),
         channel=TicketChannel.phone_ib if call.direction == "IB" else TicketChannel.phone_ob,
         requester_phone=call.counterpart, assignee_id=member_id, call_id=call.call_id, created_at=at, updated_at=at,
         status=TicketStatus.in_progress if member_id else TicketStatus.unassigned,

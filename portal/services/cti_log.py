@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from sqlalchemy import delete, func, select
 
 from portal.extensions import db
-from portal.labels import cti_error_text
+from portal.labels import cti_error_text, cti_event_label, direction_label, phone_state_label
 from portal.models import (
     CtiAgent,
     CtiEvent,
@@ -55,11 +55,16 @@ def check_range(first: date, last: date) -> None:
 def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_ROWS, progress=None):
     """The events of days first..last (service time zone) while monitoring was on, oldest first, in a spooled
     temporary file; rows are streamed from the database in batches (plain columns, not ORM objects).
-    `progress(done, total)` is called every 10,000 rows. Returns (file, row count)."""
+    `progress(done, total)` is called every 10,000 rows. Returns (file, row count).
+
+    Written in the language of the member who asked (the export job runs in it; only that member downloads the
+    file): the event, the agent state and the direction by their labels. The telephony's own names of the event and
+    the state follow in the last two columns, for comparing with the telephony's logs and for scripts."""
     check_range(first, last)
     zone = ZoneInfo(service.time_zone)
     columns = [_("Time"), _("Service"), _("Agent"), _("Login ID"), _("CTI ID"), _("CTI number"), _("Event"),
-               _("Direction"), _("Counterpart"), _("Call ID"), _("Duration (s)"), _("Detail")]
+               _("Agent state"), _("Direction"), _("Counterpart"), _("Call ID"), _("Duration (s)"), _("Detail"),
+               _("Event code"), _("State code")]
     agents = {m_id: (name, login, cti_number) for m_id, name, login, cti_number in db.session.execute(
         select(Member.id, Member.name, Member.login_id, CtiAgent.cti_number)
         .outerjoin(CtiAgent, CtiAgent.member_id == Member.id).where(Member.organization_id == service.organization_id))}
@@ -82,11 +87,15 @@ def workbook(service: Service, first: date, last: date, sheet_rows: int = SHEET_
             sheet.append(_header(sheet, columns))
             in_sheet = 0
         name, login, number = agents.get(member_id, ("", "", ""))
-        detail = detail if isinstance(detail, dict) else {"detail": detail} if detail is not None else {}
+        detail = dict(detail) if isinstance(detail, dict) else {"detail": detail} if detail is not None else {}
+        state = detail.pop("state", None)
+        state = None if state is None else _flat(state)
         sheet.append(row_cells(sheet, [
             occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), service_name, name, login, cti_id or "",
-            number or "", kind, direction or "", counterpart or "", call_id or "", _duration(detail.get("duration")),
+            number or "", cti_event_label(kind), phone_state_label(state), direction_label(direction),
+            counterpart or "", call_id or "", _duration(detail.get("duration")),
             ", ".join(f"{k}={_flat(v)}" for k, v in detail.items()) + (f" ({error})" if error else ""),
+            kind, state or "",
         ]))
         count += 1
         in_sheet += 1

@@ -28,6 +28,7 @@ from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import messages
 from portal.extensions import db
 from portal.models import JobRun, JobState, JobStop
 from portal.models.base import utcnow
@@ -357,35 +358,43 @@ def claim(run_id: int, rq_job_id: str | None, now: datetime | None = None) -> Jo
     return db.session.get(JobRun, run_id, populate_existing=True) if taken == 1 else None
 
 
-def progress_values(progress: int, message: str | None = None) -> dict:
-    """A run's progress as column values: 0..100, the message cut to its column."""
-    values = {"progress": max(0, min(100, int(progress)))}
-    if message is not None:
-        values["message"] = message[:500]
-    return values
+def message_values(code: str | None, params: dict | None = None) -> dict:
+    """A run's message as column values: a code of portal.messages and its parameters (never text: the page says it
+    in its reader's language)."""
+    return {"message_code": code, "message_args": params or {}} if code else {}
 
 
-def set_progress(run: JobRun, progress: int, message: str | None = None) -> None:
-    for column, value in progress_values(progress, message).items():
+def job_message(run: JobRun) -> str | None:
+    """The run's progress or outcome in the reader's language (a run from before codes: its text as stored)."""
+    return messages.text(run.message_code, run.message_args, run.message)
+
+
+def progress_values(progress: int, code: str | None = None, params: dict | None = None) -> dict:
+    """A run's progress as column values: 0..100, and what it says (see message_values)."""
+    return {"progress": max(0, min(100, int(progress))), **message_values(code, params)}
+
+
+def set_progress(run: JobRun, progress: int, code: str | None = None, params: dict | None = None) -> None:
+    for column, value in progress_values(progress, code, params).items():
         setattr(run, column, value)
     db.session.flush()
 
 
-def finish(run: JobRun, *, result: dict | None = None, message: str | None = None) -> None:
+def finish(run: JobRun, *, result: dict | None = None, code: str | None = None, params: dict | None = None) -> None:
     run.state, run.progress, run.finished_at, run.result = JobState.succeeded, 100, utcnow(), result
-    if message is not None:
-        run.message = message[:500]
+    for column, value in message_values(code, params).items():
+        setattr(run, column, value)
     db.session.flush()
 
 
-def retry_later(run_id: int, attempt: int, message: str) -> None:
+def retry_later(run_id: int, attempt: int, code: str, params: dict | None = None) -> None:
     """An attempt failed and RQ will run the job again: the run waits again (so `claim` takes it), saying so. Only
     while it is still this attempt's: one the reconciler restarted meanwhile belongs to the next."""
-    _end_attempt(run_id, attempt, state=JobState.pending, progress=0, message=message[:500])
+    _end_attempt(run_id, attempt, state=JobState.pending, progress=0, **message_values(code, params))
 
 
-def fail(run_id: int, attempt: int, message: str) -> None:
-    _end_attempt(run_id, attempt, state=JobState.failed, finished_at=utcnow(), message=message[:500])
+def fail(run_id: int, attempt: int, code: str, params: dict | None = None) -> None:
+    _end_attempt(run_id, attempt, state=JobState.failed, finished_at=utcnow(), **message_values(code, params))
 
 
 def _end_attempt(run_id: int, attempt: int, **values) -> None:
@@ -433,7 +442,8 @@ def restart(run: JobRun, now: datetime | None = None) -> str | None:
         return None
     given_up = run.attempts >= MAX_ATTEMPTS
     values = (dict(state=JobState.failed, stop=JobStop.given_up, finished_at=now) if given_up
-              else dict(state=JobState.pending, stop=JobStop.worker_stopped, progress=0, message=None))
+              else dict(state=JobState.pending, stop=JobStop.worker_stopped, progress=0, message=None,
+                        message_code=None, message_args=None))
     changed = db.session.execute(
         update(JobRun).where(JobRun.id == run.id, JobRun.state == JobState.running, JobRun.attempts == run.attempts,
                              _last_sign() < stale_before(now))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from itertools import islice
 from time import monotonic
-from typing import Callable
+from typing import IO, Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -15,6 +15,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from portal import messages
 from portal.extensions import db
 from portal.models import (
     BatchStatus,
@@ -34,15 +35,16 @@ from portal.services import jobs as job_runs
 from portal.services.migration_files import (
     ErrorReport,
     FileRefused,
-    header_label,
     open_workbook,
     precheck,
+    report_text,
     template_differences,
 )
 from portal.services.migration_rows import RowValidator, blank, members_of
 from portal.services.storage import load, store
 from portal.services.ticket_fields import fields_of, fingerprint
 from portal.services.tickets import reserve_numbers
+from portal.services.xlsx_writer import relabel
 
 MAX_STORED_ERRORS = 200
 MAX_CHECK_ATTEMPTS = 3  # a file that kills its worker every time is refused, not checked forever
@@ -63,10 +65,8 @@ def read_rows(batch: MigrationBatch, service: Service, fields: list[TicketField]
     opened = open_workbook(stored.data, max_rows=config["MIGRATION_MAX_ROWS"])
     problems = template_differences(opened, service, fields)
     if problems:
-        raise FileRefused(_("The file does not match the current template of %(name)s: %(problems)s Download the "
-                            "template again.", name=service.name, problems=" ".join(problems)), "outdated_template")
-    lang = "ko" if any(h == header_label(f, "ko") for h, f in zip(opened.header, fields)) else "en"
-    validator = RowValidator(service, fields, lang, members, assigned)
+        raise FileRefused.of("outdated_template", name=service.name, problems=problems)
+    validator = RowValidator(service, fields, members, assigned)
     for done, (number, row) in enumerate(opened.rows, start=1):
         if on_progress and done % PROGRESS_EVERY == 0 and on_progress(int(opened.progress[0] * 100)) is False:
             return
@@ -84,8 +84,7 @@ def upload(actor: Actor, service: Service, filename: str, data: bytes) -> Migrat
         raise ServiceError(_("Tickets can be migrated only into a contracted, not terminated service."),
                            "service_closed")
     if not (filename or "").lower().endswith(".xlsx"):
-        raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it again."),
-                          "not_xlsx")
+        raise FileRefused.of("not_xlsx")
     stored = store(service.organization_id, purpose="migration_upload", filename=filename,
                    content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", data=data)
     batch = MigrationBatch(organization_id=service.organization_id, service_id=service.id, file_id=stored.id,
@@ -108,7 +107,7 @@ def begin_check(batch_id: int) -> MigrationBatch | None:
     if batch is None or batch.status != BatchStatus.checking:
         return None
     if batch.check_attempts >= MAX_CHECK_ATTEMPTS:
-        _end_check(batch_id, _stopped_too_often(batch.check_attempts))
+        _end_check(batch_id, "check_stopped", {"n": batch.check_attempts})
         return None
     batch.check_attempts += 1
     batch.heartbeat_at = utcnow()
@@ -151,9 +150,7 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
         if row_errors:
             error_count += 1
             report.add(number, raw, row_errors)
-            for column, message in row_errors:
-                if len(errors) < MAX_STORED_ERRORS:
-                    errors.append({"row": number, "column": column, "message": message})
+            errors.extend({"row": number, **error} for error in row_errors[:MAX_STORED_ERRORS - len(errors)])
     db.session.refresh(batch, ["status"])
     if batch.status != BatchStatus.checking:  # deleted while being checked
         return batch
@@ -161,34 +158,32 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
     batch.assignees = assignees  # the apply makes sure they are still members before its first ticket
     batch.fingerprint, batch.finished_at = checked_fingerprint, utcnow()
     if rows == 0:
-        batch.status, batch.message = BatchStatus.check_failed, _("The file has no ticket rows.")
+        batch.status, batch.message_code, batch.message_args = BatchStatus.check_failed, "no_rows", {}
     elif error_count:
-        batch.status = BatchStatus.check_failed
-        batch.message = _("%(bad)s of %(rows)s rows have errors. Download the error report, correct them and upload "
-                          "the file again.", bad=f"{error_count:,}", rows=f"{rows:,}")
+        batch.status, batch.message_code = BatchStatus.check_failed, "row_errors"
+        batch.message_args = {"bad": error_count, "rows": rows}
         batch.error_report_file_id = store(batch.organization_id, purpose="migration_errors",
                                            filename=f"errors-{batch.id}.xlsx", content_type="application/vnd."
                                            "openxmlformats-officedocument.spreadsheetml.sheet", data=report.save()).id
     else:
-        batch.status, batch.message = BatchStatus.ready, _("%(rows)s rows are ready. Confirm to reserve them.",
-                                                           rows=f"{rows:,}")
+        batch.status, batch.message_code, batch.message_args = BatchStatus.ready, "ready", {"rows": rows}
     return batch
 
 
 def end_broken_check(batch_id: int, exc: Exception) -> MigrationBatch | None:
     """End a check that `exc` stopped, with a message: a refused file says why; anything else says that something
     in the file stopped the check (the exception is in the worker's log)."""
-    if isinstance(exc, FileRefused):
-        return _end_check(batch_id, exc.message)
-    return _end_check(batch_id, _("The file could not be checked: something in it stopped the check. Save it "
-                                  "again from Excel, or split it, and upload it again (batch %(id)d).", id=batch_id))
+    if isinstance(exc, FileRefused) and exc.params is not None:
+        return _end_check(batch_id, exc.code, exc.params)
+    return _end_check(batch_id, "check_broken", {"id": batch_id})
 
 
-def _end_check(batch_id: int, message: str) -> MigrationBatch | None:
-    """check_failed with `message`, unless the batch left the check meanwhile (deleted)."""
+def _end_check(batch_id: int, code: str, params: dict) -> MigrationBatch | None:
+    """check_failed, saying `code` (portal.messages), unless the batch left the check meanwhile (deleted)."""
     db.session.execute(update(MigrationBatch).where(
         MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking).values(
-        status=BatchStatus.check_failed, message=message[:1000], progress=100, finished_at=utcnow()))
+        status=BatchStatus.check_failed, message_code=code, message_args=params, progress=100,
+        finished_at=utcnow()))
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
@@ -311,8 +306,8 @@ def apply(batch_id: int, run: int, checkpoint: Callable[[], None] = lambda: None
         done, reserved = done + len(chunk), 0
     _owned(batch_id, run, MigrationBatch.applied_rows == done, MigrationBatch.numbers_count == 0,
            status=BatchStatus.completed, created_tickets=done, finished_at=utcnow(), progress=100,
-           heartbeat_at=utcnow(), duration_ms=_plus_ms(monotonic() - started),
-           message=_("%(n)s tickets were created.", n=f"{done:,}"))
+           heartbeat_at=utcnow(), duration_ms=_plus_ms(monotonic() - started), message_code="applied",
+           message_args={"n": done})
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
@@ -335,8 +330,7 @@ def _start(batch: MigrationBatch, service: Service, run: int) -> None:
     the rows are applied with is fixed on the batch for every run of this apply."""
     fields = fields_of(service)
     if fingerprint(fields) != batch.fingerprint:
-        raise ServiceError(_("The ticket fields of %(name)s changed after the check. Upload the file again.",
-                             name=service.name), "fields_changed")
+        raise ServiceError.of("fields_changed", name=service.name)
     assignees = batch.assignees
     if assignees is None:  # checked before checks recorded the assignees: one pass over the file finds them
         assignees = {}
@@ -345,9 +339,7 @@ def _start(batch: MigrationBatch, service: Service, run: int) -> None:
     members = members_of(service.id)
     gone = sorted(login for login, member_id in assignees.items() if members.get(login) != member_id)
     if gone:
-        raise ServiceError(_("The file assigns tickets to %(logins)s, no longer a member of %(name)s. Add them to "
-                             "the service again, or correct the file and upload it again.",
-                             logins=", ".join(gone[:10]), name=service.name), "assignee_gone")
+        raise ServiceError.of("assignee_gone", logins=gone[:10], name=service.name)
     _owned(batch.id, run, MigrationBatch.applied_rows == 0, assignees=assignees,
            applied_fields=[[f.key, f.system, f.type.value, f.label_ko, f.label_en, f.required, f.choices]
                            for f in fields])
@@ -375,11 +367,15 @@ def _reserve(batch_id: int, service_id: int, run: int, count: int) -> int:
 def apply_failed(batch_id: int, run: int, exc: Exception) -> MigrationBatch | None:
     """Record why an apply failed before its first ticket (its transaction rolled back): a refusal's own
     message, else the exception. An apply with tickets already is never failed: it is continued."""
-    reason = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ServiceError) and exc.params is not None:
+        code, params = exc.code, exc.params
+    else:  # an unexpected error: its text is the program's (in English), not a message of ours
+        code, params = "apply_error", {"error": f"{type(exc).__name__}: {exc}"[:500]}
     db.session.execute(update(MigrationBatch).where(
         MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.applying,
         MigrationBatch.apply_runs == run, MigrationBatch.applied_rows == 0).values(
-        status=BatchStatus.failed, finished_at=utcnow(), heartbeat_at=None, message=reason[:1000]))
+        status=BatchStatus.failed, finished_at=utcnow(), heartbeat_at=None, message_code=code,
+        message_args=params))
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
@@ -404,8 +400,7 @@ def _ticket_rows(batch: MigrationBatch, service: Service, fields: list[TicketFie
     batch_id, organization_id, service_id = batch.id, service.organization_id, service.id
     for row_number, _raw, values, errors in read_rows(batch, service, fields, members=members, assigned=assigned):
         if errors:
-            raise ServiceError(_("Row %(row)d no longer passes the check: %(error)s Upload the file again.",
-                                 row=row_number, error=errors[0][1]), "row_invalid")
+            raise ServiceError.of("row_invalid", row=row_number, error=errors[0])
         tags = [t.strip() for t in values.get("tags", "").split(",") if t.strip()] if values.get("tags") else None
         custom = {k: _jsonable(values[k]) for k in custom_keys if k in values}
         yield {
@@ -467,8 +462,7 @@ def restart_stopped(now: datetime | None = None) -> dict[str, list[int]]:
         runs = (checks if checking else applies).get(batch.id, [])
         if checking and batch.check_attempts >= MAX_CHECK_ATTEMPTS:
             if not job_runs.any_alive(runs, now):
-                with force_locale(_language_of(batch.uploader_id)):  # as the result mail: nobody asked here
-                    _end_check(batch.id, _stopped_too_often(batch.check_attempts))
+                _end_check(batch.id, "check_stopped", {"n": batch.check_attempts})
                 outcome["failed_checks"].append(batch.id)
             continue
         if not checking and not runs and _apply_given_up(batch.id):
@@ -481,11 +475,6 @@ def restart_stopped(now: datetime | None = None) -> dict[str, list[int]]:
         if done == "restarted":
             outcome["restarted_checks" if checking else "restarted_applies"].append(batch.id)
     return outcome
-
-
-def _stopped_too_often(attempts: int) -> str:
-    return _("The check stopped %(n)d times without finishing; the file may be too large or too complex. Split it "
-             "and upload the parts.", n=attempts)
 
 
 def _apply_given_up(batch_id: int) -> bool:
@@ -528,5 +517,20 @@ def _result_mail(batch: MigrationBatch, uploader: Member) -> tuple[str, str, str
                else _("Migration failed: %(file)s", file=batch.filename))
     body = _("Hello %(name)s,\n\nThe ticket migration of %(file)s has %(outcome)s.\n%(message)s\n",
              name=uploader.name, file=batch.filename,
-             outcome=_("completed") if ok else _("failed; nothing was applied"), message=batch.message or "")
+             outcome=_("completed") if ok else _("failed; nothing was applied"), message=batch_message(batch) or "")
     return uploader.email, subject, body
+
+
+def batch_message(batch: MigrationBatch) -> str | None:
+    """The batch's outcome in the reader's language (a batch from before codes: its text as stored)."""
+    return messages.text(batch.message_code, batch.message_args, batch.message)
+
+
+def error_report(batch: MigrationBatch) -> IO[bytes] | None:
+    """The batch's error report in the reader's language: the rows as uploaded, the header and errors said for
+    whoever downloads it (a report from before codes comes as it was made). None when it has none."""
+    stored = load(batch.organization_id, batch.error_report_file_id) if batch.error_report_file_id else None
+    if stored is None:
+        return None
+    say = messages.RowErrors()
+    return relabel(stored.data, lambda text: report_text(text, say), title=_("Errors"))

@@ -7,25 +7,29 @@ are checked as real .xlsx zips with a bounded decompressed size before any parsi
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from typing import Iterator
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from portal.labels import choice_label
+from portal.messages import RowErrors
 from portal.models import FieldType, Service, TicketField
 from portal.services import ServiceError
 from portal.services.exports import cell_value, put, row_cells
 from portal.services.ticket_fields import fingerprint
 from portal.services.xlsx_reader import TooLarge, XlsxError
 from portal.services.xlsx_reader import Workbook as Reader
+from portal.services.xlsx_writer import Shared, SheetWriter
 
 DATA_SHEET = "tickets"
-GUIDE_SHEET = "guide"
 META_SHEET = "_template"
 LISTS_SHEET = "_choices"
 MAX_COLUMNS = 200
@@ -64,8 +68,19 @@ EXAMPLES = {
 
 
 def template_workbook(service: Service, fields: list[TicketField], lang: str) -> bytes:
-    """The .xlsx to fill: labelled header (required marked *), drop-downs for choices, date formats, a guide
-    sheet, and a hidden sheet with the fingerprint of the field configuration."""
+    """The .xlsx to fill, in `lang`: labelled header (required marked *), drop-downs for choices, date formats, a
+    guide sheet, and a hidden sheet with the fingerprint of the field configuration. A system field's choices are
+    codes: the drop-downs and the guide offer their labels (the check takes a label in either language, or the
+    code, and stores the code)."""
+    with force_locale(lang):
+        return _template_workbook(service, fields, lang)
+
+
+def _choices(field: TicketField) -> list[str]:
+    return [choice_label(field.key, choice) for choice in field.choices or []]
+
+
+def _template_workbook(service: Service, fields: list[TicketField], lang: str) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = DATA_SHEET
@@ -81,7 +96,7 @@ def template_workbook(service: Service, fields: list[TicketField], lang: str) ->
         ws.column_dimensions[letter].width = max(12, min(40, len(cell.value) * 2 + 4))
         rows = f"{letter}2:{letter}{FORMATTED_ROWS + 1}"
         if field.choices and field.type in (FieldType.single_choice, FieldType.multi_choice):
-            for i, choice in enumerate(field.choices, start=1):
+            for i, choice in enumerate(_choices(field), start=1):
                 put(lists.cell(row=i, column=col), choice)
             source = f"'{LISTS_SHEET}'!${letter}$1:${letter}${len(field.choices)}"
             # A multiple choice takes "a, b": the list helps, the check happens on upload.
@@ -99,16 +114,17 @@ def template_workbook(service: Service, fields: list[TicketField], lang: str) ->
                 ws.cell(row=row, column=col).number_format = fmt
     ws.freeze_panes = "A2"
 
-    guide = wb.create_sheet(GUIDE_SHEET)
+    guide = wb.create_sheet(_("Guide"))  # read by people only (the upload reads the data and hidden sheets)
     guide.append(row_cells(guide, [_("Column"), _("Key"), _("Required"), _("Takes"), _("Allowed values"),
                                    _("Example")]))
     for cell in guide[1]:
         cell.font = bold
     for field in fields:
-        example = ", ".join(field.choices[:2]) if field.type == FieldType.multi_choice and field.choices else (
-            field.choices[0] if field.choices else EXAMPLES.get(field.type, ""))
+        choices = _choices(field)
+        example = ", ".join(choices[:2]) if field.type == FieldType.multi_choice and choices else (
+            choices[0] if choices else EXAMPLES.get(field.type, ""))
         guide.append(row_cells(guide, [_label(field, lang), field.key, _("Yes") if field.required else _("No"),
-                                       _type_help(field), ", ".join(field.choices or []), example]))
+                                       _type_help(field), ", ".join(choices), example]))
     guide.append([])
     guide.append(row_cells(guide, [_("Fill the sheet %(sheet)s from row 2. Do not change the header row or the hidden "
                                      "sheets: the file is checked against the service's current ticket fields.",
@@ -131,24 +147,21 @@ def precheck(data: bytes, *, max_uncompressed: int) -> None:
     """Refuse anything that is not a sane .xlsx before a parser touches it: not a zip, a corrupt zip, missing
     workbook parts, or a decompressed size (zip bomb) above `max_uncompressed` bytes."""
     if not data:
-        raise FileRefused(_("The file is empty."), "empty_file")
+        raise FileRefused.of("empty_file")
     buffer = io.BytesIO(data)
     if not zipfile.is_zipfile(buffer):
-        raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it again."),
-                          "not_xlsx")
+        raise FileRefused.of("not_xlsx")
     try:
         with zipfile.ZipFile(buffer) as archive:
             infos = archive.infolist()
             names = {info.filename for info in infos}
             if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-                raise FileRefused(_("This is not an .xlsx file. Save it as Excel Workbook (.xlsx) and upload it "
-                                    "again."), "not_xlsx")
+                raise FileRefused.of("not_xlsx")
             total = sum(info.file_size for info in infos)
             if total > max_uncompressed:
-                raise FileRefused(_("The file unpacks to more than %(mb)d MB. Split it into smaller files.",
-                                    mb=max_uncompressed // (1024 * 1024)), "too_big_unpacked")
+                raise FileRefused.of("too_big_unpacked", mb=max_uncompressed // (1024 * 1024))
     except zipfile.BadZipFile:
-        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from None
+        raise FileRefused.of("corrupt") from None
 
 
 @dataclass
@@ -169,8 +182,7 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
         workbook = Reader(data)
         names = workbook.sheet_names
         if DATA_SHEET not in names or META_SHEET not in names:
-            raise FileRefused(_("This file is not a migration template of this portal. Download the template "
-                                "and fill it in."), "not_template")
+            raise FileRefused.of("not_template")
         meta = {}
         for _number, row in workbook.rows(META_SHEET, max_rows=50, max_columns=MAX_COLUMNS + 1):
             if row and row[0] not in (None, ""):
@@ -182,9 +194,9 @@ def open_workbook(data: bytes, *, max_rows: int) -> OpenedFile:
     except TooLarge as exc:
         raise _too_large(exc, max_rows) from None
     except XlsxError as exc:
-        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
+        raise FileRefused.of("corrupt") from exc
     if first is None or first[0] != 1:
-        raise FileRefused(_("The sheet %(sheet)s is empty.", sheet=DATA_SHEET), "empty_sheet")
+        raise FileRefused.of("empty_sheet", sheet=DATA_SHEET)
     return OpenedFile(
         fingerprint=str((meta.get("fingerprint") or [""])[0]), service_key=str((meta.get("service") or [""])[0]),
         keys=[str(k) for k in meta.get("keys", []) if k not in ("", None)],
@@ -199,65 +211,91 @@ def _limited(rows: Iterator[tuple[int, list]], max_rows: int) -> Iterator[tuple[
     except TooLarge as exc:
         raise _too_large(exc, max_rows) from None
     except XlsxError as exc:
-        raise FileRefused(_("The file is damaged (not a readable .xlsx)."), "corrupt") from exc
+        raise FileRefused.of("corrupt") from exc
 
 
 def _too_large(exc, max_rows: int) -> FileRefused:
     if exc.what == "columns":
-        return FileRefused(_("The sheet has %(n)s columns; a template has at most %(max)d.", n=f"{exc.extent:,}",
-                             max=MAX_COLUMNS), "too_many_columns")
-    return FileRefused(_("The sheet has %(n)s rows; one file takes at most %(max)s. Split it.",
-                         n=f"{exc.extent - 1:,}", max=f"{max_rows:,}"), "too_many_rows")
+        return FileRefused.of("too_many_columns", n=exc.extent, max=MAX_COLUMNS)
+    return FileRefused.of("too_many_rows", n=exc.extent - 1, max=max_rows)
 
 
-def template_differences(opened: OpenedFile, service: Service, fields: list[TicketField]) -> list[str]:
-    """Why a file does not match the service's current template (empty when it matches)."""
+def template_differences(opened: OpenedFile, service: Service, fields: list[TicketField]) -> list[list]:
+    """Why a file does not match the service's current template, as [code, params] pairs of portal.messages (empty
+    when it matches)."""
     if opened.service_key != service.service_key:
-        return [_("The file is the template of another service (%(other)s), not of %(this)s.",
-                  other=opened.service_key or "?", this=service.service_key)]
+        return [["other_service", {"other": opened.service_key[:100] or "?", "this": service.service_key}]]
     problems = []
     current = [f.key for f in fields]
     missing = [k for k in current if k not in opened.keys]
     extra = [k for k in opened.keys if k not in current]
     if missing:
-        problems.append(_("Columns added since the template was made: %(keys)s.", keys=", ".join(missing)))
+        problems.append(["columns_added", {"keys": missing}])
     if extra:
-        problems.append(_("Columns removed since the template was made: %(keys)s.", keys=", ".join(extra)))
+        problems.append(["columns_removed", {"keys": [k[:100] for k in extra[:20]]}])
     if not missing and not extra and opened.keys != current:
-        problems.append(_("The column order changed since the template was made."))
+        problems.append(["column_order", {}])
     if not problems and opened.fingerprint != fingerprint(fields):
-        problems.append(_("Field settings (required flags, types or choices) changed since the template was made."))
+        problems.append(["field_settings", {}])
     expected = {header_label(f, lang) for f in fields for lang in ("ko", "en")}
     wanted = [f.key for f in fields]
     header = opened.header[: len(wanted)]
     if not problems:
-        wrong = [h for h in header if h not in expected]
+        wrong = [h[:100] for h in header if h not in expected]
         if len(header) != len(wanted) or wrong:
-            problems.append(_("The header row was changed: %(cols)s.", cols=", ".join(wrong) or _("columns missing")))
-    trailing = [h for h in opened.header[len(wanted):] if h]
+            problems.append(["header_changed", {"cols": wrong[:20]}])
+    trailing = [h[:100] for h in opened.header[len(wanted):] if h]
     if trailing:
-        problems.append(_("Unknown columns: %(cols)s.", cols=", ".join(trailing[:5])))
+        problems.append(["unknown_columns", {"cols": trailing[:5]}])
     return problems
 
 
 class ErrorReport:
-    """The failing rows as uploaded, with their row number and what is wrong, written as the check meets them
-    (a write-only workbook streams its rows to a temporary file: a file of 200,000 bad rows is not held in
-    memory)."""
+    """The failing rows as uploaded, with their row number and what is wrong, written as the check meets them to
+    temporary files (a file of 200,000 bad rows is not held in memory).
+
+    Whoever downloads it reads it in their own language, and it is built once, at the check: its header and its
+    errors are kept as codes in the workbook's shared strings, which `report_text` says again at each download
+    (xlsx_writer.relabel rewrites that one part and copies the rows, about a second for 200,000 rows). Building it
+    from the stored codes at each download instead would mean reading the uploaded file again (up to 200,000 rows:
+    a minute and more, past a request's time)."""
+
+    ERRORS_PER_ROW = 50  # an Excel cell holds 32,767 characters; the codes of 50 errors fit whatever they quote
 
     def __init__(self, fields: list[TicketField]):
-        self.fields, self.workbook, self.sheet = fields, None, None
+        self.fields, self.sheet = fields, None
 
-    def add(self, number: int, raw: list, row_errors: list[tuple[str, str]]) -> None:
+    def add(self, number: int, raw: list, row_errors: list[dict]) -> None:
         if self.sheet is None:  # made at the first failing row: a good file never opens one
-            self.workbook = Workbook(write_only=True)
-            self.sheet = self.workbook.create_sheet(_("Errors"))
-            self.sheet.append(row_cells(self.sheet, [_("Row"), _("Errors")] + [
-                f.label_ko + (" *" if f.required else "") for f in self.fields]))
-        message = "; ".join(f"{column}: {text}" for column, text in row_errors)
-        self.sheet.append(row_cells(self.sheet, [number, message] + list(raw)[:len(self.fields)]))
+            self.sheet = SheetWriter("Errors", widths={1: 8, 2: 60})
+            self.sheet.append([_shared("h", "row"), _shared("h", "errors")] + [
+                _shared("f", f.label_ko, f.label_en, f.required) for f in self.fields], bold=True)
+        self.sheet.append([number, _shared("e", row_errors[:self.ERRORS_PER_ROW])] + list(raw)[:len(self.fields)])
 
     def save(self) -> bytes:
         out = io.BytesIO()
-        self.workbook.save(out)
+        self.sheet.save(out)
         return out.getvalue()
+
+
+def _shared(*item) -> Shared:
+    return Shared(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+
+
+def report_text(stored: str, say: RowErrors) -> str:
+    """A shared string of an error report in the reader's language (`say`'s): a header (the row, the errors, a
+    field's labels) or a row's errors."""
+    try:
+        item = json.loads(stored)
+    except ValueError:
+        return stored
+    if not isinstance(item, list) or not item:
+        return stored
+    kind, *rest = item
+    if kind == "h" and rest:
+        return {"row": _("Row"), "errors": _("Errors")}.get(rest[0], str(rest[0]))
+    if kind == "f" and len(rest) == 3:
+        return say.column(rest[:2]) + (" *" if rest[2] else "")
+    if kind == "e" and rest and isinstance(rest[0], list):
+        return say.errors(rest[0])
+    return stored

@@ -1,5 +1,6 @@
 """Migration rows: one sheet row of a filled template turned into ticket values, or into the errors a person
-can correct (column label and message, in the reader's language)."""
+can correct. An error is stored, so it is a code and its parameters with the field's labels in both languages
+({column: [Korean, English], code, args}); portal.messages says it in the reader's language."""
 from __future__ import annotations
 
 import re
@@ -7,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.extensions import db
+from portal.labels import choice_spellings
 from portal.models import FieldType, Member, Service, ServiceMember, TicketField
 
 LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
@@ -22,8 +23,16 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
 
 
+PARAM_MAX = 100  # a cell's value quoted in an error is cut: an error is stored, and shown in a table cell
+
+
 class RowError(ValueError):
-    pass
+    """What is wrong with one cell: a code of portal.messages' row errors and its parameters."""
+
+    def __init__(self, code: str, **params):
+        super().__init__(code)
+        self.code = code
+        self.params = {k: v[:PARAM_MAX] if isinstance(v, str) else v for k, v in params.items()}
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # invisible in Excel, refused by PostgreSQL
@@ -47,13 +56,13 @@ def _text(value) -> str:
 
 def _number(value):
     if isinstance(value, bool):
-        raise RowError(_("Enter a number."))
+        raise RowError("number")
     if isinstance(value, (int, float)):
         return int(value) if float(value).is_integer() else float(value)
     try:
         number = float(str(value).replace(",", ""))
     except ValueError:
-        raise RowError(_("Enter a number.")) from None
+        raise RowError("number") from None
     return int(number) if number.is_integer() else number
 
 
@@ -67,7 +76,7 @@ def _date(value) -> date:
             return datetime.strptime(str(value).strip(), fmt).date()
         except ValueError:
             continue
-    raise RowError(_("Enter a real date as YYYY-MM-DD."))
+    raise RowError("date")
 
 
 def _datetime(value, zone: ZoneInfo) -> datetime:
@@ -83,7 +92,7 @@ def _datetime(value, zone: ZoneInfo) -> datetime:
             except ValueError:
                 continue
         else:
-            raise RowError(_("Enter a real date and time as YYYY-MM-DD HH:MM."))
+            raise RowError("datetime")
     return moment.replace(tzinfo=zone).astimezone(timezone.utc)
 
 
@@ -98,39 +107,42 @@ class FieldSpec:
     choices: tuple | None
     label_ko: str
     label_en: str
+    spellings: dict | None  # a choice as a file may hold it (lower case) → the choice stored
+
+    @property
+    def column(self) -> list[str]:
+        """The field's labels, [Korean, English]: how a stored error names its column."""
+        return [self.label_ko, self.label_en]
 
 
 class RowValidator:
     """Turns one sheet row into ticket values, or a list of (column label, message) errors."""
 
-    def __init__(self, service: Service, fields: list[TicketField], lang: str, members: dict[str, int] | None = None,
+    def __init__(self, service: Service, fields: list[TicketField], members: dict[str, int] | None = None,
                  assigned: dict[str, int] | None = None):
         """`members`: login ID (lower case) → member id of who may be assignee (the service's members by default);
         the assignees the rows name are collected into `assigned`, in the same form."""
-        self.lang = lang
         self.fields = [FieldSpec(f.key, f.type, f.required, tuple(f.choices) if f.choices else None, f.label_ko,
-                                 f.label_en) for f in fields]
+                                 f.label_en, choice_spellings(f.key, f.choices) if f.choices else None)
+                       for f in fields]
         self.zone = ZoneInfo(service.time_zone)
         self.members = members_of(service.id) if members is None else members
         self.assigned = {} if assigned is None else assigned
         self.seen_external: dict[str, int] = {}
 
-    def label(self, field: TicketField) -> str:
-        return field.label_ko if self.lang == "ko" else field.label_en
-
-    def convert(self, field: TicketField, value):
+    def convert(self, field: FieldSpec, value):
         kind = field.type
         if kind == FieldType.member:
             login = _text(value).lower()
             if login not in self.members:
-                raise RowError(_("%(login)s is not a member of this service.", login=_text(value)))
+                raise RowError("not_member", login=_text(value))
             self.assigned[login] = self.members[login]
             return self.members[login]
         if kind in (FieldType.text, FieldType.long_text):
             text = _text(value)
             limit = LENGTHS.get(field.key, LONG_TEXT_MAX if kind == FieldType.long_text else TEXT_MAX)
             if len(text) > limit:
-                raise RowError(_("At most %(n)s characters.", n=f"{limit:,}"))
+                raise RowError("too_long", n=limit)
             return text
         if kind == FieldType.number:
             return _number(value)
@@ -140,52 +152,59 @@ class RowValidator:
             return _datetime(value, self.zone)
         if kind == FieldType.single_choice:
             text = _text(value)
-            if text not in (field.choices or []):
-                raise RowError(_("%(value)s is not one of the choices.", value=text))
-            return text
+            if text in (field.choices or ()):
+                return text
+            choice = (field.spellings or {}).get(text.lower())
+            if choice is None:
+                raise RowError("not_choice", value=text)
+            return choice
         if kind == FieldType.multi_choice:
             picked = [part.strip() for part in _text(value).split(",") if part.strip()]
-            unknown = [p for p in picked if p not in (field.choices or [])]
+            chosen = [p if p in (field.choices or ()) else (field.spellings or {}).get(p.lower()) for p in picked]
+            unknown = [p for p, choice in zip(picked, chosen) if choice is None]
             if unknown:
-                raise RowError(_("%(value)s is not one of the choices.", value=", ".join(unknown)))
-            return picked
+                raise RowError("not_choice", value=", ".join(unknown))
+            return chosen
         if kind == FieldType.checkbox:
             text = _text(value).lower() if not isinstance(value, bool) else ("y" if value else "n")
             if text in TRUE:
                 return True
             if text in FALSE:
                 return False
-            raise RowError(_("Enter Y or N."))
+            raise RowError("yes_no")
         if kind == FieldType.email:
             text = _text(value)
             # A syntax check per cell: the full validator is a third of a 100,000-row check, and imported
             # requester addresses are kept as given rather than normalized.
             if not EMAIL_RE.match(text):
-                raise RowError(_("Enter a valid e-mail address."))
+                raise RowError("email")
             return text
         if kind == FieldType.phone:
             text = _text(value)
             if not PHONE_RE.match(text):
-                raise RowError(_("Enter a phone number (digits, spaces, + and -)."))
+                raise RowError("phone")
             return text
-        raise RowError(kind.value)
+        raise RowError("bad_type", type=kind.value)
 
-    def validate(self, row: list, number: int) -> tuple[dict, list[tuple[str, str]]]:
+    def validate(self, row: list, number: int) -> tuple[dict, list[dict]]:
+        """The row's ticket values, and its errors as stored: {column: [Korean, English], code, args}."""
         values, errors = {}, []
         for index, field in enumerate(self.fields):
             raw = row[index] if index < len(row) else ""
             if raw is None or (isinstance(raw, str) and not _text(raw)):
                 if field.required:
-                    errors.append((self.label(field), _("Required.")))
+                    errors.append({"column": field.column, "code": "required", "args": {}})
                 continue
             try:
                 values[field.key] = self.convert(field, raw)
             except RowError as exc:
-                errors.append((self.label(field), str(exc)))
+                errors.append({"column": field.column, "code": exc.code, "args": exc.params})
         external = values.get("external_id")
         if external:
             if external in self.seen_external:
-                errors.append((_("External ID"), _("Same external ID as row %(row)d.", row=self.seen_external[external])))
+                field = next(f for f in self.fields if f.key == "external_id")
+                errors.append({"column": field.column, "code": "duplicate_external",
+                               "args": {"row": self.seen_external[external]}})
             else:
                 self.seen_external[external] = number
         return values, errors

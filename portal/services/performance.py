@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from sqlalchemy import and_, func, select
 
 from portal.extensions import db
-from portal.labels import channel_label, state_label
+from portal.labels import call_outcome_label, channel_label, direction_label, interval_reason_label, state_label
 from portal.models import AgentStateInterval, Call, Member, Service, Ticket, TicketStatus
 from portal.models.base import utcnow
 from portal.services.agent_states import CHAT_STATES, PHONE_STATES
@@ -142,16 +142,17 @@ def export(member: Member, figures_: Figures):
                                        figures_.end, now).get(interval.state, 0)
             sheet.append(row_cells(sheet, [
                 channel_label(channel), state_label(channel, interval.state), local(interval.started_at),
-                local(interval.ended_at), round(seconds), interval.reason or interval.end_reason or ""]))
+                local(interval.ended_at), round(seconds),
+                interval_reason_label(interval.reason or interval.end_reason)]))
     calls = wb.create_sheet(_("Calls"))
     calls.append(row_cells(calls, [_("Started"), _("Direction"), _("Counterpart"), _("Answered"), _("Ended"),
                                    _("Talk time (s)"), _("Outcome")]))
     for call in db.session.scalars(select(Call).where(
             Call.service_id == figures_.service.id, Call.member_id == member.id, Call.started_at >= figures_.start,
             Call.started_at < figures_.end).order_by(Call.started_at)):
-        calls.append(row_cells(calls, [local(call.started_at), call.direction, call.counterpart or "",
-                                       local(call.answered_at), local(call.ended_at), call.talk_seconds,
-                                       call.outcome or ""]))
+        calls.append(row_cells(calls, [local(call.started_at), direction_label(call.direction),
+                                       call.counterpart or "", local(call.answered_at), local(call.ended_at),
+                                       call.talk_seconds, call_outcome_label(call.outcome) if call.outcome else ""]))
     spool = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     wb.save(spool)
     spool.seek(0)

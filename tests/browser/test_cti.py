@@ -266,10 +266,11 @@ def test_admin_sets_up_cti_agent_takes_a_call_and_the_day_log_has_the_events(
     rows = [row for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True)]
     header = rows[0]
     col = {name: header.index(ui(name)) for name in ("CTI ID", "Login ID", "CTI number", "Event", "Counterpart",
-                                                     "Call ID")}
+                                                     "Call ID", "Event code")}
     mine = [r for r in rows[1:] if r[col["CTI ID"]] == CTI_ID]
-    kinds = [r[col["Event"]] for r in mine]
+    kinds = [r[col["Event code"]] for r in mine]
     assert kinds == ["agent_login", "inbound_ringing", "answered", "hangup"], kinds
+    assert [r[col["Event"]] for r in mine] == [ui("Agent login"), ui("Inbound ringing"), ui("Answered"), ui("Hang-up")]
     assert {r[col["Login ID"]] for r in mine} == {AGENT_LOGIN}
     assert {str(r[col["CTI number"]]) for r in mine} == {CTI_NUMBER}
     call_rows = mine[1:]

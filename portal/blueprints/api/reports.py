@@ -25,7 +25,7 @@ from portal.blueprints.api.schemas import (
 from portal.extensions import db
 from portal.models import MigrationBatch, Service
 from portal.params import month
-from portal.services import ServiceError, billing, permission_log
+from portal.services import ServiceError, billing, migration, permission_log
 from portal.tenancy import current_org_id, scoped
 
 blp = Blueprint("api_reports", __name__, url_prefix="/api/v1", description="Charges, migration batches, permission log")
@@ -80,7 +80,8 @@ def list_charges(args):
 
 def batch_out(batch: MigrationBatch, service_key: str) -> dict:
     return {"id": batch.id, "service_id": service_key, "filename": batch.filename, "status": batch.status,
-            "rows": batch.rows, "progress": batch.progress, "error_count": batch.error_count, "message": batch.message,
+            "rows": batch.rows, "progress": batch.progress, "error_count": batch.error_count,
+            "message": migration.batch_message(batch), "message_code": batch.message_code,
             "scheduled_for": batch.scheduled_for, "finished_at": batch.finished_at,
             "created_tickets": batch.created_tickets, "created_at": batch.created_at}
 

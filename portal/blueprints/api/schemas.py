@@ -140,7 +140,10 @@ class BatchSchema(Strict):
     rows = fields.Integer(required=True)
     progress = fields.Integer(required=True)
     error_count = fields.Integer(required=True)
-    message = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True, allow_none=True,
+                            metadata={"description": "The check's or the apply's outcome, in the caller's language"})
+    message_code = fields.String(required=True, allow_none=True, metadata={
+        "description": "The outcome's stable code (null for a batch still checking, or checked before codes)"})
     scheduled_for = fields.DateTime(required=True, allow_none=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
     created_tickets = fields.Integer(required=True, allow_none=True)

@@ -20,7 +20,6 @@ from portal.params import page_arg
 from portal.services import migration
 from portal.services.jobs import start_job
 from portal.services.migration_files import template_workbook
-from portal.services.storage import load
 from portal.services.ticket_fields import fields_of
 from portal.tenancy import get_or_404, scoped
 
@@ -110,11 +109,11 @@ def progress(batch_id: int):
 @bp.get("/<int:batch_id>/errors.xlsx")
 @org_admin_required
 def errors(batch_id: int):
-    batch = _batch(batch_id)
-    stored = load(batch.organization_id, batch.error_report_file_id) if batch.error_report_file_id else None
-    if stored is None:
+    """The error report, in the language of whoever downloads it."""
+    report = migration.error_report(_batch(batch_id))
+    if report is None:
         abort(404)
-    return xlsx_attachment(stored.data, f"migration-errors-{batch.id}.xlsx")
+    return xlsx_attachment(report, f"migration-errors-{batch_id}.xlsx")
 
 
 @bp.post("/<int:batch_id>/confirm")
