@@ -1,8 +1,9 @@
 """CTI event ingest (SPEC 4.3): events from the telephony drive agents' phone states, calls and tickets.
 
 Each event is stored once per (service, external ID); a retried event returns what the first delivery
-stored and does nothing again. An event that cannot drive anything (unknown CTI ID, a hang-up for a call
-never seen) is stored with an error, never raised."""
+stored and does nothing again. An event that cannot drive anything (an unknown CTI ID) is stored with an
+error, never raised. Events may arrive in any order: the first event of a call starts its record, whichever
+it is, and the others complete it; an event older than its agent's latest one changes no state (_Drive)."""
 from __future__ import annotations
 
 import json
@@ -185,8 +186,6 @@ def ingest(service: Service, raw: dict, now: datetime | None = None, cache: dict
         drive = _Drive(service, settings, event, member, late=member is not None and _is_late(member, event))
         try:
             drive.run(values)
-        except _Refused as exc:
-            event.error_code, event.error_args = exc.code, exc.args_
         except ServiceError as exc:
             event.error_code = exc.code[:24]
         if drive.late and event.error_code is None:
@@ -208,14 +207,6 @@ def _is_late(member: Member, event: CtiEvent) -> bool:
 def error_text(event: CtiEvent) -> str | None:
     """Why the event drove nothing (or no state), in the reader's language."""
     return cti_error_text(event.error_code, event.error_args, event.error)
-
-
-class _Refused(Exception):
-    """An event that cannot drive anything (a call never started): its code and parameters go on the event."""
-
-    def __init__(self, code: str, **args) -> None:
-        super().__init__(code)
-        self.code, self.args_ = code, args
 
 
 class _Drive:
@@ -249,19 +240,29 @@ class _Drive:
         else:
             self.phone("ticket_work", reason=agent_states.AFTER_CALL_CHOICE)
 
-    def call(self, required: bool = True) -> Call | None:
+    def call(self, direction: str) -> Call:
+        """The event's call, made from this event when it is the first of its call to arrive: a telephony's
+        events can overtake each other (a hang-up before its ringing), and whichever comes first starts the
+        record the others complete (started_at is the earliest time any of them gives)."""
+        event = self.event
         call = db.session.scalars(select(Call).where(Call.service_id == self.service.id,
-                                                     Call.call_id == self.event.call_id)).first()
-        if call is None and required:
-            raise _Refused("unknown_call", call=self.event.call_id)
+                                                     Call.call_id == event.call_id)).first()
+        if call is None:
+            call = Call(organization_id=self.service.organization_id, service_id=self.service.id,
+                        call_id=event.call_id, direction=event.direction or direction, member_id=event.member_id,
+                        counterpart=event.counterpart, started_at=event.occurred_at)
+            db.session.add(call)
+            db.session.flush()
+        call.started_at = min(call.started_at, event.occurred_at)
+        call.member_id = call.member_id or event.member_id
+        call.counterpart = call.counterpart or event.counterpart
         return call
 
-    def end_call(self, call: Call, outcome: str | None = None) -> None:
+    def end_call(self, call: Call, failed: bool = False) -> None:
         if call.ended_at is None:
-            call.ended_at = max(self.event.occurred_at, call.started_at)
-            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
-            call.outcome = outcome or ("answered" if call.answered_at
-                                       else "abandoned" if call.direction == "IB" else "no_answer")
+            call.ended_at = self.event.occurred_at
+            call.outcome = "failed" if failed and call.answered_at is None else None
+        _settle(call)
         self.after_call()
 
     def run(self, values: dict) -> None:
@@ -283,33 +284,37 @@ class _Drive:
             else:
                 self.phone(values["state"])
         elif kind in ("inbound_ringing", "outbound_dial"):
-            call = self.call(required=False)
-            if call is None:
-                call = Call(organization_id=self.service.organization_id, service_id=self.service.id,
-                            call_id=event.call_id, direction="IB" if kind == "inbound_ringing" else "OB",
-                            member_id=event.member_id, counterpart=event.counterpart, started_at=at)
-                db.session.add(call)
-                db.session.flush()
+            call = self.call("IB" if kind == "inbound_ringing" else "OB")
             if kind == "outbound_dial" and call.ended_at is None:
                 self.phone("outbound_call")
                 if self.settings.outbound_auto_ticket:
                     _open_ticket(self.service, call, event.member_id, at)
         elif kind in ("answered", "connected"):
-            call = self.call()
-            call.answered_at = call.answered_at or at
-            call.member_id = call.member_id or event.member_id
+            call = self.call("IB" if kind == "answered" else "OB")
+            call.answered_at = min(call.answered_at or at, at)
             if call.ended_at is None:
                 self.phone("inbound_call" if call.direction == "IB" else "outbound_call")
+            _settle(call)  # answered after its hang-up arrived: the talk time and outcome follow
             _open_ticket(self.service, call, call.member_id, at)
         elif kind == "transfer":
-            if self.call().ended_at is None:
+            if self.call("IB").ended_at is None:
                 self.phone("transfer")
         elif kind == "hangup":
-            self.end_call(self.call())
+            self.end_call(self.call("IB"))
         elif kind == "error" and event.call_id:  # the telephony failed the call: it is over
-            call = self.call(required=False)
-            if call is not None:
-                self.end_call(call, "failed" if call.answered_at is None else None)
+            self.end_call(self.call("IB"), failed=True)
+
+
+def _settle(call: Call) -> None:
+    """An ended call's talk time and outcome from what is known of it now (events may complete it late)."""
+    if call.ended_at is None:
+        return
+    call.ended_at = max(call.ended_at, call.started_at, call.answered_at or call.started_at)
+    call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds()) if call.answered_at else 0
+    if call.answered_at:
+        call.outcome = "answered"
+    elif call.outcome != "failed":
+        call.outcome = "abandoned" if call.direction == "IB" else "no_answer"
 
 
 def _call_title(service: Service, call: Call) -> str:
