@@ -11,11 +11,11 @@ is replaced within lock TTL + one tick (about 1½ minutes), not 12.
 The worker also reconciles Redis with the database (jobs.scheduling) when it starts and at each tick: a Redis that
 lost its data has lost the periodic reconcile job too, so the workers put it back.
 
-And it rides out a Redis restart: RQ waits for Redis only inside its dequeue; a connection error anywhere else in its
-loop (recording a job that ended, a heartbeat, the maintenance tick, the suspension check) made the worker quit, so one
-Redis restart could stop every worker caught outside its dequeue (a supervisor gives up after a few fast restarts;
-honcho stops every process when one exits). Those steps now log the error and go on, and the dequeue waits for Redis;
-what RQ could not record is the database's to set right (the reconciler).
+And it rides out a Redis restart: RQ waits for Redis only inside its dequeue; a connection error anywhere else
+(recording a job that ended, a heartbeat, the maintenance tick, the suspension check, taking the scheduler lock as it
+starts) made the worker quit, so one Redis restart could stop every worker caught outside its dequeue (a supervisor
+gives up after a few fast restarts; honcho stops every process when one exits). Those steps now log the error and go
+on, and the dequeue waits for Redis; what RQ could not record is the database's to set right (the reconciler).
 """
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ class PortalWorker(Worker):
         reconcile_now()
 
     # The steps of RQ's loop outside its dequeue: a job's end and its records (in the horse's monitor), heartbeats,
-    # state, the suspension check. A job whose end RQ could not record is found by the reconciler.
+    # state, the suspension check. A job whose end RQ could not record is found by the reconciler. And taking the
+    # scheduler lock as the worker starts: without it, the maintenance tick starts the scheduler.
+    _start_scheduler = _rides_out_redis(Worker._start_scheduler)
     execute_job = _rides_out_redis(Worker.execute_job)
     maintain_heartbeats = _rides_out_redis(Worker.maintain_heartbeats)
     heartbeat = _rides_out_redis(Worker.heartbeat)

@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq import Queue
 from rq.job import JobStatus
@@ -82,33 +83,79 @@ class RedisRelay:
         sock.close()
 
 
-def test_a_worker_whose_job_ends_while_redis_is_away_keeps_working_once_it_is_back(tmp_path):
-    relay, redis = RedisRelay(REDIS_URL), Redis.from_url(REDIS_URL)
-    queue_name = f"redis-outage-{uuid.uuid4().hex[:8]}"
-    name = f"outage-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PORTAL_DOTENV": "/dev/null", "PYTHONUNBUFFERED": "1", "REDIS_URL": relay.url,
-           "DATABASE_URL": f"sqlite:///{tmp_path}/worker.db", "PORTAL_WORKER_MAINTENANCE_SECONDS": "2"}
-    log = open(tmp_path / "worker.log", "ab")
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "rq"), "worker", "-w", "jobs.worker.PortalWorker",
-                               "--url", relay.url, "--path", str(ROOT), "--name", name, queue_name], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+class Worker:
+    """A real PortalWorker process on its own queue, talking to Redis through `relay`."""
+
+    def __init__(self, relay: RedisRelay, tmp_path: Path, *options: str):
+        self.name, self.queue_name = f"outage-{uuid.uuid4().hex[:8]}", f"redis-outage-{uuid.uuid4().hex[:8]}"
+        self.log = tmp_path / "worker.log"
+        env = {**os.environ, "PORTAL_DOTENV": "/dev/null", "PYTHONUNBUFFERED": "1", "REDIS_URL": relay.url,
+               "DATABASE_URL": f"sqlite:///{tmp_path}/worker.db", "PORTAL_WORKER_MAINTENANCE_SECONDS": "2"}
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "rq"), "worker", "-w", "jobs.worker.PortalWorker", "--url", relay.url,
+                 "--path", str(ROOT), "--name", self.name, *options, self.queue_name], cwd=ROOT, env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+        self.process.wait(timeout=10)
+
+    def failure(self, error: AssertionError) -> AssertionError:
+        return AssertionError(f"{error}\n{self.log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def relay():
+    relay = RedisRelay(REDIS_URL)
+    yield relay
+    relay.cut()
+
+
+@pytest.fixture
+def redis():
+    connection = Redis.from_url(REDIS_URL)
+    yield connection
+    connection.close()
+
+
+def runs_a_job_once_redis_is_back(worker: Worker, redis: Redis) -> None:
+    job = Queue(worker.queue_name, connection=redis).enqueue("os.getpid")
+    wait_for(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, 60, "a job enqueued once Redis is back")
+    assert worker.process.poll() is None
+
+
+def test_a_worker_whose_job_ends_while_redis_is_away_keeps_working_once_it_is_back(relay, redis, tmp_path):
+    worker = Worker(relay, tmp_path)
     try:
-        wait_for(lambda: redis.exists(f"rq:worker:{name}"), 60, "the worker to start")
-        queue = Queue(queue_name, connection=redis)
-        job = queue.enqueue("time.sleep", 3)
+        wait_for(lambda: redis.exists(f"rq:worker:{worker.name}"), 60, "the worker to start")
+        job = Queue(worker.queue_name, connection=redis).enqueue("time.sleep", 3)
         wait_for(lambda: job.get_status(refresh=True) == JobStatus.STARTED, 30, "the job to start")
         relay.cut()  # the job ends, and the worker tries to record it and go on, while Redis is away
         time.sleep(6)
         relay.restore()
-
-        after = queue.enqueue("os.getpid")
-        wait_for(lambda: after.get_status(refresh=True) == JobStatus.FINISHED, 60, "a job enqueued once Redis is back")
-        assert worker.poll() is None
+        runs_a_job_once_redis_is_back(worker, redis)
     except AssertionError as error:
-        raise AssertionError(f"{error}\n{(tmp_path / 'worker.log').read_text(errors='replace')[-3000:]}") from None
+        raise worker.failure(error) from None
     finally:
+        worker.stop()
+
+
+def test_a_worker_that_loses_redis_as_it_starts_its_scheduler_keeps_working_once_it_is_back(relay, redis, tmp_path):
+    worker = Worker(relay, tmp_path, "--with-scheduler")
+    try:
+        # Cut the moment it has registered: it is reconciling, then takes the scheduler lock (RQ did that outside
+        # any retry).
+        deadline = time.monotonic() + 60
+        while not redis.exists(f"rq:worker:{worker.name}") and time.monotonic() < deadline:
+            time.sleep(0.01)
         relay.cut()
-        if worker.poll() is None:
-            os.killpg(worker.pid, 9)
-        worker.wait(timeout=10)
-        redis.close()
+        time.sleep(5)
+        relay.restore()
+        runs_a_job_once_redis_is_back(worker, redis)
+    except AssertionError as error:
+        raise worker.failure(error) from None
+    finally:
+        worker.stop()
+        redis.delete(f"rq:scheduler-lock:{worker.queue_name}")
