@@ -2,27 +2,28 @@
 
 `scripts/prodlike.sh` starts PostgreSQL and Redis (no persistence) and runs this driver, which:
 
-1. migrates, seeds the demo (`flask seed-demo`), gives CTI credentials to PRODLIKE agents, issues an organization
-   API key and runs `flask jobs schedule`, as an operator deploying would;
+1. migrates, seeds the demo (`flask seed-demo`), gives CTI credentials to PRODLIKE_AGENTS agents, issues an
+   organization API key and runs `flask jobs schedule`, as an operator deploying would;
 2. starts two `gunicorn` web processes (2 workers each, two ports: a load balancer's backends) and two
-   `rq worker -w jobs.worker.PortalWorker --with-scheduler` processes, under a small supervisor that restarts
+   `rq worker -w jobs.worker.PortalWorker --with-scheduler` processes, under a small supervisor that starts again
    whatever dies (1 s later, like systemd's Restart=always);
-3. sends the CTI event streams of the agents (`portal.services.cti_simulator`: logins, calls that open tickets,
-   state changes, logouts), half of the agents through each web process, paced, while it
-   - uploads a migration file (batch A) through web process 1 and waits for its check, kills web process 2
-     (SIGKILL to the whole process group, as a crashed container) and lets the supervisor restart it,
-   - confirms A, makes it due ("it is 01:00": its scheduled time and its RQ job moved to now), uploads the same
-     file again (batch B), and kills with SIGKILL the worker applying A and the worker checking B (each with its
-     work horse and scheduler process): the scheduler lock holder dies with them;
-   - waits until the check and the apply have resumed and finished and a live worker holds the scheduler lock,
-     confirms B (reserved for 01:00 tomorrow), then restarts Redis without persistence (everything in it is
-     lost) while the second half of the CTI streams is being sent, and waits until the scheduler and every
-     periodic job's next run are back;
-4. checks the invariants in the database and Redis and prints the recovery times and a report; exits 1 naming
-   each invariant that failed (and when a wait timed out, what it waited for).
+3. sends the agents' CTI event streams (`portal.services.cti_simulator`: logins, calls that open tickets, state
+   changes, logouts), most agents pinned to one web process, two through both (out of order), while it
+   - uploads through web process 1 a migration file (batch A) and a small one (batch C, then confirmed: reserved
+     for 01:00 tomorrow), and kills web process 2 (SIGKILL to its process group, as a crashed container);
+   - confirms A, makes it due ("it is 01:00": its time and its RQ job moved to now), uploads A's file again
+     (batch B), and kills with SIGKILL the worker applying A and the worker checking B, each with its work horse and
+     scheduler process;
+   - restarts Redis without persistence right after (its record of the killed jobs, the schedules, the scheduler
+     lock and the queues are lost: the database must bring them back) while the rest of the CTI streams is sent;
+   - waits until the check and the apply have resumed and finished, and the scheduler, every periodic job's next
+     run and the pending runs (batch C's apply) are back; then kills the idle worker holding the scheduler lock and
+     waits until the other takes it;
+4. checks the invariants in the database and Redis and prints what happened, the recovery times and a report;
+   exits 1 naming each invariant that failed (and, when a wait timed out, what it waited for).
 
-Knobs (also as options): PRODLIKE_ROWS (rows per migration file, 30,000), PRODLIKE_CALLS (CTI calls, 150),
-PRODLIKE_AGENTS (6), PRODLIKE_TIMEOUT (seconds any one recovery may take, 240).
+Knobs (also as options): PRODLIKE_ROWS (rows of batches A and B, 30,000), PRODLIKE_CALLS (CTI calls, 150),
+PRODLIKE_AGENTS (6), PRODLIKE_TIMEOUT (seconds the recoveries may take after the worker kills, 240).
 """
 from __future__ import annotations
 
@@ -42,13 +43,44 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+import requests
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.job import Job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
+from sqlalchemy import func, or_, select, update
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's portal, whatever the virtualenv has installed
+
+from portal import create_app  # noqa: E402  (here and below: this checkout's portal, now that sys.path says so)
+from portal.devtools.demo import DEMO_DOMAIN, demo_cti_agents  # noqa: E402
+from portal.devtools.load import migration_file  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.models import (  # noqa: E402
+    AgentStateInterval,
+    BatchStatus,
+    Call,
+    CtiAgent,
+    CtiEvent,
+    JobRun,
+    JobState,
+    MigrationBatch,
+    Organization,
+    Service,
+    Ticket,
+)
+from portal.queue import get_queue, get_redis  # noqa: E402
+from portal.services import Actor, cti_simulator  # noqa: E402
+from portal.services.jobs import JOBS, periodic_jobs, rq_job_id_of, waiting_in_redis  # noqa: E402
+from portal.services.organizations import rotate_api_key  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 WORK = Path(os.environ.get("PRODLIKE_WORK", "/tmp"))
 PASSWORD = "prodlike-pass-1234"
 RESTART_DELAY = 1.0
 QUEUES = ("default", "scheduled")
+WORKERS = ("w1", "w2")
 CTI_BATCH = 5  # events per ingest request
 SPREAD_AGENTS = 2  # agents whose batches alternate between the two web processes
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -229,8 +261,6 @@ class Answers:
 
 class Admin:
     def __init__(self, answers: Answers):
-        import requests
-
         self.http = requests.Session()
         self.answers = answers
 
@@ -303,7 +333,8 @@ class Run:
         self.last_kind: dict[str, str] = {}  # CTI ID → kind of its last event sent
         self.gate = threading.Event()  # the second half of the CTI streams waits for the Redis restart
         self.web: dict[str, str] = {}
-        self.batch_a = self.batch_b = None
+        self.batch_a = self.batch_b = self.batch_c = None
+        self.scheduler_killed = None
         self.spread_ids: set[str] = set()
         self.sent_calls: dict[str, set[str]] = {}  # call ID → kinds of its events
         env = dict(os.environ)
@@ -316,8 +347,6 @@ class Run:
     # -- helpers ---------------------------------------------------------------------------------------------
     def db(self, fn: Callable):
         """Run fn() in an app context of the driver's own app: a fresh transaction each time."""
-        from portal.extensions import db
-
         with self.app.app_context():
             try:
                 return fn()
@@ -325,8 +354,6 @@ class Run:
                 db.session.remove()
 
     def redis(self, fn: Callable, default=None):
-        from redis.exceptions import RedisError
-
         try:
             return self.db(fn)
         except RedisError:
@@ -342,9 +369,6 @@ class Run:
     def scheduler_holders(self) -> dict[str, Proc | None] | None:
         """Per queue, the supervised worker whose scheduler process holds the queue's scheduler lock (None: none
         does, or its holder is dead)."""
-        from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
-
-        from portal.queue import get_redis
 
         def read():
             r, holders = get_redis(), {}
@@ -358,11 +382,6 @@ class Run:
 
     def worker_of(self, run_id: int) -> Proc | None:
         """The supervised worker running the RQ job of a job run."""
-        from rq.job import Job
-
-        from portal.queue import get_redis
-        from portal.services.jobs import rq_job_id_of
-
         def read():
             job = Job.fetch(rq_job_id_of(run_id), connection=get_redis())
             name = job.worker_name
@@ -374,9 +393,6 @@ class Run:
             return None
 
     def batch(self, batch_id: int):
-        from portal.extensions import db
-        from portal.models import MigrationBatch
-
         def read():
             row = db.session.get(MigrationBatch, batch_id)
             db.session.expunge(row)
@@ -386,11 +402,6 @@ class Run:
 
     def run_of(self, kind: str, batch_id: int, states=None):
         """The newest job run of `kind` for the batch."""
-        from sqlalchemy import select
-
-        from portal.extensions import db
-        from portal.models import JobRun
-
         def read():
             runs = [r for r in db.session.scalars(select(JobRun).where(JobRun.kind == kind).order_by(JobRun.id.desc()))
                     if r.args and r.args[0] == batch_id and (states is None or r.state in states)]
@@ -405,16 +416,7 @@ class Run:
         log("migrating and seeding (flask db upgrade, seed-demo, CTI agents, API key, jobs schedule)")
         self.flask("db", "upgrade")
         self.flask("seed-demo", "--password", PASSWORD)
-        from portal import create_app
-
         self.app = create_app()
-        from sqlalchemy import select
-
-        from portal.devtools.demo import DEMO_DOMAIN, demo_cti_agents
-        from portal.extensions import db
-        from portal.models import Organization
-        from portal.services import Actor
-        from portal.services.organizations import rotate_api_key
 
         def seed():
             cti_ids = demo_cti_agents(self.args.agents)[:self.args.agents]
@@ -435,7 +437,7 @@ class Run:
             self.supervisor.add(name, lambda _g, port=port: [
                 str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
                 "app:app"])
-        for name in ("w1", "w2"):
+        for name in WORKERS:
             # The Procfile's worker process; a name per generation (RQ refuses a name a live worker key still has).
             self.supervisor.add(name, lambda g, name=name: [
                 str(VENV_BIN / "rq"), "worker", "-w", "jobs.worker.PortalWorker", "--path", ".", "--with-scheduler",
@@ -449,8 +451,6 @@ class Run:
         log("both web processes answer; a worker's scheduler holds the locks")
 
     def alive(self, base: str) -> bool:
-        import requests
-
         try:
             status = requests.get(f"{base}/healthz", timeout=5).status_code
         except requests.RequestException:
@@ -463,8 +463,6 @@ class Run:
         events arrive in order); the last two go through the load balancer: their batches alternate between the web
         processes, each process's share in order on its own connection, so a batch can overtake the one before it
         (late events), all the more when a web process dies or waits."""
-        from portal.services import cti_simulator
-
         streams = cti_simulator.scenario(self.cti_ids, self.args.calls, seed=15)
         parts: dict[str, tuple[list, list]] = {"web1": ([], []), "web2": ([], [])}
         spread = min(SPREAD_AGENTS, len(streams) - 2)
@@ -491,11 +489,9 @@ class Run:
         return threads
 
     def _send_cti(self, name: str, first: list, second: list) -> None:
-        from portal.services import cti_simulator
-
         url = self.web[name]
         try:
-            for streams, seconds in ((first, 45), (second, 20)):
+            for streams, seconds in ((first, 25), (second, 20)):
                 if streams is second:
                     self.gate.wait(timeout=self.args.timeout * 3)
                 streams = [s for s in streams if s]
@@ -506,15 +502,19 @@ class Run:
             self.cti_errors.append(f"{name}: {exc}")
             log(f"CTI through {name} gave up: {exc}")
 
-    def migration_file(self) -> bytes:
-        from portal.devtools.load import migration_file
-
+    def tickets_file(self, rows: int, name: str) -> bytes:
+        """A file of `rows` valid tickets made from the service's template, downloaded through web process 1."""
         template = self.admin.request("GET", f"{self.web['web1']}/admin/migrations/template/support.xlsx")
         if template.status_code != 200:
             raise RuntimeError(f"template download answered {template.status_code}")
-        path = WORK / "tickets.xlsx"
-        migration_file(template.content, self.args.rows, path)
-        return path.read_bytes()
+        migration_file(template.content, rows, WORK / name)
+        return (WORK / name).read_bytes()
+
+    def checked(self, batch_id: int, what: str) -> None:
+        wait_for(lambda: self.batch(batch_id).status != BatchStatus.checking, self.args.timeout, f"{what}'s check")
+        batch = self.batch(batch_id)
+        if batch.status != BatchStatus.ready:
+            raise RuntimeError(f"{what}'s check ended {batch.status.value}: {batch.message}")
 
     def kill_web(self) -> None:
         recovery = self.recoveries["web"] = Recovery("web process 2 killed → answering again")
@@ -525,13 +525,6 @@ class Run:
     def make_due(self, batch_id: int) -> None:
         """"It is 01:00": the batch's time and its apply run's time are now, and its RQ job is moved to now in the
         scheduled registry, as if the clock had come round (the real scheduler enqueues it)."""
-        from sqlalchemy import update
-
-        from portal.extensions import db
-        from portal.models import JobRun, MigrationBatch
-        from portal.queue import get_queue
-        from portal.services.jobs import rq_job_id_of
-
         run = self.run_of("migration.apply", batch_id)
         now = datetime.now(timezone.utc) - timedelta(seconds=1)
 
@@ -546,12 +539,8 @@ class Run:
 
     def kill_workers(self, upload_b: Callable[[], int]) -> None:
         """While batch B is uploaded (`upload_b`, in a thread: it takes seconds on a busy machine), kill the worker
-        applying batch A a second into the apply, and the worker checking B at its first progress."""
-        from portal.models import BatchStatus
-
-        holders = self.scheduler_holders() or {}
-        holder_labels = {p.label for p in holders.values() if p}
-        killed: dict[str, tuple[datetime, float, str]] = {}  # what → (wall clock, monotonic, worker label)
+        applying batch A a second into the apply, then the worker checking B at its first progress."""
+        killed: dict[str, tuple[datetime, float]] = {}  # what → (wall clock, monotonic)
         uploads: list = []
 
         def upload():
@@ -571,12 +560,11 @@ class Run:
                 if running_for and running_for > 1:
                     worker = self.worker_of(self.run_of("migration.apply", self.batch_a).id)
                     if worker is not None:
-                        killed["apply"] = (*self.supervisor.kill(worker.name, f"(applying batch A for "
-                                                                 f"{running_for:.1f} s)"), worker.label)
+                        killed["apply"] = self.supervisor.kill(worker.name, f"(applying batch A for {running_for:.1f} s)")
             if uploads and isinstance(uploads[0], Exception):
                 raise RuntimeError(f"uploading batch B failed: {uploads[0]}")
-            # Once the apply runs (its worker killed or not), so that a scheduler dying with the check's worker does
-            # not hold back the apply's start: the two recoveries then overlap.
+            # Only once the apply runs: the check's worker may hold the scheduler lock, and the apply, due now, needs
+            # a scheduler to start.
             if "check" not in killed and uploads and "apply" in killed:
                 self.batch_b = uploads[0]
                 b = self.batch(self.batch_b)
@@ -586,8 +574,7 @@ class Run:
                 if b.progress > 0:
                     worker = self.worker_of(self.run_of("migration.check", self.batch_b).id)
                     if worker is not None and worker.popen.poll() is None and not worker.killing:
-                        killed["check"] = (*self.supervisor.kill(worker.name, f"(checking batch B, at {b.progress} "
-                                                                 "%)"), worker.label)
+                        killed["check"] = self.supervisor.kill(worker.name, f"(checking batch B, at {b.progress} %)")
             return len(killed) == 2
 
         wait_for(step, 120, "batch A's apply and batch B's check to be running", every=0.1)
@@ -595,41 +582,17 @@ class Run:
         for key, text in (("check", "worker killed during the check → check resumed / done"),
                           ("apply", "worker killed during the apply → apply resumed / done")):
             self.recoveries[key] = Recovery(text, started=killed[key][1])
-        dead = holder_labels & {label for _wall, _at, label in killed.values()}
-        self.recoveries["scheduler"] = Recovery(
-            f"scheduler lock holder ({', '.join(sorted(holder_labels)) or '?'}) killed → lock taken by a live worker",
-            started=min(at for _wall, at, label in killed.values() if label in dead) if dead else None)
-        if not dead:
-            self.recoveries["scheduler"].what += " (not measured: the holder was not among the killed workers)"
 
-    def await_worker_recovery(self) -> None:
-        from portal.models import BatchStatus
-
-        check_killed, apply_killed = self.kills["check"][0], self.kills["apply"][0]  # wall clock, as the database
-        rec = self.recoveries
-
-        def step():
-            b, a = self.batch(self.batch_b), self.batch(self.batch_a)
-            if b.heartbeat_at and b.heartbeat_at > check_killed and b.check_attempts >= 2:
-                rec["check"].mark("resumed (heartbeat moving, attempt 2)")
-            if b.status != BatchStatus.checking:
-                rec["check"].mark(f"done ({b.status.value})")
-            if a.apply_started_at and a.apply_started_at > apply_killed:
-                rec["apply"].mark("resumed (started again)")
-            if a.status not in (BatchStatus.reserved, BatchStatus.applying):
-                rec["apply"].mark(f"done ({a.status.value})")
-            holders = self.scheduler_holders()
-            if holders and all(holders.values()) and rec["scheduler"].started is not None:
-                rec["scheduler"].mark(f"taken by {', '.join(sorted({p.label for p in holders.values()}))}")
-            done = [any(m.startswith("done") for m in rec[k].marks) for k in ("check", "apply")]
-            return all(done) and (rec["scheduler"].marks or rec["scheduler"].started is None)
-
-        wait_for(step, self.args.timeout, "the killed check and apply to resume and finish and a live worker to "
-                 "hold the scheduler lock", every=0.5)
-        for key in ("check", "apply", "scheduler"):
-            log(rec[key].line().strip())
+    def workers_up(self) -> bool:
+        """Every supervised worker registered in Redis (a restarted one has started)."""
+        workers = [p for name, p in self.supervisor.procs.items() if name in WORKERS]
+        if any(p.killing or p.popen.poll() is not None for p in workers):
+            return False
+        return bool(self.redis(lambda: all(get_redis().exists(f"rq:worker:{p.label}") for p in workers)))
 
     def restart_redis(self) -> None:
+        """Stop Redis (no persistence: everything in it is lost), let the pages and the ingest meet it down, start it
+        again empty. What comes back is watched by `watch_recovery`."""
         rec = self.recoveries["redis"] = Recovery("Redis restarted empty → scheduler / periodic jobs / pending runs "
                                                   "back")
         redis_dir, port = os.environ["PRODLIKE_REDIS_DIR"], os.environ["PRODLIKE_REDIS_PORT"]
@@ -651,33 +614,64 @@ class Run:
         self.supervisor.events.append(f"{time.monotonic() - T0:6.1f}s  started Redis again, empty")
         log("Redis started again, empty")
 
-        def step():
-            holders = self.scheduler_holders()
-            if holders and all(holders.values()):
-                rec.mark(f"scheduler lock taken ({', '.join(sorted({p.label for p in holders.values()}))})")
-            missing = self.redis(self.periodic_missing_in_redis, default=["?"])
-            if not missing:
-                rec.mark("every periodic job's next run back")
-            lost = self.redis(self.pending_runs_missing_in_redis, default=["?"])
-            if not lost:
-                rec.mark("every pending run back (batch B's 01:00 apply)")
-            return len(rec.marks) == 4
+    def watch_recovery(self) -> None:
+        """Until everything is back (or PRODLIKE_TIMEOUT after the kills): the killed check and apply resumed and done
+        with Redis's record of them lost (the database must bring them back), the scheduler, the periodic jobs and
+        the pending runs back in Redis; then the worker holding the scheduler lock killed while idle, and the lock
+        taken by the other."""
+        rec = self.recoveries
+        check_killed, apply_killed = self.kills["check"][0], self.kills["apply"][0]  # wall clock, as the database
+        deadline = min(at for _wall, at in self.kills.values()) + self.args.timeout
+        wanted = {"check": 2, "apply": 2, "redis": 4, "scheduler": 1}
 
-        wait_for(step, self.args.timeout, "the scheduler, the periodic jobs and the pending runs to be back in Redis "
-                 "after its restart", every=0.5)
-        log(rec.line().strip())
+        def idle(proc: Proc) -> bool:
+            worker = Worker.find_by_key(f"rq:worker:{proc.label}", connection=get_redis())
+            return worker is not None and worker.get_current_job_id() is None
+
+        while True:
+            b, a = self.batch(self.batch_b), self.batch(self.batch_a)
+            if b.heartbeat_at and b.heartbeat_at > check_killed and b.check_attempts >= 2:
+                rec["check"].mark("resumed (heartbeat moving, attempt 2)")
+            if b.status != BatchStatus.checking:
+                rec["check"].mark(f"done ({b.status.value})")
+            if a.apply_started_at and a.apply_started_at > apply_killed:
+                rec["apply"].mark("resumed (started again)")
+            if a.status not in (BatchStatus.reserved, BatchStatus.applying):
+                if not any(m.startswith("resumed") for m in rec["apply"].marks):
+                    rec["apply"].mark("resumed (not seen: an apply that was waiting took over)")
+                rec["apply"].mark(f"done ({a.status.value})")
+            holders = self.scheduler_holders()
+            live = holders and all(holders.values()) and {p.label for p in holders.values()}
+            if live and not any(m.startswith("scheduler lock taken") for m in rec["redis"].marks):
+                rec["redis"].mark(f"scheduler lock taken ({', '.join(sorted(live))})")
+            if not self.redis(self.periodic_missing_in_redis, default=["?"]):
+                rec["redis"].mark("every periodic job's next run back")
+            if not self.redis(self.pending_runs_missing_in_redis, default=["?"]):
+                rec["redis"].mark("every pending run back (batch C's 01:00 apply)")
+            if "scheduler" not in rec and live and len(rec["redis"].marks) == wanted["redis"]:
+                holder = holders["scheduled"]
+                if self.redis(lambda: idle(holder)):
+                    _wall, at = self.supervisor.kill(holder.name, "(idle, holding the scheduler lock)")
+                    rec["scheduler"] = Recovery(f"scheduler lock holder {holder.label} killed → lock taken by the "
+                                                "other worker", started=at)
+                    self.scheduler_killed = holder.label
+            elif "scheduler" in rec and live and self.scheduler_killed not in live:
+                rec["scheduler"].mark(f"taken by {', '.join(sorted(live))}")
+            missing = [f"{key}: {len(rec[key].marks) if key in rec else 0} of {n} steps"
+                       for key, n in wanted.items() if key not in rec or len(rec[key].marks) < n]
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                raise TimedOut(f"timed out {self.args.timeout:.0f} s after the worker kills waiting for the "
+                               f"recoveries ({'; '.join(missing)}): see the recovery times")
+            time.sleep(0.5)
+        for key in ("check", "apply", "redis", "scheduler"):
+            log(rec[key].line().strip())
 
     # -- what Redis must hold ------------------------------------------------------------------------------------
     @staticmethod
     def periodic_missing_in_redis() -> list[str]:
         """Periodic jobs without their next run in Redis (queued, scheduled or running)."""
-        from sqlalchemy import select
-
-        from portal.extensions import db
-        from portal.models import JobRun, JobState
-        from portal.queue import get_queue
-        from portal.services.jobs import periodic_jobs, waiting_in_redis
-
         missing = []
         for spec in periodic_jobs():
             queue = get_queue(spec.queue)
@@ -696,12 +690,6 @@ class Run:
 
     @staticmethod
     def pending_runs_missing_in_redis() -> list[str]:
-        from sqlalchemy import select
-
-        from portal.extensions import db
-        from portal.models import JobRun, JobState
-        from portal.services.jobs import JOBS, waiting_in_redis
-
         return [f"job run {run.id} ({run.kind}, created {run.created_at:%H:%M:%S})" for run in db.session.scalars(
             select(JobRun).where(JobRun.state == JobState.pending).order_by(JobRun.id))
                 if run.kind in JOBS and not waiting_in_redis(run.id, JOBS[run.kind].queue)]
@@ -713,20 +701,19 @@ class Run:
         self.admin = Admin(self.answers)
         web1 = self.web["web1"]
         self.admin.login(web1)
-        data = self.migration_file()
-        log(f"migration file: {self.args.rows:,} rows, {len(data) / 1e6:.1f} MB")
+        data, small = self.tickets_file(self.args.rows, "big.xlsx"), self.tickets_file(2000, "small.xlsx")
+        log(f"migration files: {self.args.rows:,} rows ({len(data) / 1e6:.1f} MB) and 2,000 rows")
         senders = self.start_cti()
 
         self.batch_a = self.admin.upload(web1, "batch-a.xlsx", data)
-        log(f"uploaded batch A ({self.batch_a}) through web1; its check runs")
-        from portal.models import BatchStatus
-
-        wait_for(lambda: self.batch(self.batch_a).status != BatchStatus.checking, self.args.timeout,
-                 "batch A's check")
-        a = self.batch(self.batch_a)
-        if a.status != BatchStatus.ready:
-            raise RuntimeError(f"batch A's check ended {a.status.value}: {a.message}")
-        log("batch A checked; killing web2 while CTI events go through it")
+        self.batch_c = self.admin.upload(web1, "batch-c.xlsx", small)
+        log(f"uploaded batch A ({self.batch_a}, {self.args.rows:,} rows) and C ({self.batch_c}, 2,000 rows) through "
+            "web1; their checks run")
+        self.checked(self.batch_a, "batch A")
+        self.checked(self.batch_c, "batch C")
+        self.admin.confirm(web1, self.batch_c)
+        log("batches A and C checked; C confirmed (reserved for 01:00 tomorrow); killing web2 while CTI events go "
+            "through it")
         self.kill_web()
         log(self.recoveries["web"].line().strip())
 
@@ -734,15 +721,13 @@ class Run:
         self.make_due(self.batch_a)
         log("confirmed batch A and made it due (01:00 has come)")
         self.kill_workers(lambda: self.admin.upload(web1, "batch-b.xlsx", data))
-        log(f"uploaded batch B ({self.batch_b}) while batch A was being applied; its check ran on the other worker")
-        self.await_worker_recovery()
-
-        self.admin.confirm(web1, self.batch_b)
-        log("confirmed batch B: reserved for 01:00 tomorrow")
+        log(f"uploaded batch B ({self.batch_b}) while A was being applied; both workers killed (restarted at once)")
+        wait_for(self.workers_up, 60, "the restarted workers to start")
         self.restart_redis()
+        self.watch_recovery()
 
         for thread in senders:
-            thread.join(timeout=max(1.0, self.args.timeout - (time.monotonic() - self.recoveries["redis"].started)))
+            thread.join(timeout=60)
             if thread.is_alive():
                 raise TimedOut("timed out waiting for the CTI streams to be sent")
         log("CTI streams sent")
@@ -750,12 +735,6 @@ class Run:
 
     def settle(self) -> None:
         """Wait (bounded) until no job run is running and nothing is queued: then the database says it all."""
-        from sqlalchemy import func, select
-
-        from portal.extensions import db
-        from portal.models import JobRun, JobState
-        from portal.queue import get_queue
-
         def quiet():
             running = db.session.scalar(select(func.count()).select_from(JobRun).where(
                 JobRun.state == JobState.running))
@@ -790,24 +769,6 @@ class Verdict:
 
 
 def invariants(run: Run) -> list[Verdict]:
-    from sqlalchemy import func, or_, select
-
-    from portal.extensions import db
-    from portal.models import (
-        AgentStateInterval,
-        BatchStatus,
-        Call,
-        CtiAgent,
-        CtiEvent,
-        JobRun,
-        JobState,
-        MigrationBatch,
-        Service,
-        Ticket,
-    )
-    from portal.queue import get_queue
-    from portal.services.jobs import JOBS, rq_job_id_of
-
     verdicts: list[Verdict] = []
 
     def add(name, violations, example="", checked=""):
@@ -827,10 +788,15 @@ def invariants(run: Run) -> list[Verdict]:
                 f"{made[1]} distinct rows", f"batch A: {made[0]:,} tickets, {made[1]:,} distinct rows")
         if run.batch_b:
             b = db.session.get(MigrationBatch, run.batch_b)
-            made = db.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.source_batch_id == b.id))
+            add("migration: the check killed half-way ends with every row checked", (b.status != BatchStatus.ready)
+                + abs(b.rows - run.args.rows), f"batch B {b.status.value} ({b.message}), {b.rows} rows",
+                f"batch B {b.status.value}, {b.rows:,} rows checked in {b.check_attempts} attempts")
+        if run.batch_c:
+            c = db.session.get(MigrationBatch, run.batch_c)
+            made = db.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.source_batch_id == c.id))
             add("migration: the batch reserved for 01:00 stays reserved, no ticket yet",
-                (b.status != BatchStatus.reserved) + made, f"batch B {b.status.value}, {made} tickets",
-                f"batch B {b.status.value}, {b.rows:,} rows checked after {b.check_attempts} attempts")
+                (c.status != BatchStatus.reserved) + made, f"batch C {c.status.value}, {made} tickets",
+                f"batch C {c.status.value} for {c.scheduled_for:%Y-%m-%d %H:%M} UTC")
         # tickets: numbers unique per service, and the counter ahead of every number
         dupes = db.session.execute(select(Ticket.service_id, Ticket.number, func.count()).group_by(
             Ticket.service_id, Ticket.number).having(func.count() > 1)).all()
@@ -943,9 +909,7 @@ def report(run: Run, verdicts: list[Verdict], failure: str | None) -> bool:
     for recovery in run.recoveries.values():
         print(recovery.line())
     if run.cti_stats:
-        from portal.services.cti_simulator import Stats
-
-        total = Stats()
+        total = cti_simulator.Stats()
         for stats in run.cti_stats:
             total.add(stats)
         print(f"\n== CTI ingest: {total.events} events in {total.requests} requests; stored {total.stored}, duplicate "
