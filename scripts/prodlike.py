@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -91,7 +92,11 @@ def log(message: str) -> None:
     print(f"[{time.monotonic() - T0:6.1f}s] {message}", flush=True)
 
 
-class TimedOut(Exception):
+class Stopped(Exception):
+    """The run cannot go on: the portal answered what it should not, or did not do something in time."""
+
+
+class TimedOut(Stopped):
     pass
 
 
@@ -277,7 +282,7 @@ class Admin:
         response = self.request("GET", url)
         match = CSRF_RE.search(response.text)
         if not match:
-            raise RuntimeError(f"no CSRF token on {url} (answered {response.status_code})")
+            raise Stopped(f"no CSRF token on {url} (answered {response.status_code})")
         return match.group(1) or match.group(2)
 
     def login(self, base: str) -> None:
@@ -285,7 +290,7 @@ class Admin:
             "csrf_token": self.csrf(f"{base}/login"), "organization": "demo", "login_id": "admin",
             "password": PASSWORD})
         if response.status_code not in (302, 303):
-            raise RuntimeError(f"log-in answered {response.status_code}")
+            raise Stopped(f"log-in answered {response.status_code}")
 
     def upload(self, base: str, filename: str, data: bytes) -> int:
         page = f"{base}/admin/migrations/new?service=support"
@@ -293,14 +298,14 @@ class Admin:
             "csrf_token": self.csrf(page), "service": "support"}, files={
             "file": (filename, data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
         if response.status_code != 303:
-            raise RuntimeError(f"upload answered {response.status_code}")
+            raise Stopped(f"upload answered {response.status_code}")
         return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
 
     def confirm(self, base: str, batch_id: int) -> None:
         response = self.request("POST", f"{base}/admin/migrations/{batch_id}/confirm", data={
             "csrf_token": self.csrf(f"{base}/admin/migrations/{batch_id}"), "understood": "on"})
         if response.status_code != 303 or "/admin/migrations" not in response.headers.get("Location", ""):
-            raise RuntimeError(f"confirming batch {batch_id} answered {response.status_code}")
+            raise Stopped(f"confirming batch {batch_id} answered {response.status_code}")
 
 
 # -- the run ------------------------------------------------------------------------------------------------------
@@ -363,7 +368,7 @@ class Run:
         done = subprocess.run([str(VENV_BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=self.env,
                               capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"flask {' '.join(args)} failed: {done.stderr[-2000:]}")
+            raise Stopped(f"flask {' '.join(args)} failed: {done.stderr[-2000:]}")
         return done.stdout
 
     def scheduler_holders(self) -> dict[str, Proc | None] | None:
@@ -506,7 +511,7 @@ class Run:
         """A file of `rows` valid tickets made from the service's template, downloaded through web process 1."""
         template = self.admin.request("GET", f"{self.web['web1']}/admin/migrations/template/support.xlsx")
         if template.status_code != 200:
-            raise RuntimeError(f"template download answered {template.status_code}")
+            raise Stopped(f"template download answered {template.status_code}")
         migration_file(template.content, rows, WORK / name)
         return (WORK / name).read_bytes()
 
@@ -514,7 +519,7 @@ class Run:
         wait_for(lambda: self.batch(batch_id).status != BatchStatus.checking, self.args.timeout, f"{what}'s check")
         batch = self.batch(batch_id)
         if batch.status != BatchStatus.ready:
-            raise RuntimeError(f"{what}'s check ended {batch.status.value}: {batch.message}")
+            raise Stopped(f"{what}'s check ended {batch.status.value}: {batch.message}")
 
     def kill_web(self) -> None:
         recovery = self.recoveries["web"] = Recovery("web process 2 killed → answering again")
@@ -562,7 +567,7 @@ class Run:
                     if worker is not None:
                         killed["apply"] = self.supervisor.kill(worker.name, f"(applying batch A for {running_for:.1f} s)")
             if uploads and isinstance(uploads[0], Exception):
-                raise RuntimeError(f"uploading batch B failed: {uploads[0]}")
+                raise Stopped(f"uploading batch B failed: {uploads[0]}")
             # Only once the apply runs: the check's worker may hold the scheduler lock, and the apply, due now, needs
             # a scheduler to start.
             if "check" not in killed and uploads and "apply" in killed:
@@ -954,24 +959,29 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=int(os.environ.get("PRODLIKE_AGENTS", "6")))
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("PRODLIKE_TIMEOUT", "240")))
     args = parser.parse_args()
-    args.rows, args.calls = max(2000, min(args.rows, 200_000)), max(10, min(args.calls, 10_000))
+    args.rows, args.calls = max(10_000, min(args.rows, 200_000)), max(10, min(args.calls, 10_000))
     args.agents, args.timeout = max(2, min(args.agents, 50)), max(30.0, min(args.timeout, 900.0))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SystemExit: the processes are stopped on the way out
     run = Run(args)
-    failure = None
+    failure, verdicts = None, []
     try:
-        run.run()
-    except (TimedOut, RuntimeError) as exc:
-        failure = str(exc)
-        log(f"stopped: {failure}")
-    finally:
-        run.gate.set()
-    verdicts = []
-    try:
+        try:
+            run.run()
+        except Stopped as exc:
+            failure = str(exc)
+        except Exception as exc:  # the run's own bug, or a failure it did not foresee: said, then the invariants
+            traceback.print_exc()
+            failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            run.gate.set()
+        if failure:
+            log(f"stopped: {failure}")
         if hasattr(run, "app"):
-            verdicts = invariants(run)
-    except Exception as exc:  # the report still says what was measured
-        failure = (failure + "; " if failure else "") + f"checking the invariants failed: {exc!r}"
+            try:
+                verdicts = invariants(run)
+            except Exception as exc:  # the report still says what was measured
+                traceback.print_exc()
+                failure = (failure + "; " if failure else "") + f"checking the invariants failed: {exc!r}"
     finally:
         run.supervisor.stop_all()
     passed = report(run, verdicts, failure)

@@ -31,7 +31,13 @@ kill_marked() {
   done
 }
 
+driver=""
 cleanup() {
+  if [[ -n $driver ]] && kill -0 "$driver" 2>/dev/null; then  # interrupted: the driver stops its processes first
+    kill -TERM "$driver" 2>/dev/null || true
+    for _ in $(seq 75); do kill -0 "$driver" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$driver" 2>/dev/null || true
+  fi
   kill_marked
   stop_postgres "$work/pg"
   stop_redis "$work/redis"
@@ -43,6 +49,9 @@ trap 'exit 130' INT TERM
 echo "==> prod-like run: Redis on 127.0.0.1:$redis_port (no persistence), PostgreSQL on 127.0.0.1:$pg_port"
 start_redis "$work/redis" "$redis_port"
 start_postgres "$work/pg" "$pg_port"
+# In the background and waited for, so that INT or TERM reach the trap at once (bash runs traps between commands).
 DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/portal_test" REDIS_URL="redis://127.0.0.1:$redis_port/0" \
   PRODLIKE_WORK="$work" PRODLIKE_REDIS_DIR="$work/redis" PRODLIKE_REDIS_PORT="$redis_port" \
-  .venv/bin/python scripts/prodlike.py "$@"
+  .venv/bin/python scripts/prodlike.py "$@" &
+driver=$!
+wait "$driver"
