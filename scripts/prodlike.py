@@ -220,8 +220,9 @@ class Supervisor:
                     pass
             proc.popen.wait()
             at = datetime.now(timezone.utc), time.monotonic()
-        self.events.append(f"{at[1] - T0:6.1f}s  killed {proc.label} {why} (SIGKILL to pids {', '.join(map(str, tree))})")
-        log(f"killed {proc.label} {why} (SIGKILL to pids {', '.join(map(str, tree))})")
+        what = f"killed {proc.label} {why} (SIGKILL to pids {', '.join(map(str, tree))})"
+        self.events.append(f"{at[1] - T0:6.1f}s  {what}")
+        log(what)
         threading.Thread(target=self._restart, args=(proc,), daemon=True).start()
         return at
 
@@ -230,25 +231,28 @@ class Supervisor:
                     None)
 
     def stop_all(self) -> None:
+        """SIGTERM to each process group (gunicorn and rq stop their workers and horses), 10 s, then SIGKILL to
+        whatever of the trees seen before is left (a work horse is in a group of its own)."""
         with self.lock:
             self.stopping = True
-        for proc in self.procs.values():
-            if proc.popen and proc.popen.poll() is None:
-                os.killpg(proc.popen.pid, signal.SIGTERM)
+        running = [p.popen for p in self.procs.values() if p.popen and p.popen.poll() is None]
+        trees = [pid for popen in running for pid in process_tree(popen.pid)]
+        for popen in running:
+            try:
+                os.killpg(popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + 10
-        for proc in self.procs.values():
-            if proc.popen:
-                try:
-                    proc.popen.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
-        for proc in self.procs.values():  # what is left, work horses included
-            if proc.popen:
-                for pid in process_tree(proc.popen.pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+        for popen in running:
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in trees:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # -- a browser: the org admin's pages -----------------------------------------------------------------------------
@@ -500,6 +504,8 @@ class Run:
                 if streams is second:
                     self.gate.wait(timeout=self.args.timeout * 3)
                 streams = [s for s in streams if s]
+                if not streams:
+                    continue
                 rate = len(streams) * max(len(s) for s in streams) / seconds  # the longest stream lasts `seconds`
                 self.cti_stats.append(cti_simulator.send(url, self.key, "support", streams, batch=CTI_BATCH, rate=rate,
                                                          concurrency=len(streams)))
@@ -565,7 +571,8 @@ class Run:
                 if running_for and running_for > 1:
                     worker = self.worker_of(self.run_of("migration.apply", self.batch_a).id)
                     if worker is not None:
-                        killed["apply"] = self.supervisor.kill(worker.name, f"(applying batch A for {running_for:.1f} s)")
+                        why = f"(applying batch A for {running_for:.1f} s)"
+                        killed["apply"] = self.supervisor.kill(worker.name, why)
             if uploads and isinstance(uploads[0], Exception):
                 raise Stopped(f"uploading batch B failed: {uploads[0]}")
             # Only once the apply runs: the check's worker may hold the scheduler lock, and the apply, due now, needs
@@ -824,10 +831,10 @@ def invariants(run: Run) -> list[Verdict]:
         codes = Counter(next(v for v in row[3:] if v) for row in kept)
         errors = [row for row in kept if next(v for v in row[3:] if v) != "late"]
         rejected = sum(s.rejected for s in run.cti_stats)
+        first_error = (f"{tuple(errors[0][:3])}: {next(v for v in errors[0][3:] if v)}; by reason "
+                       f"{dict(codes.most_common(4))}") if errors else f"{rejected} refused"
         add("CTI: no event refused or kept with an error (late ones aside: stored, driving no state)",
-            len(errors) + rejected + len(run.cti_errors),
-            "; ".join(run.cti_errors[:1]) or (f"{tuple(errors[0][:3])}: {next(v for v in errors[0][3:] if v)}; by "
-                                              f"reason {dict(codes.most_common(4))}" if errors else f"{rejected} refused"),
+            len(errors) + rejected + len(run.cti_errors), "; ".join(run.cti_errors[:1]) or first_error,
             f"late: {codes['late']}" if codes else "")
         # calls: what the telephony said of each call is what the portal recorded
         calls = {c.call_id: c for c in db.session.scalars(select(Call).where(Call.service_id == support.id))}

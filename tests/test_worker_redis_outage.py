@@ -93,9 +93,9 @@ class Worker:
                "DATABASE_URL": f"sqlite:///{tmp_path}/worker.db", "PORTAL_WORKER_MAINTENANCE_SECONDS": "2"}
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "rq"), "worker", "-w", "jobs.worker.PortalWorker", "--url", relay.url,
-                 "--path", str(ROOT), "--name", self.name, *options, self.queue_name], cwd=ROOT, env=env, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                [str(Path(sys.executable).parent / "rq"), "worker", "-w", "jobs.worker.PortalWorker", "--url",
+                 relay.url, "--path", str(ROOT), "--name", self.name, *options, self.queue_name], cwd=ROOT, env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:
