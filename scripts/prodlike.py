@@ -23,7 +23,8 @@
    exits 1 naming each invariant that failed (and, when a wait timed out, what it waited for).
 
 Knobs (also as options): PRODLIKE_ROWS (rows of batches A and B, 30,000), PRODLIKE_CALLS (CTI calls, 150),
-PRODLIKE_AGENTS (6), PRODLIKE_TIMEOUT (seconds the recoveries may take after the worker kills, 240).
+PRODLIKE_AGENTS (6), PRODLIKE_OUT_OF_ORDER (of them, agents whose events go through both web processes, 2),
+PRODLIKE_TIMEOUT (seconds the recoveries may take after the worker kills, 240).
 """
 from __future__ import annotations
 
@@ -83,7 +84,6 @@ RESTART_DELAY = 1.0
 QUEUES = ("default", "scheduled")
 WORKERS = ("w1", "w2")
 CTI_BATCH = 5  # events per ingest request
-SPREAD_AGENTS = 2  # agents whose batches alternate between the two web processes
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 T0 = time.monotonic()
 
@@ -471,10 +471,10 @@ class Run:
         """Each agent's stream, cut where the Redis restart comes. Most agents are pinned to one web process (their
         events arrive in order); the last two go through the load balancer: their batches alternate between the web
         processes, each process's share in order on its own connection, so a batch can overtake the one before it
-        (late events), all the more when a web process dies or waits."""
+        (late events), all the more when a web process dies or waits (PRODLIKE_OUT_OF_ORDER agents, 2)."""
         streams = cti_simulator.scenario(self.cti_ids, self.args.calls, seed=15)
         parts: dict[str, tuple[list, list]] = {"web1": ([], []), "web2": ([], [])}
-        spread = min(SPREAD_AGENTS, len(streams) - 2)
+        spread = min(self.args.out_of_order, len(streams) - 2)
         for index, stream in enumerate(streams):
             self.sent_ids.update(e["event_id"] for e in stream)
             self.last_kind[stream[-1]["cti_id"]] = stream[-1]["kind"]
@@ -965,9 +965,12 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=int(os.environ.get("PRODLIKE_CALLS", "150")))
     parser.add_argument("--agents", type=int, default=int(os.environ.get("PRODLIKE_AGENTS", "6")))
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("PRODLIKE_TIMEOUT", "240")))
+    parser.add_argument("--out-of-order", type=int, default=int(os.environ.get("PRODLIKE_OUT_OF_ORDER", "2")),
+                        help="agents whose batches alternate between the two web processes")
     args = parser.parse_args()
     args.rows, args.calls = max(10_000, min(args.rows, 200_000)), max(10, min(args.calls, 10_000))
     args.agents, args.timeout = max(2, min(args.agents, 50)), max(30.0, min(args.timeout, 900.0))
+    args.out_of_order = max(0, min(args.out_of_order, args.agents - 2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SystemExit: the processes are stopped on the way out
     run = Run(args)
     failure, verdicts = None, []

@@ -3,7 +3,7 @@
 # RQ workers with their scheduler, on loopback; a migration and CTI traffic through both web processes while a
 # worker, a web process and Redis die on the way; then the invariants and the recovery times (scripts/prodlike.py
 # says what exactly). About 4 minutes; exit 1 names each invariant that failed. Stops everything it started.
-#   scripts/prodlike.sh [--rows N] [--calls N] [--agents N] [--timeout S]
+#   scripts/prodlike.sh [--rows N] [--calls N] [--agents N] [--out-of-order N] [--timeout S]
 # PRODLIKE_SKIP_BOOTSTRAP=1 skips scripts/bootstrap.sh (scripts/test.sh has run it); PRODLIKE_REDIS_PORT and
 # PRODLIKE_PG_PORT choose the ports (default: free ones); PRODLIKE_KEEP=1 keeps the logs in the work directory.
 set -euo pipefail
