@@ -1,11 +1,8 @@
-"""Bulk data for benchmarks: millions of permission log rows, chained exactly like real ones, and ticket migration
-files of any length."""
+"""Bulk data for benchmarks: millions of permission log rows, chained exactly like real ones."""
 from __future__ import annotations
 
-import io
 import random
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Callable
 
 from sqlalchemy import insert, select
@@ -83,37 +80,3 @@ def _snapshots(op: Operation, rng: random.Random) -> tuple[dict | None, dict | N
         key = rng.choice(["ticket", "chat", "phone"])
         changed[key] = not state[key]
     return state, changed
-
-
-def migration_rows(n: int):
-    """`n` valid ticket rows for a service's migration template without custom fields: title, body, status,
-    priority, channel, requester name/e-mail/phone, assignee (the login `agent`, a member of the service), category
-    (empty), tags, external ID, created at, closed at (empty)."""
-    statuses = ("unassigned", "in_progress", "resolved", "completed")
-    priorities, channels = ("low", "normal", "high", "urgent"), ("web", "email", "chat", "phone_ib", "phone_ob")
-    start = datetime(2024, 1, 1, 9, 0)
-    for i in range(n):
-        yield [f"Order {i} did not arrive", f"Customer wrote on the web form about order {i}. " * 2,
-               statuses[i % 4], priorities[i % 4], channels[i % 5], f"Customer {i}", f"customer{i}@example.com",
-               f"010-{i % 10000:04d}-{(i * 7) % 10000:04d}", "agent", None, "delivery, web",
-               f"OLD-{i:07d}", start + timedelta(minutes=i), None]
-
-
-def migration_file(template: bytes, n: int, path: Path) -> None:
-    """The migration template with `migration_rows(n)` under its header: every sheet kept in order (hidden ones
-    hidden), written in openpyxl's write-only mode."""
-    from openpyxl import Workbook, load_workbook
-
-    source = load_workbook(io.BytesIO(template))
-    out = Workbook(write_only=True)
-    for ws in source.worksheets:
-        copy = out.create_sheet(ws.title)
-        copy.sheet_state = ws.sheet_state
-        if ws.title == "tickets":
-            copy.append([c.value for c in ws[1]])
-            for row in migration_rows(n):
-                copy.append(row)
-        else:
-            for row in ws.iter_rows(values_only=True):
-                copy.append(row)
-    out.save(path)
