@@ -525,7 +525,7 @@ class Run:
         wait_for(lambda: self.batch(batch_id).status != BatchStatus.checking, self.args.timeout, f"{what}'s check")
         batch = self.batch(batch_id)
         if batch.status != BatchStatus.ready:
-            raise Stopped(f"{what}'s check ended {batch.status.value}: {batch.message}")
+            raise Stopped(f"{what}'s check ended {batch.status.value}: {said(batch)}")
 
     def kill_web(self) -> None:
         recovery = self.recoveries["web"] = Recovery("web process 2 killed → answering again")
@@ -760,6 +760,12 @@ class Run:
             log(str(exc))
 
 
+def said(batch: MigrationBatch) -> str:
+    """A batch's outcome: its message, or (newer schemas) its message code and parameters."""
+    code = getattr(batch, "message_code", None)
+    return batch.message or (f"{code} {getattr(batch, 'message_args', None) or ''}".strip() if code else "no message")
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -796,12 +802,12 @@ def invariants(run: Run) -> list[Verdict]:
             bad = abs(made[0] - run.args.rows) + (made[0] - made[1])
             add("migration: every row of the applied batch became exactly one ticket",
                 bad + (a.status != BatchStatus.completed),
-                f"batch A {a.status.value} ({a.message}); {made[0]} tickets for {run.args.rows} rows, "
+                f"batch A {a.status.value} ({said(a)}); {made[0]} tickets for {run.args.rows} rows, "
                 f"{made[1]} distinct rows", f"batch A: {made[0]:,} tickets, {made[1]:,} distinct rows")
         if run.batch_b:
             b = db.session.get(MigrationBatch, run.batch_b)
             add("migration: the check killed half-way ends with every row checked", (b.status != BatchStatus.ready)
-                + abs(b.rows - run.args.rows), f"batch B {b.status.value} ({b.message}), {b.rows} rows",
+                + abs(b.rows - run.args.rows), f"batch B {b.status.value} ({said(b)}), {b.rows} rows",
                 f"batch B {b.status.value}, {b.rows:,} rows checked in {b.check_attempts} attempts")
         if run.batch_c:
             c = db.session.get(MigrationBatch, run.batch_c)
