@@ -646,11 +646,12 @@ class Run:
                 rec["check"].mark("resumed (heartbeat moving, attempt 2)")
             if b.status != BatchStatus.checking:
                 rec["check"].mark(f"done ({b.status.value})")
-            if a.apply_started_at and a.apply_started_at > apply_killed:
+            if (a.apply_started_at and a.apply_started_at > apply_killed) or (
+                    a.status == BatchStatus.applying and a.heartbeat_at and a.heartbeat_at > apply_killed):
                 rec["apply"].mark("resumed (started again)")
             if a.status not in (BatchStatus.reserved, BatchStatus.applying):
                 if not any(m.startswith("resumed") for m in rec["apply"].marks):
-                    rec["apply"].mark("resumed (not seen: an apply that was waiting took over)")
+                    rec["apply"].mark("resumed (and done between two looks, 0.5 s apart)")
                 rec["apply"].mark(f"done ({a.status.value})")
             holders = self.scheduler_holders()
             live = holders and all(holders.values()) and {p.label for p in holders.values()}
@@ -803,7 +804,8 @@ def invariants(run: Run) -> list[Verdict]:
             add("migration: every row of the applied batch became exactly one ticket",
                 bad + (a.status != BatchStatus.completed),
                 f"batch A {a.status.value} ({said(a)}); {made[0]} tickets for {run.args.rows} rows, "
-                f"{made[1]} distinct rows", f"batch A: {made[0]:,} tickets, {made[1]:,} distinct rows")
+                f"{made[1]} distinct rows", f"batch A: {made[0]:,} tickets, {made[1]:,} distinct rows"
+                + (f", applied in {a.apply_runs} runs" if getattr(a, "apply_runs", None) else ""))
         if run.batch_b:
             b = db.session.get(MigrationBatch, run.batch_b)
             add("migration: the check killed half-way ends with every row checked", (b.status != BatchStatus.ready)
