@@ -61,29 +61,19 @@ setup_agents() {
   BENCH_AGENTS=$agents .venv/bin/python - <<'EOF'
 import os
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app import app
+from portal.devtools.demo import DEMO_DOMAIN, demo_cti_agents
 from portal.extensions import db
-from portal.models import CtiAgent, Organization, Service, ServiceMember, ServiceRole
-from portal.services import Actor, cti
-from portal.services.accounts import create_member
+from portal.models import Organization
+from portal.services import Actor
 from portal.services.organizations import rotate_api_key
-from portal.services.permissions import add_service_member
 
 with app.app_context():
-    org = db.session.scalars(select(Organization).where(Organization.domain == "demo")).one()
-    support = db.session.scalars(select(Service).where(Service.organization_id == org.id,
-                                                       Service.service_key == "support")).one()
-    actor = Actor(org.id, None)
-    have = db.session.scalar(select(func.count()).select_from(CtiAgent).join(
-        ServiceMember, ServiceMember.member_id == CtiAgent.member_id).where(
-        ServiceMember.service_id == support.id, ServiceMember.can_phone.is_(True)))
-    for n in range(1, int(os.environ["BENCH_AGENTS"]) - have + 1):
-        member = create_member(org.id, login_id=f"cti{n:02d}", name=f"CTI agent {n}", email=f"cti{n:02d}@demo.example")
-        add_service_member(actor, support, member, ServiceRole.agent, ticket=True, phone=True)
-        cti.set_credentials(actor, member, cti_id=f"cti{n:02d}", cti_number=str(8000 + n))
-    key = rotate_api_key(actor, org)
+    demo_cti_agents(int(os.environ["BENCH_AGENTS"]))
+    org = db.session.scalars(select(Organization).where(Organization.domain == DEMO_DOMAIN)).one()
+    key = rotate_api_key(Actor(org.id, None), org)
     db.session.commit()
     print(key)
 EOF

@@ -10,11 +10,20 @@ is replaced within lock TTL + one tick (about 1½ minutes), not 12.
 
 The worker also reconciles Redis with the database (jobs.scheduling) when it starts and at each tick: a Redis that
 lost its data has lost the periodic reconcile job too, so the workers put it back.
+
+And it rides out a Redis restart: RQ waits for Redis only inside its dequeue; a connection error anywhere else
+(recording a job that ended, a heartbeat, the maintenance tick, the suspension check, taking the scheduler lock as it
+starts) made the worker quit, so one Redis restart could stop every worker caught outside its dequeue (a supervisor
+gives up after a few fast restarts; honcho stops every process when one exits). Those steps now log the error and go
+on, and the dequeue waits for Redis; what RQ could not record is the database's to set right (the reconciler).
 """
 from __future__ import annotations
 
+import functools
 import os
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
 from rq.defaults import DEFAULT_MAINTENANCE_TASK_INTERVAL
 
@@ -22,6 +31,20 @@ from jobs.scheduling import reconcile_now
 
 # Lock TTL (61 s) + this must stay under 2 minutes; tests shorten it through the environment.
 MAINTENANCE_SECONDS = int(os.environ.get("PORTAL_WORKER_MAINTENANCE_SECONDS", "30"))
+
+
+def _rides_out_redis(step):
+    """The worker's `step`, logging a lost Redis connection instead of letting it stop the worker."""
+
+    @functools.wraps(step)
+    def ridden_out(self, *args, **kwargs):
+        try:
+            return step(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self.log.warning("Worker %s: Redis unreachable during %s (%s); going on", self.name, step.__name__, exc)
+            return None
+
+    return ridden_out
 
 
 class PortalWorker(Worker):
@@ -43,6 +66,17 @@ class PortalWorker(Worker):
         super().bootstrap(*args, **kwargs)
         reconcile_now()  # before the first job: what Redis lost while no worker ran is back
 
+    @_rides_out_redis
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         reconcile_now()
+
+    # The steps of RQ's loop outside its dequeue: a job's end and its records (in the horse's monitor), heartbeats,
+    # state, the suspension check. A job whose end RQ could not record is found by the reconciler. And taking the
+    # scheduler lock as the worker starts: without it, the maintenance tick starts the scheduler.
+    _start_scheduler = _rides_out_redis(Worker._start_scheduler)
+    execute_job = _rides_out_redis(Worker.execute_job)
+    maintain_heartbeats = _rides_out_redis(Worker.maintain_heartbeats)
+    heartbeat = _rides_out_redis(Worker.heartbeat)
+    set_state = _rides_out_redis(Worker.set_state)
+    check_for_suspension = _rides_out_redis(Worker.check_for_suspension)

@@ -113,13 +113,13 @@ def test_the_simulator_explains_what_is_wrong(app, server, desk, args, message):
 
 class _Throttling:
     """A stand-in ingest that answers `429 Retry-After: 0` (what flask-limiter says for most of a one-second
-    window) to its first `refusals` requests, then stores every event."""
+    window), or another `status`, to its first `refusals` requests, then stores every event."""
 
-    def __init__(self, refusals: int):
+    def __init__(self, refusals: int, status: int = 429):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         outer = self
-        self.refusals, self.requests = refusals, 0
+        self.refusals, self.status, self.requests = refusals, status, 0
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -129,7 +129,7 @@ class _Throttling:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests += 1
                 if outer.requests <= outer.refusals:
-                    status, payload, headers = 429, b"{}", {"Retry-After": "0"}
+                    status, payload, headers = outer.status, b"{}", {"Retry-After": "0"}
                 else:
                     results = [{"event_id": e["event_id"], "status": "stored"} for e in body["events"]]
                     status, payload, headers = 200, json.dumps({"results": results}).encode(), {}
@@ -180,3 +180,26 @@ def test_a_server_that_never_lets_anything_through_is_given_up_on(waits, monkeyp
     finally:
         ingest.close()
     assert ingest.requests == 30
+
+
+@pytest.mark.parametrize("status", [502, 503, 500])
+def test_an_ingest_answering_5xx_for_a_while_gets_the_same_batch_again_and_nothing_is_lost(waits, status):
+    # A web process restarting behind the load balancer: the telephony resends, events are idempotent by ID.
+    ingest = _Throttling(refusals=5, status=status)
+    try:
+        streams = scenario(["a1"], 2, seed=1)
+        stats = cti_simulator.send(ingest.url, "key", "phone", streams, batch=100)
+    finally:
+        ingest.close()
+    assert stats.server_errors == 5 and stats.stored == len(streams[0])
+    assert waits == sorted(waits) and waits[0] > 0  # each pause at least as long as the one before
+
+
+def test_an_ingest_that_keeps_failing_is_given_up_on_naming_its_answer(waits):
+    ingest = _Throttling(refusals=10**9, status=503)
+    try:
+        with pytest.raises(RuntimeError, match="after 20 failed attempts; the last: ingest answered 503"):
+            cti_simulator.send(ingest.url, "key", "phone", scenario(["a1"], 1, seed=1), batch=100)
+    finally:
+        ingest.close()
+    assert ingest.requests == 20 and sum(waits) >= 20  # about half a minute of patience, not four seconds

@@ -5,10 +5,20 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Contract, Member, Service, ServiceMember, ServiceRole, ServiceStatus, ServiceType
+from portal.models import (
+    Contract,
+    CtiAgent,
+    Member,
+    Organization,
+    Service,
+    ServiceMember,
+    ServiceRole,
+    ServiceStatus,
+    ServiceType,
+)
 from portal.models.base import utcnow
 from portal.services import Actor, billing, company_info, cti
 from portal.services.accounts import create_member
@@ -190,3 +200,28 @@ def _cti(actor: Actor, support: Service) -> None:
         member = db.session.scalars(select(Member).where(Member.organization_id == support.organization_id,
                                                          Member.login_id == login)).one()
         cti.set_credentials(actor, member, cti_id=f"{login}01", cti_number=str(number))
+
+
+def demo_cti_agents(count: int, service_key: str = "support") -> list[str]:
+    """At least `count` phone agents of the demo's service with CTI credentials (the demo has three: agent01,
+    agent201, manager01; more are created as cti01, cti02, …, password-less). Returns the service's CTI IDs.
+    Idempotent; the caller commits."""
+    org = db.session.scalars(select(Organization).where(Organization.domain == DEMO_DOMAIN)).one()
+    service = db.session.scalars(select(Service).where(Service.organization_id == org.id,
+                                                       Service.service_key == service_key)).one()
+    actor = Actor(org.id, None)
+
+    def cti_ids() -> list[str]:
+        return list(db.session.scalars(select(CtiAgent.cti_id).join(
+            ServiceMember, ServiceMember.member_id == CtiAgent.member_id).where(
+            ServiceMember.service_id == service.id, ServiceMember.can_phone.is_(True)).order_by(CtiAgent.cti_id)))
+
+    have = cti_ids()
+    n = db.session.scalar(select(func.count()).select_from(Member).where(
+        Member.organization_id == org.id, Member.login_id.like("cti%")))
+    for _ in range(count - len(have)):
+        n += 1
+        member = create_member(org.id, login_id=f"cti{n:02d}", name=f"CTI agent {n}", email=f"cti{n:02d}@demo.example")
+        add_service_member(actor, service, member, ServiceRole.agent, ticket=True, phone=True)
+        cti.set_credentials(actor, member, cti_id=f"cti{n:02d}", cti_number=str(8000 + n))
+    return cti_ids()

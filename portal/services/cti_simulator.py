@@ -3,8 +3,9 @@
 `scenario()` writes a working stretch per agent (log-in, inbound calls answered or abandoned, some transferred,
 outbound calls connected or not, after-call work, breaks, log-out) that ends just before now, so every event is
 in the past. `send()` posts them in batches, one connection per thread; an agent's events always go through the
-same thread in order. A 429 waits for Retry-After and sends the same batch again, a dropped connection retries:
-the ingest stores each event ID once, so a resend never duplicates anything."""
+same thread in order. A 429 waits for Retry-After and sends the same batch again; a dropped connection or a 5xx
+answer (a web process restarting, a load balancer without a backend) retries with a growing pause, as a telephony
+system would: the ingest stores each event ID once, so a resend never duplicates anything."""
 from __future__ import annotations
 
 import http.client
@@ -22,6 +23,9 @@ from urllib.parse import urlsplit
 THROTTLE_FLOOR = 0.5
 # A server that refuses this many times in a row (minutes of waiting at the floor) is not pacing, it is shut.
 THROTTLED_IN_A_ROW_LIMIT = 1000
+# Pauses before resending after a dropped connection or a 5xx: doubling from the first to the last, so the default
+# 20 attempts wait about half a minute in all (a web process restarting), not four seconds.
+RETRY_PAUSE_FIRST, RETRY_PAUSE_MAX = 0.2, 2.0
 
 
 @dataclass
@@ -34,11 +38,13 @@ class Stats:
     with_error: int = 0
     throttled: int = 0
     retried: int = 0
+    server_errors: int = 0  # 5xx answers (each one retried)
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
     def add(self, other: "Stats") -> None:
-        for name in ("requests", "events", "stored", "duplicate", "rejected", "with_error", "throttled", "retried"):
+        for name in ("requests", "events", "stored", "duplicate", "rejected", "with_error", "throttled", "retried",
+                     "server_errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies.extend(other.latencies)
 
@@ -56,7 +62,8 @@ class Stats:
         return (f"{self.events} events in {self.requests} requests, {self.seconds:.1f} s: {self.rate:.0f} events/s; "
                 f"request p50 {self.percentile(50) * 1000:.0f} ms, p99 {self.percentile(99) * 1000:.0f} ms; "
                 f"stored {self.stored}, duplicate {self.duplicate}, rejected {self.rejected}, "
-                f"kept with an error {self.with_error}; 429 answers {self.throttled}, retries {self.retried}")
+                f"kept with an error {self.with_error}; 429 answers {self.throttled}, retries {self.retried}, "
+                f"5xx answers {self.server_errors}")
 
 
 def scenario(cti_ids: list[str], calls: int, *, end: datetime | None = None, seed: int | None = None,
@@ -135,10 +142,11 @@ class _Sender:
         self.connection = cls(self.host, self.port, timeout=self.timeout)
 
     def post(self, events: list[dict], stats: Stats, attempts: int = 20) -> None:
-        """Send one batch until the ingest answers it. Only a dropped connection counts toward `attempts`: a
-        429 is the server pacing us, and how many a flood earns depends on how fast the machine is."""
+        """Send one batch until the ingest answers it. Only a dropped connection or a 5xx counts toward
+        `attempts`: a 429 is the server pacing us, and how many a flood earns depends on how fast the machine is."""
         body = json.dumps({"service": self.service, "events": events})
         failed = throttled = 0
+        last_error = "no answer"
         while failed < attempts:
             if throttled >= THROTTLED_IN_A_ROW_LIMIT:
                 raise RuntimeError(f"gave up on a batch after {throttled} 429 answers in a row")
@@ -149,12 +157,13 @@ class _Sender:
                 self.connection.request("POST", self.path, body=body, headers=self.headers)
                 response = self.connection.getresponse()
                 payload = response.read()
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 self.connection.close()
                 self.connection = None
+                last_error = f"{type(exc).__name__}: {exc}"
                 failed += 1
                 stats.retried += 1
-                time.sleep(0.2)
+                time.sleep(min(RETRY_PAUSE_FIRST * 2 ** (failed - 1), RETRY_PAUSE_MAX))
                 continue
             stats.latencies.append(time.perf_counter() - started)
             stats.requests += 1
@@ -162,6 +171,13 @@ class _Sender:
                 stats.throttled += 1
                 throttled += 1
                 time.sleep(_retry_after(response.getheader("Retry-After")))
+                continue
+            if response.status >= 500:
+                last_error = f"ingest answered {response.status}: {payload[:300]!r}"
+                failed += 1
+                stats.server_errors += 1
+                stats.retried += 1
+                time.sleep(min(RETRY_PAUSE_FIRST * 2 ** (failed - 1), RETRY_PAUSE_MAX))
                 continue
             if response.status not in (200, 422):
                 raise RuntimeError(f"ingest answered {response.status}: {payload[:300]!r}")
@@ -171,7 +187,7 @@ class _Sender:
                 setattr(stats, status, getattr(stats, status) + 1)
                 stats.with_error += 1 if result.get("error") else 0
             return
-        raise RuntimeError(f"gave up on a batch after {attempts} failed connections")
+        raise RuntimeError(f"gave up on a batch after {attempts} failed attempts; the last: {last_error}")
 
 
 def _retry_after(header: str | None) -> float:
