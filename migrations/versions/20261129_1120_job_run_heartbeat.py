@@ -5,7 +5,7 @@ alone and run again (the reconciler, every tick); attempts fence a stopped attem
 `stop` says why a run waits again or failed. The reconciler reads pending and running runs by state every tick.
 
 Revision ID: 9a7c5e3b1f42
-Revises: 6c4e8a2f1d97
+Revises: 8d1f5a3c7b20
 Create Date: 2026-11-29 11:00:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9a7c5e3b1f42'
-down_revision = '6c4e8a2f1d97'
+down_revision = '8d1f5a3c7b20'
 branch_labels = None
 depends_on = None
 
