@@ -67,8 +67,8 @@ def _field(field_id: int) -> TicketField:
 
 
 def _change_field(change, *, done: str | None = None, editing: int | None = None, typed: dict | None = None):
-    """One change to a field: a refusal comes back in the table with 422 (when editing, at its field in the row,
-    still open, as `typed`); a success gives htmx the table and a plain form the page."""
+    """One change to a field: a refusal comes back in the table with 422 (the row still open when editing); a
+    success gives htmx the table and a plain form the page."""
     if not ConfirmForm().validate_on_submit():
         return _page(400, form_expired(), editing=editing, edit_values=typed)
     _changed, refusal = attempt(change)
@@ -85,6 +85,7 @@ def _change_field(change, *, done: str | None = None, editing: int | None = None
 @service_role_required("manager")
 def update(service_key: str, field_id: int):
     field = _field(field_id)
+    # What was typed: a refusal opens the row again with it, the message at the field it concerns.
     typed = {"label_ko": request.form.get("label_ko", ""), "label_en": request.form.get("label_en", ""),
              "required": request.form.get("required") == "on", "choices": request.form.get("choices")}
     return _change_field(lambda: ticket_fields.update_field(current_actor(), g.service, field, **typed),
