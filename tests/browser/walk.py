@@ -185,18 +185,20 @@ CHECKS_JS = r"""
     }
     return nodes;
   };
-  const lines = (el) => {
-    const tops = [];
+  const lines = (el) => {  // boxes that overlap vertically share a line (a smaller word beside a heading does)
+    const rows = [];
     for (const n of shown(el)) {
       const range = document.createRange(); range.selectNodeContents(n);
-      for (const r of range.getClientRects()) { if (r.width > 1 && !tops.some(t => Math.abs(t - r.top) < 4)) tops.push(r.top); }
+      for (const r of range.getClientRects()) {
+        if (r.width > 1 && !rows.some(o => r.top < o.bottom - 2 && r.bottom > o.top + 2)) rows.push(r);
+      }
     }
-    return tops.length;
+    return rows.length;
   };
   for (const el of document.querySelectorAll(".badge, .status, .state-pill, .btn, button, .tabs a, thead th, label, .lang-option, .steps li, summary, dt, h1")) {
     if (!seen(el) || el.closest("td label")) continue;  // a row's name in a table cell wraps like the cell's text
     const text = shown(el).map(n => n.textContent).join("").trim();
-    if (!text || text.length > 40) continue;
+    if (!text || text.length > 30) continue;  // longer is a sentence, which may wrap
     if (lines(el) > 1) out.wrapped.push(name(el));
   }
   // Text cut off: a field narrower than the value, choice or placeholder it shows; a box that hides what it holds.
