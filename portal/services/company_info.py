@@ -45,7 +45,7 @@ def _clean(values: dict) -> dict:
     cleaned["language"] = (values.get("language") or "").strip()
     for key, limit in LIMITS.items():
         if len(cleaned[key]) > limit:
-            raise ServiceError(_("%(field)s is at most %(n)s characters.", field=key, n=f"{limit:,}"), key)
+            raise ServiceError(_("At most %(n)s characters.", n=f"{limit:,}"), key)  # said at the field
     if not cleaned["title"]:
         raise ServiceError(_("Enter a title."), "title")
     if not cleaned["company_name"]:

@@ -199,15 +199,16 @@ def set_credentials(actor: Actor, member: Member, *, cti_id: str, cti_number: st
         raise ServiceError(_("A CTI ID is 2–32 letters, digits or . _ -."), "bad_cti_id")
     if not CTI_NUMBER_RE.match(cti_number):
         raise ServiceError(_("A CTI number is 2–20 digits."), "bad_cti_number")
-    for column, value, message in (
-        (CtiAgent.cti_id, cti_id, _("The CTI ID %(value)s is already used by another agent.", value=cti_id)),
+    for column, value, message, code in (
+        (CtiAgent.cti_id, cti_id, _("The CTI ID %(value)s is already used by another agent.", value=cti_id),
+         "cti_id_taken"),
         (CtiAgent.cti_number, cti_number,
-         _("The CTI number %(value)s is already used by another agent.", value=cti_number)),
+         _("The CTI number %(value)s is already used by another agent.", value=cti_number), "cti_number_taken"),
     ):
         taken = db.session.scalars(select(CtiAgent).where(CtiAgent.organization_id == actor.organization_id,
                                                           column == value, CtiAgent.member_id != member.id)).first()
         if taken is not None:
-            raise ServiceError(message, "duplicate")
+            raise ServiceError(message, code)
     agent = db.session.scalars(select(CtiAgent).where(CtiAgent.member_id == member.id)).first()
     before = {"cti_id": agent.cti_id, "cti_number": agent.cti_number} if agent else None
     try:

@@ -92,10 +92,11 @@ def _parse_choices(type_: FieldType, raw: str | list | None) -> list[str] | None
 
 def _labels(label_ko: str, label_en: str) -> tuple[str, str]:
     label_ko, label_en = (label_ko or "").strip(), (label_en or "").strip()
-    if not label_ko or not label_en:
-        raise ServiceError(_("Enter the label in Korean and in English."), "bad_label")
-    if len(label_ko) > 100 or len(label_en) > 100:
-        raise ServiceError(_("A label is at most 100 characters."), "bad_label")
+    for label, code in ((label_ko, "bad_label_ko"), (label_en, "bad_label_en")):  # the code names the label
+        if not label:
+            raise ServiceError(_("Enter the label in Korean and in English."), code)
+        if len(label) > 100:
+            raise ServiceError(_("A label is at most 100 characters."), code)
     return label_ko, label_en
 
 

@@ -168,9 +168,10 @@ def test_admin_sets_up_cti_agent_takes_a_call_and_the_day_log_has_the_events(
     cti_id.fill(CTI_ID)
     cti_number.fill(TAKEN_NUMBER)
     row.get_by_role("button", name=ui("Save")).click()
-    error = page.locator(f"#cti-error-{member_id}")
+    error = page.locator(f"#cti-number-{member_id}-error")  # under the number, which it is about
     expect(error).to_have_text(ui("The CTI number %(value)s is already used by another agent.", value=TAKEN_NUMBER))
-    expect(cti_id).to_have_attribute("aria-invalid", "true")
+    expect(cti_number).to_have_attribute("aria-invalid", "true")
+    expect(cti_id).not_to_have_attribute("aria-invalid", "true")
     expect(cti_number).to_have_value(TAKEN_NUMBER)  # what was typed stays for correcting
     shot(page, "cti-agents-duplicate-number")
     cti_number.fill(CTI_NUMBER)

@@ -22,3 +22,4 @@ class SetPasswordForm(Form):
 class LanguageForm(Form):
     code = StringField(validators=[DataRequired(), Length(max=8)])
     next = HiddenField()
+    announce = HiddenField()  # "1": say that the language changed (personal settings); the top bar's switch shows it

@@ -1,4 +1,5 @@
 from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -7,7 +8,8 @@ from portal.blueprints.auth import bp
 from portal.blueprints.auth.forms import LanguageForm, LoginForm, SetPasswordForm
 from portal.errors import render_error
 from portal.extensions import limiter
-from portal.i18n import LANGUAGE_COOKIE
+from portal.htmx import is_htmx
+from portal.i18n import LANGUAGE_COOKIE, language_choices
 from portal.redirects import safe_next, safe_referrer
 from portal.services import ServiceError
 from portal.services.accounts import (
@@ -137,6 +139,10 @@ def language():
         return render_error(400, exc.message)
     if current_user.is_authenticated:
         set_ui_language(current_user, code)
-    response = make_response(redirect(target, code=303))
+    if form.announce.data == "1":
+        with force_locale(code):  # said in the language just chosen
+            flash(_("The portal is now shown in %(language)s.", language=dict(language_choices())[code]), "success")
+    # htmx (the personal settings dialog): the page behind the dialog is loaded again, in the new language.
+    response = make_response(("", 204, {"HX-Refresh": "true"}) if is_htmx() else redirect(target, code=303))
     response.set_cookie(LANGUAGE_COOKIE, code, max_age=YEAR, samesite="Lax")
     return response

@@ -30,7 +30,7 @@ def index():
 
 def _form_page(entry: CompanyInfo | None, values: dict, error: str | None, field: str | None, status: int):
     return render_template("company_info/form.html", entry=entry, values=values, error=error, error_field=field,
-                           form=ConfirmForm(), languages=languages()), status
+                           field_names=FIELDS, form=ConfirmForm(), languages=languages()), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -122,10 +122,24 @@ def acw_limit(service_key: str):
 
 # -- agents -------------------------------------------------------------------------------------------------
 
-def _agent_row(member: Member, *, editing=False, error=None, values=None) -> str:
+# Which field of an agent's inline edit shows a refusal of cti.set_credentials ("_form": the row as a whole).
+AGENT_ERROR_FIELDS = {"bad_cti_id": "cti_id", "cti_id_taken": "cti_id", "bad_cti_number": "cti_number",
+                      "cti_number_taken": "cti_number"}
+
+
+def _agent_row(member: Member, *, editing=False, errors=None, values=None) -> str:
     agent = db.session.query(CtiAgent).filter_by(member_id=member.id).first()
-    return render_template("cti/_agent_row.html", member=member, agent=agent, editing=editing, error=error,
+    return render_template("cti/_agent_row.html", member=member, agent=agent, editing=editing, errors=errors or {},
                            values=values or {}, form=ConfirmForm())
+
+
+def _agents_page(query: str, *, editing: int | None = None, errors=None, values=None, status=200):
+    """The list; without JavaScript an inline edit is this page with the member's row open (found by `query`)."""
+    page = page_arg()
+    rows, total = cti.phone_members(current_user.organization_id, query, page, PAGE_SIZE)
+    return render_template("cti/agents.html", rows=rows, total=total, query=query, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)), form=ConfirmForm(), editing=editing,
+                           errors=errors or {}, values=values or {}), status
 
 
 def _phone_member(member_id: int) -> Member:
@@ -138,11 +152,7 @@ def _phone_member(member_id: int) -> Member:
 @bp.get("/agents")
 @org_admin_required
 def agents():
-    query = request.args.get("q", "")
-    page = page_arg()
-    rows, total = cti.phone_members(current_user.organization_id, query, page, PAGE_SIZE)
-    return render_template("cti/agents.html", rows=rows, total=total, query=query, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), form=ConfirmForm())
+    return _agents_page(request.args.get("q", ""))
 
 
 @bp.get("/agents/<int:member_id>")
@@ -155,16 +165,28 @@ def agent_row(member_id: int):
 @bp.get("/agents/<int:member_id>/edit")
 @org_admin_required
 def agent_edit(member_id: int):
-    return _agent_row(_phone_member(member_id), editing=True)
+    member = _phone_member(member_id)
+    if is_htmx():
+        return _agent_row(member, editing=True)
+    return _agents_page(member.login_id, editing=member.id)
 
 
 @bp.post("/agents/<int:member_id>")
 @org_admin_required
 def agent_save(member_id: int):
+    """Save a member's CTI ID and number; a refusal is said under the field it concerns, in the row, as typed."""
     member = _phone_member(member_id)
     values = {"cti_id": request.form.get("cti_id", ""), "cti_number": request.form.get("cti_number", "")}
-    return act(lambda: cti.set_credentials(current_actor(), member, **values),
-               _("The CTI credentials of %(name)s are saved.", name=member.name), url_for("cti.agents"),
-               refused_back=url_for("cti.agents", q=member.login_id), refused_status=422,
-               partial=lambda error: _agent_row(member, editing=error is not None, error=error,
-                                                values=values if error else None))
+    if not ConfirmForm().validate_on_submit():
+        errors, status = {"_form": form_expired()}, 400
+    else:
+        _agent, refusal = attempt(lambda: cti.set_credentials(current_actor(), member, **values))
+        if refusal is None:
+            if is_htmx():
+                return _agent_row(member)
+            flash(_("The CTI credentials of %(name)s are saved.", name=member.name), "success")
+            return redirect(url_for("cti.agents"), code=303)
+        errors, status = {AGENT_ERROR_FIELDS.get(refusal.code, "_form"): refusal.message}, 422
+    if is_htmx():
+        return _agent_row(member, editing=True, errors=errors, values=values), status
+    return _agents_page(member.login_id, editing=member.id, errors=errors, values=values, status=status)
