@@ -134,7 +134,10 @@ def catalog() -> tuple[list[tuple[str, re.Pattern]], set[str]]:
             if msgid in strings or not re.search(r"[A-Za-z]{2}", msgid):
                 continue
             parts = re.split(r"%\([a-z_]+\)[sd]|%[sd]", msgid)
-            pattern = re.compile(r"\s*" + r".+?".join(re.escape(" ".join(p.split())) for p in parts) + r"\s*")
+            # The spaces around a placeholder stay: "%(done)d of %(n)d" must not find the "of" inside "Wolof (wo)".
+            pieces = [(r"\s+" if p[:1].isspace() else "") + re.escape(" ".join(p.split()))
+                      + (r"\s+" if p[-1:].isspace() and p.strip() else "") for p in parts]
+            pattern = re.compile(r"\s*" + r".+?".join(pieces) + r"\s*")
             english.append((msgid, pattern))
         korean.update(" ".join(s.split()) for s in strings if s and re.search(r"[가-힣]", s))
     return english, korean
