@@ -51,10 +51,13 @@ def in_language(page: Page, locale: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", locale)
 
 
-def box(locator: Locator) -> dict:
-    found = locator.bounding_box()
-    assert found, f"{locator} is not on the page"
-    return found
+def boxes(*locators: Locator) -> list[dict]:
+    """The boxes of `locators` read in one go: a scroll between two separate reads (htmx focusing an
+    autofocus field after its swap, say) would otherwise make two boxes disagree about where things are."""
+    handles = [locator.element_handle() for locator in locators]
+    return locators[0].page.evaluate(
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; })", handles)
 
 
 def assert_looks_like_text_input(field: Locator, what: str) -> None:
@@ -122,7 +125,7 @@ def test_each_permission_log_filter_label_sits_beside_its_field(page: Page, live
     for i in range(labels.count()):
         label = labels.nth(i)
         field = page.locator(f"#{label.get_attribute('for')}")
-        lb, fb = box(label), box(field)
+        lb, fb = boxes(label, field)
         text = label.inner_text()
         assert abs((lb["y"] + lb["height"] / 2) - (fb["y"] + fb["height"] / 2)) < 6, f"{text} is not on its field's line"
         gap = fb["x"] - (lb["x"] + lb["width"])
@@ -132,7 +135,7 @@ def test_each_permission_log_filter_label_sits_beside_its_field(page: Page, live
 
 
 def within_column(field: Locator, head: Locator) -> None:
-    fb, hb = box(field), box(head)
+    fb, hb = boxes(field, head)
     assert fb["x"] >= hb["x"] - 1 and fb["x"] + fb["width"] <= hb["x"] + hb["width"] + 1, \
         f"{field} ({fb['x']:.0f}–{fb['x'] + fb['width']:.0f}) is not under {head.inner_text()!r} " \
         f"({hb['x']:.0f}–{hb['x'] + hb['width']:.0f})"
@@ -171,8 +174,10 @@ def test_cti_agents_inline_edit_inputs_sit_under_their_column_heads(page: Page, 
     expect(cti_number).to_have_attribute("aria-invalid", "true")
     expect(cti_number).to_have_attribute("aria-describedby", error.get_attribute("id"))
     expect(cti_id).not_to_have_attribute("aria-invalid", "true")
+    expect(cti_number).to_be_focused()  # the refused field, where the user types next
     within_column(error, heads.nth(3))
-    assert box(error)["y"] >= box(cti_number)["y"] + box(cti_number)["height"] - 1
+    eb, nb = boxes(error, cti_number)
+    assert eb["y"] >= nb["y"] + nb["height"] - 1
     shot(page, f"cti-agents-error-{locale}-{width}")
 
 
@@ -182,7 +187,7 @@ def assert_error_at(page: Page, field: Locator, message: str) -> None:
     described = field.get_attribute("aria-describedby") or ""
     error = page.locator(", ".join(f"#{name}" for name in described.split())).filter(has_text=message)
     expect(error).to_have_count(1)
-    fb, eb = box(field), box(error)
+    fb, eb = boxes(field, error)
     below = eb["y"] - (fb["y"] + fb["height"])
     assert -1 <= below <= 24, f"the error is {below:.0f} px from its field"
     assert eb["x"] < fb["x"] + fb["width"] and fb["x"] < eb["x"] + eb["width"], "the error is not under its field"
