@@ -72,7 +72,9 @@ class Factories:
             return member
 
     def service(self, org: Organization, key: str | None = None, *, name: str | None = None,
-                status: ServiceStatus = ServiceStatus.active, languages=("ko",), banner: bool = False) -> Service:
+                status: ServiceStatus = ServiceStatus.active, languages=("ko",), banner: bool = False,
+                auto_assign: bool = False) -> Service:
+        """A service; automatic assignment off unless asked (tests of hand assignment stay what they say)."""
         n = next(_seq)
         key = key or "svc" + "".join(chr(ord("a") + int(d)) for d in str(n))
         with self.app.app_context():
@@ -80,6 +82,7 @@ class Factories:
                 org.id, service_key=key, name=name or f"Service {n}", type=ServiceType.counseling,
                 languages=list(languages), default_language=languages[0], status=status,
             )
+            service.auto_assign = auto_assign
             if banner:
                 from portal.services.storage import store
 

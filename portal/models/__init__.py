@@ -12,6 +12,7 @@ from portal.models.organization import Organization
 from portal.models.permission_change import Operation, PermissionChange
 from portal.models.service import (
     CHANNELS,
+    AssignMode,
     EditorType,
     Service,
     ServiceLanguage,
@@ -60,6 +61,7 @@ __all__ = [
     "Service",
     "ServiceLanguage",
     "ServiceMember",
+    "AssignMode",
     "ServiceRole",
     "ServiceStatus",
     "ServiceType",

@@ -11,7 +11,10 @@ class Activity(TenantMixin, TimestampMixin, db.Model):
     """The activity trail: who did what to which service, contract or key, and when."""
 
     __tablename__ = "activity"
-    __table_args__ = (Index("ix_activity_org_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_activity_org_created", "organization_id", "created_at"),
+        Index("ix_activity_subject", "subject_type", "subject_id", "created_at"),  # a ticket's history
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -44,10 +45,20 @@ class Member(UserMixin, TenantMixin, TimestampMixin, db.Model):
     # When the latest telephony event applied to the member's phone state happened: an older one is late
     # (cti_events), even when the latest left no interval behind (a log-out of an agent already offline).
     last_cti_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The assignment switch (SPEC personal settings, 할당): off, the member gets no ticket automatically. Off "until"
+    # turns back on by itself (services.assignment); the note says why, and `assignment_by_id` who switched it
+    # when it was not the member (a manager or an org admin, whose reason is the note).
+    assignment_on: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    assignment_off_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assignment_note: Mapped[str | None] = mapped_column(String(200))
+    assignment_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL",
+                                                                    name="fk_member_assignment_by"))
+    assignment_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Stamped into every session at log-in; raising it ends every session stamped before (services.accounts).
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     organization: Mapped[Organization] = relationship()
+    assignment_by: Mapped[Member | None] = relationship(remote_side="Member.id", foreign_keys=[assignment_by_id])
 
     @property
     def is_active(self) -> bool:  # Flask-Login: only active members keep a session

@@ -4,6 +4,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -65,3 +66,5 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     # when the apply started.
     assignees: Mapped[dict | None] = mapped_column(JSON)
     applied_fields: Mapped[list | None] = mapped_column(JSON)
+    # The admin ticked "assign after apply": the service's automatic assignment takes the unassigned tickets.
+    assign_after_apply: Mapped[bool] = mapped_column(default=False, server_default=sa_false())

@@ -4,6 +4,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -33,6 +34,11 @@ class ServiceRole(str, enum.Enum):
     agent = "agent"
 
 
+class AssignMode(str, enum.Enum):
+    round_robin = "round_robin"  # the eligible agent assigned least recently
+    least_loaded = "least_loaded"  # the eligible agent with the fewest tickets in progress
+
+
 CHANNELS = ("ticket", "chat", "phone")
 
 
@@ -44,6 +50,7 @@ class Service(TenantMixin, TimestampMixin, db.Model):
         UniqueConstraint("organization_id", "service_key"),
         # GLOB is SQLite-only, so the letters-only rule is enforced by length here and by the form.
         CheckConstraint("length(service_key) between 1 and 40", name="service_key_length"),
+        CheckConstraint("ticket_capacity between 1 and 999", name="ticket_capacity"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +69,13 @@ class Service(TenantMixin, TimestampMixin, db.Model):
     # The last ticket number given out (tickets.reserve_numbers): one counter row, so concurrent calls and
     # migrations never hand out a number twice.
     ticket_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Automatic assignment (services.assignment): on for new services, off for those made before it existed.
+    auto_assign: Mapped[bool] = mapped_column(default=True, server_default=sa_false())
+    assign_mode: Mapped[AssignMode] = mapped_column(str_enum(AssignMode, "assign_mode"), default=AssignMode.round_robin,
+                                                    server_default=AssignMode.round_robin.value)
+    # Tickets in progress an agent may hold before automatic assignment passes them by (per-agent override on
+    # ServiceMember).
+    ticket_capacity: Mapped[int] = mapped_column(default=10, server_default="10")
 
     languages: Mapped[list[ServiceLanguage]] = relationship(
         back_populates="service", cascade="all, delete-orphan", order_by="ServiceLanguage.code"
@@ -108,7 +122,11 @@ class ServiceMember(TenantMixin, TimestampMixin, db.Model):
     """A member's role and channel permissions in one service."""
 
     __tablename__ = "service_member"
-    __table_args__ = (UniqueConstraint("service_id", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "member_id"),
+        CheckConstraint("ticket_capacity IS NULL OR ticket_capacity between 1 and 999",
+                        name="ticket_capacity"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
@@ -117,6 +135,8 @@ class ServiceMember(TenantMixin, TimestampMixin, db.Model):
     can_ticket: Mapped[bool] = mapped_column(default=False)
     can_chat: Mapped[bool] = mapped_column(default=False)
     can_phone: Mapped[bool] = mapped_column(default=False)
+    ticket_capacity: Mapped[int | None]  # None: the service's capacity
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # round-robin's order
 
     service: Mapped[Service] = relationship()
     member: Mapped[Member] = relationship()

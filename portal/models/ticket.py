@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -74,6 +74,10 @@ class Ticket(TenantMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("service_id", "number"),
         UniqueConstraint("source_batch_id", "source_row"),
+        UniqueConstraint("service_id", "idempotency_key"),  # an Open API client's retry creates nothing twice
+        # The waiting queue, oldest first (automatic assignment; NULLs of assignee_id never match it).
+        Index("ix_ticket_service_waiting", "service_id", "created_at", "id",
+              sqlite_where=text("status = 'unassigned'"), postgresql_where=text("status = 'unassigned'")),
         Index("ix_ticket_service_created", "service_id", "created_at", "id"),
         Index("ix_ticket_service_status_created", "service_id", "status", "created_at", "id"),
         Index("ix_ticket_service_assignee_created", "service_id", "assignee_id", "created_at", "id"),
@@ -104,3 +108,4 @@ class Ticket(TenantMixin, db.Model):
     source_batch_id: Mapped[int | None] = mapped_column(ForeignKey("migration_batch.id", ondelete="SET NULL"))
     source_row: Mapped[int | None]
     call_id: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))

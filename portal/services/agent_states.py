@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select, update
 from portal.extensions import db
 from portal.models import AgentStateInterval, Call, CtiSettings, Member, Organization, Service, ServiceMember
 from portal.models.base import utcnow
-from portal.services import Actor, ServiceError
+from portal.services import Actor, ServiceError, assignment
 from portal.services.contracts import local_midnight, local_today
 from portal.services.jobs import enqueue_after_commit
 from portal.services.memberships import membership
@@ -111,6 +111,8 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
         return open_interval
     now, since = at or utcnow(), boundary(member.id, channel)
     now = max(now, since) if since is not None else now
+    was = open_interval.state if open_interval is not None and service is not None \
+        and open_interval.service_id == service.id else None
     if open_interval is not None:
         _close(open_interval, now, ((reason or "").strip()[:24] or None) if state == "offline" else None)
     if state == "offline":
@@ -122,6 +124,7 @@ def change(actor: Actor, member: Member, service: Service | None, channel: str, 
                                   changed_by_id=None if by_telephony else actor.member_id)
     db.session.add(interval)
     db.session.flush()
+    assignment.became_present(member.id, service.id, was, state)
     return interval
 
 

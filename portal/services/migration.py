@@ -30,7 +30,7 @@ from portal.models import (
     TicketField,
 )
 from portal.models.base import utcnow
-from portal.services import Actor, ServiceError, activity
+from portal.services import Actor, ServiceError, activity, assignment
 from portal.services import jobs as job_runs
 from portal.services.migration_files import (
     ErrorReport,
@@ -308,7 +308,10 @@ def apply(batch_id: int, run: int, checkpoint: Callable[[], None] = lambda: None
            status=BatchStatus.completed, created_tickets=done, finished_at=utcnow(), progress=100,
            heartbeat_at=utcnow(), duration_ms=_plus_ms(monotonic() - started), message_code="applied",
            message_args={"n": done})
-    return db.session.get(MigrationBatch, batch_id, populate_existing=True)
+    batch = db.session.get(MigrationBatch, batch_id, populate_existing=True)
+    if batch.assign_after_apply:
+        assignment.drain_later(batch.service_id)
+    return batch
 
 
 def _owned(batch_id: int, run: int, *conditions, **values) -> None:
