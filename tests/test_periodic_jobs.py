@@ -101,7 +101,7 @@ def test_jobs_schedule_schedules_every_periodic_job_the_registry_holds(app, runn
                                                    title="test tick"))
     result = runner.invoke(args=["jobs", "schedule"])
     assert result.exit_code == 0, result.output
-    assert "Agent sweep, CTI log cleanup, job reconciler, migration sweep and test tick scheduled." in result.output
+    assert "Agent sweep, assignment sweep, CTI log cleanup, job reconciler, migration sweep and test tick scheduled." in result.output
     with app.app_context():
         [tick] = _scheduled("test-tick-")
         assert int(tick[-2:]) % 5 == 0  # on the clock, every five minutes
