@@ -80,9 +80,17 @@ def lock_members(member_ids) -> None:
     other instead of deadlocking. NO KEY UPDATE leaves inserts that only reference the member free. (SQLite
     ignores it: its write lock already runs one writer at a time.)"""
     ids = sorted(set(member_ids))
-    if ids:
-        db.session.execute(select(Member.id).where(Member.id.in_(ids)).order_by(Member.id)
-                           .with_for_update(key_share=True)).all()
+    if not ids:
+        return
+    lock = select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update(key_share=True)
+    if db.session.get_bind().dialect.name == "sqlite":
+        # sqlite3 sends BEGIN only before the first write, so the open interval read next would be read outside
+        # the write lock and two changes of one agent could both insert an open interval: a savepoint begins
+        # the transaction IMMEDIATE (transactions.py), holding the write lock from here to the commit.
+        with db.session.begin_nested():
+            db.session.execute(lock).all()
+    else:
+        db.session.execute(lock).all()
 
 
 def change(actor: Actor, member: Member, service: Service | None, channel: str, state: str, *,

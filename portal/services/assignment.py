@@ -125,7 +125,7 @@ def back_on_due(now: datetime | None = None, member_id: int | None = None) -> li
     if member_id is not None:
         q = q.where(Member.id == member_id)
     moved = []
-    for member in db.session.scalars(q.with_for_update()):
+    for member in db.session.scalars(q.order_by(Member.id).with_for_update()):
         before = _switch_values(member)
         member.assignment_on, member.assignment_off_until = True, None
         member.assignment_by_id, member.assignment_changed_at = None, now
@@ -266,6 +266,14 @@ def assign_waiting(service_id: int, *, ticket_ids=None, member_ids=None, exclude
     service = db.session.get(Service, service_id)
     if service is None or not service.auto_assign or service.status != ServiceStatus.active:
         return {}
+    # The service's row first, before anything is read: what made this call (a new or returned ticket, an agent
+    # now eligible or with room) was written before it, so of two such changes at once the second to get here
+    # waits for the first's commit and sees both (no ticket left waiting beside an agent with room). It is also
+    # the lock a new ticket's number takes (tickets.reserve_numbers), so a transaction that both assigns and
+    # creates tickets (a CTI batch: a state change, then a call) takes the locks in the same order as every
+    # other: member rows (agent_states.lock_members), service row, memberships in id order, tickets skipped
+    # when locked. Before it, such a batch and a new ticket deadlocked (PostgreSQL killed one of them).
+    db.session.execute(select(Service.id).where(Service.id == service_id).with_for_update(key_share=True)).all()
     if ticket_ids is not None:
         ticket_ids = list(ticket_ids)
         if not ticket_ids:
@@ -358,7 +366,8 @@ def offer_to(member: Member) -> dict[int, int]:
     waiting tickets to them."""
     given = {}
     for service_id in db.session.scalars(select(ServiceMember.service_id).join(Service).where(
-            ServiceMember.member_id == member.id, ServiceMember.can_ticket.is_(True), Service.auto_assign.is_(True))):
+            ServiceMember.member_id == member.id, ServiceMember.can_ticket.is_(True), Service.auto_assign.is_(True))
+            .order_by(ServiceMember.service_id)):  # services locked in one order (assign_waiting)
         given.update(assign_waiting(service_id, member_ids=[member.id]))
     return given
 
