@@ -63,3 +63,13 @@ def test_the_simulator_explains_a_refusal(app, server, desk):
     result = simulate(app, "--service", "desk", "--count", "2", "--url", server, "--key", "oc_wrong")
     assert result.exit_code != 0 and "the API answered 401" in result.output
     assert "No service 'nosuch'" in simulate(app, "--service", "nosuch").output
+
+
+def test_a_fresh_demo_shows_assignment_working(app, server):
+    """What scripts/dev.sh runs on a first start: the demo data, then a small stream to the support desk."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--password", "demo-pass-9876"]).exit_code == 0
+    result = simulate(app, "--service", "support", "--domain", "demo", "--count", "8", "--rate", "50", "--url",
+                      server, "--rotate-key", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "assigned 8 (" in result.output and "waiting in the queue 0" in result.output, result.output
