@@ -1,4 +1,5 @@
-"""Operator commands: `flask org create`, `flask seed-demo`, `flask jobs …`, `flask cti simulate`, …"""
+"""Operator commands: `flask org create`, `flask seed-demo`, `flask jobs …`, `flask cti simulate`,
+`flask tickets simulate`, …"""
 from __future__ import annotations
 
 import click
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from jobs.cti import purge_expired
 from jobs.migration import sweep_now
 from portal.devtools.demo import seed_demo
+from portal.devtools import ticket_simulator
 from portal.devtools.load import fill_permission_log
 from portal.extensions import db
 from portal.models import CtiAgent, JobRun, Organization, Service, ServiceMember
@@ -25,6 +27,7 @@ jobs_cli = AppGroup("jobs", help="Background jobs.")
 audit_cli = AppGroup("audit", help="The permission change log.")
 migration_cli = AppGroup("migration", help="Ticket migration batches.")
 cti_cli = AppGroup("cti", help="CTI telephony: the simulator and the CTI log.")
+tickets_cli = AppGroup("tickets", help="Tickets: the simulator of the Open API's ticket stream.")
 
 
 def _invite_link(token: str) -> str:
@@ -170,6 +173,29 @@ def migration_apply_due(now_):
                f"restarted {len(result['restarted_checks'])} check(s).")
 
 
+def _one_service(service_key: str, domain: str | None) -> Service:
+    query = select(Service).where(Service.service_key == service_key)
+    if domain:
+        query = query.join(Organization, Organization.id == Service.organization_id).where(Organization.domain == domain)
+    found = list(db.session.scalars(query))
+    if not found:
+        raise click.ClickException(f"No service {service_key!r}.")
+    if len(found) > 1:
+        raise click.ClickException(f"Several organizations have a service {service_key!r}; give --domain.")
+    return found[0]
+
+
+def _api_key(service: Service, key: str | None, rotate_key: bool) -> str:
+    """The key to post with: given, or (--rotate-key) a new one, printed once."""
+    if rotate_key:
+        key = rotate_api_key(Actor(service.organization_id, None), db.session.get(Organization, service.organization_id))
+        db.session.commit()
+        click.echo(f"New organization API key (the old one no longer works): {key}")
+    if not key:
+        raise click.ClickException("Give the organization API key with --key or PORTAL_API_KEY (or --rotate-key).")
+    return key
+
+
 @cti_cli.command("simulate")
 @click.option("--service", "service_key", required=True, help="Service ID (a service with phone CTI).")
 @click.option("--domain", default=None, help="Organization domain (needed when several have this service ID).")
@@ -186,15 +212,7 @@ def migration_apply_due(now_):
 def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key, batch, concurrency, seed):
     """Post realistic CTI event streams (inbound and outbound calls, answered and abandoned, transfers,
     breaks) for the service's agents to the ingest endpoint over HTTP."""
-    query = select(Service).where(Service.service_key == service_key)
-    if domain:
-        query = query.join(Organization, Organization.id == Service.organization_id).where(Organization.domain == domain)
-    found = list(db.session.scalars(query))
-    if not found:
-        raise click.ClickException(f"No service {service_key!r}.")
-    if len(found) > 1:
-        raise click.ClickException(f"Several organizations have a service {service_key!r}; give --domain.")
-    service = found[0]
+    service = _one_service(service_key, domain)
     cti_ids = list(db.session.scalars(
         select(CtiAgent.cti_id).join(ServiceMember, ServiceMember.member_id == CtiAgent.member_id)
         .where(ServiceMember.service_id == service.id, ServiceMember.can_phone.is_(True)).order_by(CtiAgent.cti_id)
@@ -202,12 +220,7 @@ def cti_simulate(service_key, domain, agents, calls, rate, url, key, rotate_key,
     if len(cti_ids) < agents:
         raise click.ClickException(f"{service_key} has {len(cti_ids)} phone agent(s) with CTI credentials; "
                                    f"give CTI IDs to more agents (CTI agents page) or ask for fewer.")
-    if rotate_key:
-        key = rotate_api_key(Actor(service.organization_id, None), db.session.get(Organization, service.organization_id))
-        db.session.commit()
-        click.echo(f"New organization API key (the old one no longer works): {key}")
-    if not key:
-        raise click.ClickException("Give the organization API key with --key or PORTAL_API_KEY (or --rotate-key).")
+    key = _api_key(service, key, rotate_key)
     after_call_bulk = settings_of(service).after_call_bulk
     db.session.commit()
     streams = cti_simulator.scenario(cti_ids, calls, seed=seed, after_call_bulk=after_call_bulk)
@@ -230,6 +243,39 @@ def cti_purge_log():
     click.echo("Deleted " + (", ".join(f"{n:,} event(s) of {key}" for key, n in deleted.items()) or "nothing") + ".")
 
 
+@tickets_cli.command("simulate")
+@click.option("--service", "service_key", required=True, help="Service ID.")
+@click.option("--domain", default=None, help="Organization domain (needed when several have this service ID).")
+@click.option("--rate", type=click.FloatRange(min=0.1, max=10_000), default=5, show_default=True,
+              help="Tickets per second.")
+@click.option("--count", type=click.IntRange(1, 1_000_000), default=20, show_default=True, help="Tickets in all.")
+@click.option("--url", default=None, help="Portal address (default: PORTAL_URL).")
+@click.option("--key", envvar="PORTAL_API_KEY", default=None, help="Organization API key (or PORTAL_API_KEY).")
+@click.option("--rotate-key", is_flag=True, help="Issue a new organization key for this run (the old one stops working).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="Parallel connections.")
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable stream.")
+@click.option("--quiet", is_flag=True, help="Only the summary, not a line per ticket.")
+def tickets_simulate(service_key, domain, rate, count, url, key, rotate_key, concurrency, seed, quiet):
+    """Post a realistic stream of web and e-mail tickets (Korean and English) to the service through the Open API,
+    RATE a second, COUNT in all, and say which agent each one went to."""
+    service = _one_service(service_key, domain)
+    key = _api_key(service, key, rotate_key)
+    db.session.commit()
+    target = url or current_app.config["PORTAL_URL"]
+    click.echo(f"Posting {count} tickets to {service_key} at {target}, {rate:g} a second …")
+
+    def said(ticket: ticket_simulator.Created) -> None:
+        if not quiet:
+            click.echo(f"#{ticket.number} {ticket.channel:<5} → {ticket.assignee or '(queue)':<12} {ticket.title}")
+
+    try:
+        stats = ticket_simulator.send(target, key, service_key, ticket_simulator.tickets(count, seed=seed), rate=rate,
+                                      concurrency=concurrency, on_created=said)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(stats.summary())
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(org_cli)
     app.cli.add_command(jobs_cli)
@@ -238,3 +284,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(migration_cli)
     app.cli.add_command(cti_cli)
+    app.cli.add_command(tickets_cli)

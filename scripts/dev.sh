@@ -37,13 +37,18 @@ echo
 honcho_pid=$!
 if [[ "$seeded" == *"Demo data created."* ]]; then
   # A fresh demo gets a morning of calls (through the real ingest) so calls, tickets, the supervisor board and
-  # My performance have something to show; this issues the demo's organization API key and prints it.
+  # My performance have something to show; this issues the demo's organization API key and prints it. Then a
+  # stream of web and e-mail tickets through the Open API with that key, assigned as they come to the support
+  # agents at work (the demo seeds a few as ready).
   (for _ in $(seq 60); do
      .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
        "$PORTAL_URL/healthz" 2>/dev/null && break
      sleep 0.5
    done
-   .venv/bin/flask cti simulate --service support --domain demo --agents 2 --calls 24 --seed 7 --rotate-key \
-     | sed 's/^/[demo calls] /') &
+   calls=$(.venv/bin/flask cti simulate --service support --domain demo --agents 2 --calls 24 --seed 7 --rotate-key 2>&1)
+   sed 's/^/[demo calls] /' <<<"$calls"
+   PORTAL_API_KEY=$(sed -n 's/^New organization API key.*: //p' <<<"$calls") \
+     .venv/bin/flask tickets simulate --service support --domain demo --count 20 --rate 4 --seed 7 2>&1 \
+     | sed 's/^/[demo tickets] /') &
 fi
 wait "$honcho_pid"

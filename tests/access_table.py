@@ -133,6 +133,8 @@ ACCESS = {
     "api_services.get_contract": Rule("api_key", "/api/v1/services/{service}/contract"),
     "api_services.change_contract": Rule("api_key", "/api/v1/services/{service}/contract", "PUT"),
     "api_services.estimate_contract": Rule("api_key", "/api/v1/services/{service}/contract/estimate", "POST"),
+    "api_tickets.create_ticket": Rule("api_key", "/api/v1/services/{service}/tickets", "POST"),
+    "api_tickets.get_ticket": Rule("api_key", "/api/v1/services/{service}/tickets/1"),
     "api_reports.list_charges": Rule("api_key", "/api/v1/charges?from=2026-01&to=2026-02"),
     "api_reports.list_batches": Rule("api_key", "/api/v1/migration-batches"),
     "api_reports.get_batch": Rule("api_key", "/api/v1/migration-batches/{batch}"),

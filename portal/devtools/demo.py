@@ -20,7 +20,7 @@ from portal.models import (
     ServiceType,
 )
 from portal.models.base import utcnow
-from portal.services import Actor, billing, company_info, cti
+from portal.services import Actor, agent_states, assignment, billing, company_info, cti
 from portal.services.accounts import create_member
 from portal.services.contracts import sign_contract
 from portal.services.organizations import provision_organization
@@ -108,6 +108,7 @@ def seed_demo(password: str) -> DemoResult:
         _history(actor, services, created_members)
         _company_info(actor, services["support"])
         _cti(actor, services["support"])
+        _at_work(actor, services["support"])
     return result
 
 
@@ -200,6 +201,24 @@ def _cti(actor: Actor, support: Service) -> None:
         member = db.session.scalars(select(Member).where(Member.organization_id == support.organization_id,
                                                          Member.login_id == login)).one()
         cti.set_credentials(actor, member, cti_id=f"{login}01", cti_number=str(number))
+
+
+AT_WORK = 4  # support agents present when the demo starts, so automatic assignment has someone to give tickets to
+
+
+def _at_work(actor: Actor, support: Service) -> None:
+    """The support desk assigns automatically (round-robin), and a few of its agents are at work: phone ready
+    (chat waiting for those without phone; chat idles out, phone does not). `agent` and `agent2` are left to the
+    CTI simulator, which logs them in and out."""
+    assignment.set_mode(actor, support, True, "round_robin")
+    links = db.session.execute(
+        select(ServiceMember, Member).join(Member, Member.id == ServiceMember.member_id).where(
+            ServiceMember.service_id == support.id, ServiceMember.role == ServiceRole.agent,
+            ServiceMember.can_ticket.is_(True), ServiceMember.can_phone.is_(True) | ServiceMember.can_chat.is_(True),
+            Member.login_id.not_in(("agent", "agent2"))).order_by(Member.login_id).limit(AT_WORK)).all()
+    for link, member in links:
+        channel, state = ("phone", "ready") if link.can_phone else ("chat", "waiting")
+        agent_states.change(Actor(actor.organization_id, member.id), member, support, channel, state)
 
 
 def demo_cti_agents(count: int, service_key: str = "support") -> list[str]:

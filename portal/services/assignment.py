@@ -34,8 +34,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.models import (Activity, AgentStateInterval, AssignMode, Member, MemberStatus, Service, ServiceMember,
-                           ServiceRole, ServiceStatus, Ticket, TicketStatus)
+from portal.models import (Activity, AgentStateInterval, AssignMode, Member, MemberStatus, MigrationBatch, Service,
+                           ServiceMember, ServiceRole, ServiceStatus, Ticket, TicketStatus)
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity
 from portal.services.jobs import enqueue_after_commit
@@ -249,6 +249,13 @@ def loads(service_id: int, member_ids=None) -> dict[int, int]:
     return dict(db.session.execute(q).all())
 
 
+def automatic():
+    """Which waiting tickets automatic assignment takes: all but a migration's applied without "assign after the
+    apply" (imported history that waits for a person to pick it up)."""
+    return Ticket.source_batch_id.is_(None) | Ticket.source_batch_id.in_(
+        select(MigrationBatch.id).where(MigrationBatch.assign_after_apply.is_(True)))
+
+
 @dataclass
 class _Slot:
     member_id: int
@@ -279,7 +286,7 @@ def assign_waiting(service_id: int, *, ticket_ids=None, member_ids=None, exclude
         if not ticket_ids:
             return {}
     elif not db.session.scalar(select(Ticket.id).where(Ticket.service_id == service_id,
-                                                        Ticket.status == TicketStatus.unassigned).limit(1)):
+                                                        Ticket.status == TicketStatus.unassigned, automatic()).limit(1)):
         return {}
     candidates = _candidates(service, member_ids, exclude_member_ids)
     if not candidates:
@@ -299,7 +306,7 @@ def assign_waiting(service_id: int, *, ticket_ids=None, member_ids=None, exclude
             return {}
         want = min(limit, sum(s.free for s in slots))
         q = (select(Ticket.id).where(Ticket.service_id == service_id, Ticket.status == TicketStatus.unassigned,
-                                     Ticket.assignee_id.is_(None))
+                                     Ticket.assignee_id.is_(None), automatic())
              .order_by(Ticket.created_at, Ticket.id).limit(want).with_for_update(skip_locked=True))
         if ticket_ids is not None:
             q = q.where(Ticket.id.in_(ticket_ids))
@@ -393,7 +400,7 @@ def drain(service_id: int) -> int:
 
 def services_with_waiting() -> list[int]:
     """Services that assign automatically and have tickets waiting (the sweep's work)."""
-    waiting = select(Ticket.service_id).where(Ticket.status == TicketStatus.unassigned).distinct()
+    waiting = select(Ticket.service_id).where(Ticket.status == TicketStatus.unassigned, automatic()).distinct()
     return list(db.session.scalars(select(Service.id).where(
         Service.auto_assign.is_(True), Service.status == ServiceStatus.active, Service.id.in_(waiting))
         .order_by(Service.id)))

@@ -194,20 +194,24 @@ def next_one_am(service: Service, now: datetime | None = None) -> datetime:
     return datetime.combine(tomorrow, time(1, 0), tzinfo=zone).astimezone(timezone.utc)
 
 
-def confirm(actor: Actor, batch: MigrationBatch, now: datetime | None = None) -> MigrationBatch:
-    """Reserve a checked batch for 01:00 of the next day (service time zone). Guarded in the database."""
+def confirm(actor: Actor, batch: MigrationBatch, now: datetime | None = None, *,
+            assign_after_apply: bool = False) -> MigrationBatch:
+    """Reserve a checked batch for 01:00 of the next day (service time zone). Guarded in the database. With
+    `assign_after_apply` (only where the service assigns automatically) its unassigned tickets join the automatic
+    assignment's queue once applied; otherwise they wait for a person (assignment.automatic)."""
     service = db.session.get(Service, batch.service_id)
     when = next_one_am(service, now)
+    assign = bool(assign_after_apply and service.auto_assign)
     done = db.session.execute(
         update(MigrationBatch).where(MigrationBatch.id == batch.id, MigrationBatch.status == BatchStatus.ready)
-        .values(status=BatchStatus.reserved, scheduled_for=when)
+        .values(status=BatchStatus.reserved, scheduled_for=when, assign_after_apply=assign)
     ).rowcount
     if done != 1:
         raise ServiceError(_("Only a checked batch without errors can be reserved."), "not_ready")
     db.session.refresh(batch)
     activity.record(actor.organization_id, actor.member_id, "migration.reserved", subject_type="migration_batch",
-                    subject_id=batch.id, subject_label=batch.filename, details={"scheduled_for": when.isoformat()},
-                    ip=actor.ip)
+                    subject_id=batch.id, subject_label=batch.filename,
+                    details={"scheduled_for": when.isoformat(), "assign_after_apply": assign}, ip=actor.ip)
     return batch
 
 

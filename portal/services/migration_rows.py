@@ -3,6 +3,7 @@ can correct. An error is stored, so it is a code and its parameters with the fie
 ({column: [Korean, English], code, args}); portal.messages says it in the reader's language."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
@@ -16,6 +17,7 @@ from portal.models import FieldType, Member, Service, ServiceMember, TicketField
 
 LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
 TEXT_MAX, LONG_TEXT_MAX = 1000, 20000
+EMAIL_MAX = 254
 TRUE, FALSE = {"y", "yes", "true", "1", "o", "예"}, {"n", "no", "false", "0", "x", "아니오"}
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{2,31}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
@@ -63,6 +65,8 @@ def _number(value):
         number = float(str(value).replace(",", ""))
     except ValueError:
         raise RowError("number") from None
+    if not math.isfinite(number):  # "inf", "nan", "1e999": no JSON column stores them
+        raise RowError("number")
     return int(number) if number.is_integer() else number
 
 
@@ -176,6 +180,8 @@ class RowValidator:
             text = _text(value)
             # A syntax check per cell: the full validator is a third of a 100,000-row check, and imported
             # requester addresses are kept as given rather than normalized.
+            if len(text) > EMAIL_MAX:  # the column's length: PostgreSQL would refuse the insert
+                raise RowError("too_long", n=EMAIL_MAX)
             if not EMAIL_RE.match(text):
                 raise RowError("email")
             return text

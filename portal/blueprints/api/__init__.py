@@ -30,13 +30,13 @@ api = PortalApi(spec_kwargs={
 
 def register(app) -> None:
     # Here, not at the top: the resource modules import `api` and `bp` from this package.
-    from portal.blueprints.api import cti, reports, services
+    from portal.blueprints.api import cti, reports, services, tickets
     from portal.extensions import csrf
 
     api.init_app(app)
     api.spec.components.security_scheme("orgKey", {"type": "http", "scheme": "bearer",
                                                    "description": "The organization API key"})
-    for blueprint in (services.blp, reports.blp, cti.blp):
+    for blueprint in (services.blp, tickets.blp, reports.blp, cti.blp):
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
 

@@ -38,7 +38,7 @@ class Blueprint(flask_smorest.Blueprint):
 # A ServiceError code → the HTTP status it answers with (anything else: 422, the request was understood
 # but breaks a rule).
 STATUS_OF_CODE = {"once_a_day": 409, "stale": 409, "terminated": 409, "service_key_taken": 409, "draft": 409,
-                  "not_suspended": 409, "no_cti": 409}
+                  "not_suspended": 409, "no_cti": 409, "service_not_active": 409}
 
 
 class ProblemSchema(Schema):

@@ -2,9 +2,11 @@
 
 Request schemas check shapes and types only; the business rules (and their messages, in the caller's
 language) are the services', the same ones the UI runs."""
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields, validate
 
-from portal.models import BatchStatus, EditorType, ServiceStatus, ServiceType
+from portal.models import (BatchStatus, EditorType, ServiceStatus, ServiceType, TicketChannel, TicketPriority,
+                           TicketStatus)
 
 SERVICE_ID = fields.String(metadata={"description": "Service ID: 1–40 ASCII letters, unique in the organization",
                                      "example": "support"})
@@ -204,3 +206,119 @@ class CtiResultSchema(Strict):
 class CtiIngestSchema(Strict):
     results = fields.List(fields.Nested(CtiResultSchema), required=True)
     rejected = fields.Integer(required=True)
+
+
+# -- tickets ------------------------------------------------------------------------------------------------------
+# Their request schema checks only shapes, types and sizes, with messages in the caller's language; the values
+# themselves go through the service's ticket fields (tickets.create), as a migration row does.
+
+def _said(field: fields.Field) -> fields.Field:
+    """The field's type messages in the caller's language (marshmallow's own are English only). Each in a list:
+    marshmallow lists only a str message, and a lazy one is said when the answer is written."""
+    wrong = [_l("Not a value of the right type.")]
+    field.error_messages = {**field.error_messages, "required": [_l("Required.")],
+                            "null": [_l("Give a value or leave the field out.")], "invalid": wrong, "type": wrong}
+    return field
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return _said(fields.String(validate=validate.Length(max=max_length, error=_l("At most %(n)s characters.",
+                                                                                n=max_length)), **kwargs))
+
+
+# A hard cap on every text: each field's own limit (200 for a title, 20,000 for a body, …) is the service's ticket
+# fields' check, which says which limit (the JSON body as a whole is bounded by JSON_MAX_KB).
+TICKET_TEXT_MAX = 100_000
+TICKET_TAGS_MAX, TICKET_TAG_MAX = 50, 100
+TICKET_CUSTOM_MAX = 100  # keys in `custom` (a service has at most 50 custom fields)
+
+
+class CustomValue(fields.Field):
+    """A custom field's value: text, a number, true/false, or a list of texts (a multiple choice)."""
+
+    default_error_messages = {"invalid": [_l("Give text, a number, true or false, or a list of texts.")],
+                              "too_long": [_l("At most %(n)s characters.", n=TICKET_TEXT_MAX)]}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list):
+            if len(value) > 200 or not all(isinstance(v, str) for v in value):
+                raise self.make_error("invalid")
+            if sum(len(v) for v in value) > TICKET_TEXT_MAX:
+                raise self.make_error("too_long")
+            return value
+        if isinstance(value, str):
+            if len(value) > TICKET_TEXT_MAX:
+                raise self.make_error("too_long")
+            return value
+        if isinstance(value, (bool, int, float)):
+            return value
+        raise self.make_error("invalid")
+
+
+class CustomValues(fields.Dict):
+    """At most TICKET_CUSTOM_MAX of them, counted before each is read (documented as maxProperties)."""
+
+    default_error_messages = {"too_many": [_l("At most %(n)s custom fields.", n=TICKET_CUSTOM_MAX)]}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict) and len(value) > TICKET_CUSTOM_MAX:
+            raise self.make_error("too_many")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class _TicketSchema(Strict):
+    class Meta:
+        ordered = True
+
+    error_messages = {"unknown": _l("Unknown field."), "type": _l("Not a value of the right type.")}
+
+
+class RequesterSchema(_TicketSchema):
+    name = _text(TICKET_TEXT_MAX, allow_none=True, metadata={"example": "홍길동"})
+    email = _text(TICKET_TEXT_MAX, allow_none=True, metadata={"example": "gildong@example.com"})
+    phone = _text(TICKET_TEXT_MAX, allow_none=True, metadata={"example": "010-1234-5678"})
+
+
+class TicketCreateSchema(_TicketSchema):
+    title = _text(TICKET_TEXT_MAX, required=True, metadata={"description": "At most 200 characters",
+                                                            "example": "주문한 상품이 아직 안 왔어요"})
+    body = _text(TICKET_TEXT_MAX, allow_none=True, metadata={"description": "At most 20,000 characters"})
+    requester = _said(fields.Nested(RequesterSchema, allow_none=True))
+    channel = _text(20, load_default="web", metadata={"enum": ["web", "email"], "description": "web or email"})
+    priority = _text(20, allow_none=True, metadata={"enum": ["low", "normal", "high", "urgent"],
+                                                    "description": "Default normal"})
+    category = _text(TICKET_TEXT_MAX, allow_none=True, metadata={"description": "At most 100 characters"})
+    tags = _said(fields.List(_text(TICKET_TAG_MAX), allow_none=True, validate=validate.Length(
+        max=TICKET_TAGS_MAX, error=_l("At most %(n)s tags.", n=TICKET_TAGS_MAX))))
+    external_id = _text(TICKET_TEXT_MAX, allow_none=True, metadata={
+        "description": "Your system's ID of the ticket (at most 100 characters)"})
+    assignee = _text(TICKET_TEXT_MAX, allow_none=True, metadata={
+        "description": "Login ID of a member of the service; leave it out to let the service assign"})
+    custom = _said(CustomValues(keys=_text(40), values=CustomValue(allow_none=True), allow_none=True,
+                                metadata={"description": "Custom field values by field key",
+                                          "maxProperties": TICKET_CUSTOM_MAX, "example": {"order_no": "A-1001"}}))
+
+
+class TicketRequesterOut(Strict):
+    name = fields.String(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True)
+
+
+class TicketSchema(Strict):
+    service_id = fields.String(required=True)
+    number = fields.Integer(required=True, metadata={"description": "Counts per service"})
+    title = fields.String(required=True)
+    body = fields.String(required=True, allow_none=True)
+    status = fields.Enum(TicketStatus, by_value=True, required=True)
+    assignee = fields.String(required=True, allow_none=True, metadata={"description": "Login ID of the assignee"})
+    channel = fields.Enum(TicketChannel, by_value=True, required=True)
+    priority = fields.Enum(TicketPriority, by_value=True, required=True)
+    requester = fields.Nested(TicketRequesterOut, required=True)
+    category = fields.String(required=True, allow_none=True)
+    tags = fields.List(fields.String(), required=True)
+    external_id = fields.String(required=True, allow_none=True)
+    custom = fields.Dict(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    closed_at = fields.DateTime(required=True, allow_none=True)

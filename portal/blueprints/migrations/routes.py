@@ -125,7 +125,7 @@ def confirm(batch_id: int):
         return redirect(url_for("migrations.detail", batch_id=batch.id), code=303)
 
     def reserve() -> MigrationBatch:
-        migration.confirm(current_actor(), batch)
+        migration.confirm(current_actor(), batch, assign_after_apply=request.form.get("assign_after_apply") == "on")
         start_job("migration.apply", batch.id, organization_id=batch.organization_id, member_id=current_user.id,
                   at=batch.scheduled_for)
         return batch
