@@ -1,14 +1,16 @@
 """What every page's layout needs: the Global Management menu, the service switcher, the languages."""
 from __future__ import annotations
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.i18n import language_choices
 from portal.models import Service, ServiceRole
+from portal.models.base import utcnow
 from portal.services.agent_states import current, touch
+from portal.services.assignment import Switch, switch_of
 from portal.services.cti_log import log_services
 from portal.services.memberships import membership
 from portal.services.service_setup import services_of, services_of_organization
@@ -114,6 +116,25 @@ def phone_status(service: Service, agent):
     return status(current_user, service, agent)
 
 
+def my_time_zone() -> str:
+    """The time zone the member reads and types times in: members have none of their own, so the service they
+    work in (their first one unless they chose another), else the portal's default. Always named beside a time."""
+    service = current_service()
+    return service.time_zone if service is not None else current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def my_assignment() -> Switch | None:
+    """The member's assignment switch as it stands now, for members of a service (it means nothing to others).
+    An "off until" that has passed shows as on: the scheduled job or the minute sweep turns it on in the
+    database at the latest a minute later, and a page read does not write."""
+    if not current_user.is_authenticated or not my_services():
+        return None
+    shown = switch_of(current_user)
+    if not shown.on and shown.until is not None and shown.until <= utcnow():
+        return Switch(True, None, None, None, shown.until)
+    return shown
+
+
 def record_activity(response):
     """Any request a member makes (not the panels that poll by themselves) counts as activity for the idle
     timeout; written at most once a minute, at the end of the request, with its changes."""
@@ -142,6 +163,8 @@ def register(app: Flask) -> None:
             "current_locale": str(get_locale()),
             "agent_link": agent_link,
             "agent_current_states": agent_current_states,
+            "my_assignment": my_assignment,
+            "my_time_zone": my_time_zone,
             "phone_widget_agent": phone_widget_agent,
             "phone_status": phone_status,
             "after_call_choices": AFTER_CALL_CHOICES,

@@ -143,6 +143,8 @@ ACCESS = {
     "me.profile": Rule("member", "/me/settings/profile", "POST", {"name": "Same Name"}),
     "me.password": Rule("member", "/me/settings/password", "POST", {"current": "x", "new": "y", "confirm": "y"},
                         ok=(422,)),
+    "me.assignment_settings": Rule("member", "/me/settings/assignment", "POST", {"state": "on"}),
+    "me.assignment_toggle": Rule("member", "/me/assignment", "POST", {"on": "1"}),
     "me.performance": Rule("member", "/me/performance"),
     # The plain member and the org admin work in no service: no figures to export.
     "me.performance_export": Rule("member", "/me/performance.xlsx", not_found_for=("member", "admin")),

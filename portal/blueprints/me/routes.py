@@ -1,32 +1,52 @@
-"""The member's own pages: personal settings, My performance, CTI log download, the current service."""
+"""The member's own pages: personal settings (with the assignment switch, also one click in the top bar), My
+performance, CTI log download, the current service."""
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from portal.access import member_required
-from portal.blueprints.actions import attempt, leave_dialog
+from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
 from portal.blueprints.me import bp
-from portal.blueprints.me.forms import PasswordForm, ProfileForm
+from portal.blueprints.me.forms import AssignmentForm, PasswordForm, ProfileForm
 from portal.downloads import xlsx_attachment
 from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.htmx import is_htmx, render
-from portal.layout import SESSION_SERVICE_KEY, cti_log_services, current_service, my_services
+from portal.layout import (SESSION_SERVICE_KEY, cti_log_services, current_service, my_assignment, my_services,
+                           my_time_zone)
 from portal.models import Service
 from portal.models.base import utcnow
+from portal.params import FIRST_DAY, LAST_DAY
 from portal.params import day as parse_day
-from portal.services import ServiceError, accounts, cti_log
+from portal.redirects import safe_referrer
+from portal.services import ServiceError, accounts, assignment, cti_log
 from portal.services import performance as perf
 from portal.services import storage
 from portal.services.contracts import local_today
 from portal.tenancy import get_or_404
 
 
-def _settings(profile=None, password=None, status=200):
-    profile = profile or ProfileForm(obj=current_user)
+# A datetime-local value (seconds, if a browser sends them, are dropped).
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def _assignment_form() -> AssignmentForm:
+    """The switch as it stands, its time in the member's time zone (never bound to another form's POST)."""
+    shown = my_assignment() or assignment.switch_of(current_user)
+    until = shown.until.astimezone(ZoneInfo(my_time_zone())).strftime(LOCAL_INPUT) if shown.until else ""
+    return AssignmentForm(formdata=None, data={"state": "on" if shown.on else "off", "until": until,
+                                               "note": "" if shown.on else (shown.note or "")})
+
+
+def _settings(profile=None, password=None, assignment_form=None, status=200):
+    # formdata=None: a refused password must not empty the profile form (Flask-WTF binds any POST by default).
+    profile = profile or ProfileForm(formdata=None, obj=current_user)
     return render("me/settings.html", partial="me/_settings.html", profile=profile,
-                  password=password or PasswordForm()), status
+                  password=password or PasswordForm(formdata=None), assignment=assignment_form or _assignment_form(),
+                  focus=request.args.get("section") == "assignment"), status
 
 
 @bp.get("/settings")
@@ -67,6 +87,77 @@ def password():
 
     return _save(form, change, lambda code: form.current if code == "wrong_password" else form.new,
                  _("Your password is changed. You stay logged in here; other devices are logged out."), "password")
+
+
+def _local_time(raw: str, zone: str) -> datetime | None:
+    """A datetime-local value read in `zone`, as UTC; None when blank; ValueError when it is no such time. Years
+    beyond the ones the portal handles are pulled to its bounds (still in the past, or too far ahead)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    moment = datetime.strptime(raw[:16].replace(" ", "T"), LOCAL_INPUT)
+    moment = min(max(moment, datetime.combine(FIRST_DAY, datetime.min.time())),
+                 datetime.combine(LAST_DAY, datetime.min.time()))
+    return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+
+
+# Which field of the assignment form shows a refusal of `assignment.switch`.
+ASSIGNMENT_ERROR_FIELDS = {"until_past": "until", "until_too_far": "until", "note_too_long": "note",
+                           "reason_required": "note"}
+
+
+def _switched_message(returned: int) -> str:
+    shown = my_assignment()
+    if shown is None or shown.on:
+        message = _("Assignment is on: automatic tickets and chats come to you again.")
+    elif shown.until:
+        zone = my_time_zone()
+        message = _("Assignment is off until %(when)s (%(zone)s).",
+                    when=shown.until.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"), zone=zone)
+    else:
+        message = _("Assignment is off until you turn it on.")
+    if returned:
+        message += " " + _("Tickets returned to the queue: %(n)d.", n=returned)
+    return message
+
+
+@bp.post("/settings/assignment")
+@member_required
+def assignment_settings():
+    """The switch with its options: off until a time (read in the member's time zone), a note, and the member's
+    open tickets back to the queue. A refusal is shown at its field, the form as typed."""
+    form = AssignmentForm()
+    if form.validate_on_submit():
+        off = form.state.data == "off"
+        try:
+            until = _local_time(form.until.data, my_time_zone()) if off else None
+        except ValueError:
+            form.until.errors = [_("Enter dates and times as YYYY-MM-DD HH:MM.")]
+        else:
+            member = current_user._get_current_object()
+            returned, refusal = attempt(lambda: assignment.switch(
+                current_actor(), member, not off, until=until, note=form.note.data if off else None,
+                return_tickets=off and form.return_tickets.data))
+            if refusal is None:
+                flash(_switched_message(returned), "success")
+                # htmx (the dialog): the page behind comes back with the top bar as it now stands.
+                return ("", 204, {"HX-Refresh": "true"}) if is_htmx() else redirect(url_for("me.settings"), code=303)
+            field = ASSIGNMENT_ERROR_FIELDS.get(refusal.code, "state")
+            getattr(form, field).errors = [refusal.message]
+    return _settings(assignment_form=form, status=422)
+
+
+@bp.post("/assignment")
+@member_required
+def assignment_toggle():
+    """One click in the top bar: assignment on, or off with no end (the options are in the settings)."""
+    wanted = request.form.get("on", "")
+    if wanted not in ("0", "1"):
+        abort(400)
+    member = current_user._get_current_object()
+    return act(lambda: assignment.switch(current_actor(), member, wanted == "1"), _switched_message,
+               safe_referrer() or url_for("home.index"), refused_status=422,
+               partial=lambda error: render_template("me/_assignment_switch.html", assignment_error=error))
 
 
 def _performance_day(service):
