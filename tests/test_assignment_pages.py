@@ -220,6 +220,7 @@ def test_the_members_page_shows_the_switch_and_tickets_against_capacity(desk, ap
     assert "Off" in ann and "by Boss" in ann and "0 / 10" in ann
     assert f'/services/desk/board/members/{desk["ann"].id}/assignment?next=/services/desk/members' in ann
     assert "3 / 3" in bob and "At capacity" in bob and "Service: 10" in bob
+    assert "<function" not in html  # a row's error when it has none: nothing (not the template global's repr)
     card = html[html.index('id="assignment-settings"'):]
     assert "Automatic assignment" in card and 'value="10"' in card and 'value="round_robin" selected' in card
 
