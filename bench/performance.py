@@ -15,11 +15,11 @@ calls each (wall median, p95 and min; this process's CPU; SQL statements and tim
 
 - service functions, each in its own transaction with the member and service loaded first (not timed):
   `performance.figures(heavy, support, day)` for today and the past day, `agent_states.board(support)`;
-- templates alone: `me/_performance.html` (the dialog) and `agent/_board_rows.html` re-rendered inside a real
+- templates alone: `me/_performance.html` (the dialog) and `board/_board_rows.html` re-rendered inside a real
   request with the context the route built (caught with Flask's `before_render_template` signal);
 - requests through the Flask test client, logged in with CSRF like the tests: as `heavy`, GET /me/performance
   as htmx (the dialog) for today and for the past day, and ?part=body (what the open dialog polls every 5 s);
-  as the org admin, GET /agent/support/board (the full page) and ?part=rows (what the board polls every 5 s).
+  as the org admin, GET /services/support/board (the full page) and ?part=rows (what the board polls every 5 s).
 
 Targets (from the tracker): the dialog and the board under 50 ms each. Numbers are printed, never asserted.
 
@@ -492,7 +492,7 @@ def run(app, ids: dict, timelines: dict, runs: int, warmup: int, profile: bool) 
     from flask import before_render_template
 
     for label, client, path in (("me/_performance.html (the dialog, today)", agent, "/me/performance"),
-                                ("agent/_board_rows.html (500 rows)", admin, "/agent/support/board?part=rows")):
+                                ("board/_board_rows.html (500 rows)", admin, "/services/support/board?part=rows")):
         def rerender(_app, template, context, label=label, **_extra):
             if not any(r["label"] == label for r in results):
                 measure(label, lambda: template.render(context), runs, warmup, meter, results, "template",
@@ -510,8 +510,8 @@ def run(app, ids: dict, timelines: dict, runs: int, warmup: int, profile: bool) 
          'data-figure="phone-ready"'),
         ("dialog poll: ?part=body (htmx, X-Poll)", agent, f"/me/performance?day={today}&part=body", poll,
          'data-figure="phone-ready"'),
-        ("board page: GET /agent/support/board", admin, "/agent/support/board", {}, 'id="agent-'),
-        ("board poll: ?part=rows (htmx, X-Poll)", admin, "/agent/support/board?part=rows", poll, 'id="agent-'),
+        ("board page: GET /services/support/board", admin, "/services/support/board", {}, 'id="agent-'),
+        ("board poll: ?part=rows (htmx, X-Poll)", admin, "/services/support/board?part=rows", poll, 'id="agent-'),
     ]
     print(f"\nrequests through the test client ({runs} runs after {warmup} warm-up):")
     for label, client, path, headers, marker in requests:

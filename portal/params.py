@@ -8,7 +8,8 @@ midnight stays a date; and no field may hold a NUL."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 from flask import Flask, request
 from flask_babel import gettext as _
@@ -17,11 +18,12 @@ from werkzeug.exceptions import NotFound
 from portal.errors import render_error
 from portal.services import MAX_ID, whole_number
 
-__all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month", "register"]
+__all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month", "local_moment", "register"]
 
 MAX_PAGE = 100_000
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
+_MOMENT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2})")
 
 
 class NotANumber(NotFound):
@@ -59,6 +61,16 @@ def month(raw: str) -> date:
     if match is None or not 1 <= int(match[2]) <= 12:
         raise ValueError(f"{raw!r} is not a month written YYYY-MM")
     return day(f"{match[1]}-{int(match[2]):02d}-01")
+
+
+def local_moment(raw: str, zone: str) -> datetime:
+    """A date and time as a datetime-local input sends it (YYYY-MM-DDTHH:MM), read on the clocks of `zone`, in
+    UTC; ValueError for anything else."""
+    match = _MOMENT.fullmatch((raw or "").strip())
+    if match is None or not (0 <= int(match[2]) <= 23 and 0 <= int(match[3]) <= 59):
+        raise ValueError(f"{raw!r} is not a date and time written YYYY-MM-DDTHH:MM")
+    moment = datetime.combine(day(match[1]), datetime.min.time()).replace(hour=int(match[2]), minute=int(match[3]))
+    return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
 
 
 def register(app: Flask) -> None:

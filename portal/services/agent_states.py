@@ -267,6 +267,8 @@ class BoardRow:
     chat: AgentStateInterval | None
     elsewhere: tuple[str, ...]  # channels the agent is working on in another service
     calls_today: int
+    can_ticket: bool = False
+    ticket_capacity: int | None = None  # the member's override in the service (None: the service's)
 
     def eligible_channels(self) -> list[str]:
         return [channel for channel in ("phone", "chat") if self.eligible(channel)]
@@ -278,13 +280,16 @@ class BoardRow:
 
 
 def board(service: Service, now: datetime | None = None) -> list[BoardRow]:
-    """Every agent of the service with the phone or chat permission: current states here, calls today (the
-    service's day), eligible or not. Four queries whatever the number of agents."""
+    """Every agent of the service with the phone, chat or ticket permission (tickets: automatic assignment):
+    current states here, calls today (the service's day), eligible or not. Four queries whatever the number of
+    agents."""
     today_began = local_midnight(service, local_today(service, now))
     agents = db.session.execute(
-        select(Member.id, Member.name, Member.login_id, ServiceMember.can_phone, ServiceMember.can_chat)
+        select(Member.id, Member.name, Member.login_id, ServiceMember.can_phone, ServiceMember.can_chat,
+               ServiceMember.can_ticket, ServiceMember.ticket_capacity)
         .join(ServiceMember, ServiceMember.member_id == Member.id)
-        .where(ServiceMember.service_id == service.id, (ServiceMember.can_phone.is_(True)) | (ServiceMember.can_chat.is_(True)))
+        .where(ServiceMember.service_id == service.id, ServiceMember.can_phone.is_(True)
+               | ServiceMember.can_chat.is_(True) | ServiceMember.can_ticket.is_(True))
         .order_by(Member.name, Member.id)).all()
     open_intervals = {(i.member_id, i.channel): i for i in db.session.scalars(
         select(AgentStateInterval).join(ServiceMember, ServiceMember.member_id == AgentStateInterval.member_id)
@@ -302,5 +307,5 @@ def board(service: Service, now: datetime | None = None) -> list[BoardRow]:
             elif interval is not None:
                 elsewhere.append(channel)
         rows.append(BoardRow(a.id, a.name, a.login_id, a.can_phone, a.can_chat, here.get("phone"), here.get("chat"),
-                             tuple(elsewhere), calls.get(a.id, 0)))
+                             tuple(elsewhere), calls.get(a.id, 0), a.can_ticket, a.ticket_capacity))
     return rows

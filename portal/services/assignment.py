@@ -433,3 +433,23 @@ def switches(member_ids) -> dict[int, Switch]:
                                      Member.assignment_note, by.name, Member.assignment_changed_at)
                               .outerjoin(by, by.id == Member.assignment_by_id).where(Member.id.in_(ids))).all()
     return {r[0]: Switch(r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the board and the members page show of one member: the switch, tickets in progress, capacity."""
+    switch: Switch
+    open: int
+    capacity: int
+
+    @property
+    def full(self) -> bool:
+        return self.open >= self.capacity
+
+
+def workloads(service: Service, overrides: dict[int, int | None]) -> dict[int, Workload]:
+    """Members (id → their capacity override in the service) with their switch, load and capacity: two queries
+    whatever their number (`switches` and `loads`)."""
+    found, counted = switches(overrides), loads(service.id)
+    return {member_id: Workload(found[member_id], counted.get(member_id, 0), override or service.ticket_capacity)
+            for member_id, override in overrides.items() if member_id in found}

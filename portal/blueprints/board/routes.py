@@ -1,7 +1,8 @@
-"""The supervisor board (SPEC 5, 12): every agent's states in one service, and a manager's override of one
-agent's state with a reason. Served at /services/<service ID>/board; the first address, under /agent, redirects."""
+"""The supervisor board (SPEC 5, 5.1, 12): every agent's states, assignment switch and tickets against capacity in
+one service, and a manager's override of one agent's state or assignment with a reason. Served at
+/services/<service ID>/board; the first address, under /agent, redirects."""
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 
 from portal.access import service_role_required
 from portal.blueprints.actions import attempt, current_actor, leave_dialog
@@ -11,7 +12,9 @@ from portal.forms import ConfirmForm
 from portal.htmx import render
 from portal.models import Member
 from portal.models.base import utcnow
-from portal.services import agent_states
+from portal.params import local_moment
+from portal.redirects import safe_next
+from portal.services import agent_states, assignment
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
@@ -19,15 +22,20 @@ from portal.tenancy import get_or_404
 @bp.get("/services/<service_key>/board")
 @service_role_required("manager")
 def index(service_key: str):
-    """Supervisor board: every agent's phone and chat state, time in state, calls today, eligible or not. The
-    table body polls itself."""
+    """Supervisor board: every agent's phone and chat state, time in state, calls today, eligible or not, the
+    assignment switch and tickets in progress against capacity. The table body polls itself."""
     rows = agent_states.board(g.service)
-    state = request.args.get("state", "")
+    work = assignment.workloads(g.service, {r.member_id: r.ticket_capacity for r in rows})
+    state, load = request.args.get("state", ""), request.args.get("assignment", "")
     if state == "eligible":
         rows = [r for r in rows if r.eligible("phone") or r.eligible("chat")]
     elif state == "working":
         rows = [r for r in rows if r.phone or r.chat]
-    context = {"service": g.service, "rows": rows, "state": state, "now": utcnow()}
+    if load == "off":
+        rows = [r for r in rows if not work[r.member_id].switch.on]
+    elif load == "full":
+        rows = [r for r in rows if r.can_ticket and work[r.member_id].full]
+    context = {"service": g.service, "rows": rows, "work": work, "state": state, "load": load, "now": utcnow()}
     if request.args.get("part") == "rows":
         return render_template("board/_board_rows.html", **context)
     return render_template("board/board.html", **context)
@@ -80,6 +88,62 @@ def supervise(service_key: str, member_id: int):
     return render("board/supervise.html", partial="board/_supervise.html", service=g.service, member=member,
                   states=agent_states.current(member.id), form=ConfirmForm(), values=request.form,
                   error=error, reason_error=reason_error, supervisor_choices=agent_states.SUPERVISOR_CHOICES), 422
+
+
+# Which field of the assignment dialog shows a refusal of assignment.switch (else the dialog as a whole).
+SWITCH_ERROR_FIELDS = {"reason_required": "reason", "note_too_long": "reason", "until_past": "until",
+                       "until_too_far": "until"}
+
+
+def _switch_dialog(member: Member, values, errors: dict, status: int = 200):
+    return render("board/assignment.html", partial="board/_assignment.html", service=g.service, member=member,
+                  current=assignment.switch_of(member), form=ConfirmForm(), values=values, errors=errors,
+                  back=safe_next(values.get("next")) or url_for("board.index", service_key=g.service.service_key)
+                  ), status
+
+
+@bp.get("/services/<service_key>/board/members/<int:member_id>/assignment")
+@service_role_required("manager")
+def assignment_form(service_key: str, member_id: int):
+    member = _agent_of(member_id)
+    return _switch_dialog(member, {"next": request.args.get("next", ""),
+                                   "on": "off" if member.assignment_on else "on"}, {})
+
+
+@bp.post("/services/<service_key>/board/members/<int:member_id>/assignment")
+@service_role_required("manager")
+def assignment_switch(service_key: str, member_id: int):
+    """A service manager or org admin turns a member's assignment on or off (off: optionally until a time, in
+    the service's zone, and returning their tickets to the queue), with a reason that is recorded."""
+    member = _agent_of(member_id)
+    form = request.form
+    errors: dict[str, str] = {}
+    on, until = form.get("on") == "on", None
+    if not ConfirmForm().validate_on_submit():
+        return _switch_dialog(member, form, {"_form": form_expired()}, 400)
+    if form.get("on") not in ("on", "off"):
+        errors["on"] = _("Choose on or off.")
+    if not on and form.get("until", "").strip():
+        try:
+            until = local_moment(form["until"], g.service.time_zone)
+        except ValueError:
+            errors["until"] = _("Enter a date and time, or leave it blank.")
+    if errors:
+        return _switch_dialog(member, form, errors, 422)
+    returned, refusal = attempt(lambda: assignment.switch(current_actor(), member, on, until=until,
+                                                          note=form.get("reason", ""),
+                                                          return_tickets=form.get("return_tickets") == "on"))
+    if refusal:
+        return _switch_dialog(member, form, {SWITCH_ERROR_FIELDS.get(refusal.code, "_form"): refusal.message}, 422)
+    if on:
+        flash(_("Assignment of %(name)s is on.", name=member.name), "success")
+    elif returned:
+        flash(ngettext("Assignment of %(name)s is off; %(num)d ticket went back to the queue.",
+                       "Assignment of %(name)s is off; %(num)d tickets went back to the queue.", returned,
+                       name=member.name), "success")
+    else:
+        flash(_("Assignment of %(name)s is off.", name=member.name), "success")
+    return leave_dialog(safe_next(form.get("next")) or url_for("board.index", service_key=service_key))
 
 
 @bp.route("/agent/<service_key>/board", methods=["GET"])

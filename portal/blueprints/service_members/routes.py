@@ -1,20 +1,23 @@
-"""Service members (서비스관리 → 상담원): who works in a service, as what, on which channels.
+"""Service members (서비스관리 → 상담원): who works in a service, as what, on which channels, and how its tickets
+are assigned (automatic assignment, capacity, each member's override and switch).
 
-For the service's managers and the org admins. Every change writes the permission change log."""
-from flask import flash, g, render_template, request, url_for
+For the service's managers and the org admins. Every change writes the permission change log or the activity
+trail."""
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from portal.access import service_role_required
 from portal.blueprints.actions import act, attempt, current_actor, leave_dialog
+from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.blueprints.service_members import bp
 from portal.extensions import db
-from portal.htmx import render
-from portal.models import CHANNELS, Member, ServiceMember, ServiceRole
+from portal.htmx import is_htmx, render
+from portal.models import CHANNELS, AssignMode, Member, ServiceMember, ServiceRole, ServiceStatus
 from portal.params import int_arg, page_arg
-from portal.services import ServiceError, accounts, permissions
+from portal.services import ServiceError, accounts, assignment, permissions
 from portal.services.memberships import membership
 from portal.tenancy import get_or_404
 
@@ -26,22 +29,35 @@ def _links():
     ))
 
 
-def _row(member: Member, error: str | None = None) -> str:
-    return render_template("service_members/_member_row.html", service=g.service,
-                           link=membership(member.id, g.service.id), member=member, form=ConfirmForm(),
-                           row_error=error)
+def _row(member: Member, error: str | None = None, *, editing=False, errors=None, values=None) -> str:
+    link = membership(member.id, g.service.id)
+    return render_template("service_members/_member_row.html", service=g.service, link=link, member=member,
+                           form=ConfirmForm(), row_error=error, editing=editing, errors=errors or {},
+                           values=values or {}, work=assignment.workloads(g.service, {member.id: link.ticket_capacity}))
 
 
 def _index() -> str:
     return url_for("service_members.index", service_key=g.service.service_key)
 
 
+def _page(*, editing: int | None = None, errors=None, values=None, settings_errors=None, settings_values=None,
+          search: dict | None = None, status=200):
+    """The page; without JavaScript an inline edit or a refused setting is this page with the row or card open."""
+    criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
+    search = search if search is not None else _search(criteria)
+    links = _links()
+    return render_template("service_members/index.html", service=g.service, links=links, form=ConfirmForm(),
+                           channels=CHANNELS, criteria=criteria, editing=editing, errors=errors or {},
+                           values=values or {}, settings_errors=settings_errors or {},
+                           settings_values=settings_values or {}, modes=list(AssignMode),
+                           work=assignment.workloads(g.service, {m.id: link.ticket_capacity for link, m in links}),
+                           **search), status
+
+
 @bp.get("")
 @service_role_required("manager")
 def index(service_key: str):
-    criteria = {k: request.args.get(k, "") for k in ("name", "login_id", "email")}
-    return render_template("service_members/index.html", service=g.service, links=_links(), form=ConfirmForm(),
-                           channels=CHANNELS, criteria=criteria, **_search(criteria))
+    return _page()
 
 
 def _search(criteria: dict) -> dict:
@@ -66,8 +82,10 @@ def search(service_key: str):
     context = _search(criteria)
     if not context["searched"]:
         context["error"] = _("Enter a name, login ID or e-mail to search.")
-    return render("service_members/index.html", partial="service_members/_search_results.html", service=g.service,
-                  links=_links(), form=ConfirmForm(), channels=CHANNELS, criteria=criteria, **context)
+    if not is_htmx():
+        return _page(search=context)
+    return render_template("service_members/_search_results.html", service=g.service, form=ConfirmForm(),
+                           criteria=criteria, **context)
 
 
 @bp.post("/add")
@@ -127,3 +145,86 @@ def remove(service_key: str, member_id: int):
     status = 409 if error else 200
     return render("service_members/remove.html", partial="service_members/_remove.html", service=g.service,
                   member=member, form=form, error=error), status
+
+
+# -- automatic assignment -----------------------------------------------------------------------------------
+
+SETTING_ERROR_FIELDS = {"bad_capacity": "capacity", "bad_mode": "mode"}
+
+
+@bp.post("/assignment")
+@service_role_required("manager")
+def assignment_settings(service_key: str):
+    """Automatic assignment of the service: on or off, its order, and the service's capacity per agent."""
+    values = {k: request.form.get(k, "") for k in ("auto", "mode", "capacity")}
+    status = 422
+    if not ConfirmForm().validate_on_submit():
+        errors, status = {"_form": form_expired()}, 400
+    elif g.service.status == ServiceStatus.terminated:
+        errors = {"_form": _("%(name)s is terminated and can no longer be changed.", name=g.service.name)}
+    else:
+        actor = current_actor()
+        _done, refusal = attempt(lambda: (assignment.set_capacity(actor, g.service, values["capacity"]),
+                                          assignment.set_mode(actor, g.service, values["auto"] == "on",
+                                                              values["mode"])))
+        if refusal is None:
+            flash(_("Automatic assignment of %(name)s is saved.", name=g.service.name), "success")
+            if is_htmx():
+                return render_template("service_members/_assignment_card.html", service=g.service,
+                                       form=ConfirmForm(), settings_errors={}, settings_values={},
+                                       modes=list(AssignMode))
+            return redirect(_index(), code=303)
+        errors = {SETTING_ERROR_FIELDS.get(refusal.code, "_form"): refusal.message}
+    if is_htmx():
+        return render_template("service_members/_assignment_card.html", service=g.service, form=ConfirmForm(),
+                               settings_errors=errors, settings_values=values, modes=list(AssignMode)), status
+    return _page(settings_errors=errors, settings_values=values, status=status)
+
+
+@bp.get("/<int:member_id>")
+@service_role_required("manager")
+def row(service_key: str, member_id: int):
+    """Cancel an inline edit: the row as it is saved."""
+    return _row(_member_of(member_id))
+
+
+def _member_of(member_id: int) -> Member:
+    """A member of the current service (else 404)."""
+    member = get_or_404(Member, id=member_id)
+    if membership(member.id, g.service.id) is None:
+        abort(404)
+    return member
+
+
+@bp.get("/<int:member_id>/capacity")
+@service_role_required("manager")
+def capacity_edit(service_key: str, member_id: int):
+    member = _member_of(member_id)
+    if is_htmx():
+        return _row(member, editing=True)
+    return _page(editing=member.id)
+
+
+@bp.post("/<int:member_id>/capacity")
+@service_role_required("manager")
+def capacity_save(service_key: str, member_id: int):
+    """The member's own capacity in the service (blank: the service's); a refusal is said under the field."""
+    member = _member_of(member_id)
+    values = {"capacity": request.form.get("capacity", "")}
+    if not ConfirmForm().validate_on_submit():
+        errors, status = {"_form": form_expired()}, 400
+    elif g.service.status == ServiceStatus.terminated:
+        errors = {"_form": _("%(name)s is terminated and can no longer be changed.", name=g.service.name)}
+        status = 422
+    else:
+        _value, refusal = attempt(lambda: assignment.set_capacity(current_actor(), g.service, values["capacity"],
+                                                                  member=member))
+        if refusal is None:
+            if is_htmx():
+                return _row(member)
+            flash(_("The capacity of %(name)s is saved.", name=member.name), "success")
+            return redirect(_index(), code=303)
+        errors, status = {"capacity" if refusal.code == "bad_capacity" else "_form": refusal.message}, 422
+    if is_htmx():
+        return _row(member, editing=True, errors=errors, values=values), status
+    return _page(editing=member.id, errors=errors, values=values, status=status)

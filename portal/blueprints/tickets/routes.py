@@ -34,7 +34,7 @@ def index(service_key: str):
     if args.get("status") and status is None:
         errors.append(_("Unknown status."))
     members = list(db.session.execute(
-        select(Member.id, Member.name, Member.login_id).join(ServiceMember, ServiceMember.member_id == Member.id)
+        select(Member.id, Member.name, Member.login_id, Member.assignment_on).join(ServiceMember, ServiceMember.member_id == Member.id)
         .where(ServiceMember.service_id == g.service.id).order_by(Member.name)))
     try:
         assignee = int_arg("assignee")
@@ -57,7 +57,8 @@ def index(service_key: str):
 @bp.post("/<int:ticket_id>/assign")
 @service_role_required("agent")
 def assign(service_key: str, ticket_id: int):
-    """Assign by hand (members of the service); an away agent gets the ticket with a warning."""
+    """Assign by hand (members of the service); an away agent, or one whose assignment is off, gets the ticket
+    with a warning."""
     ticket = get_or_404(Ticket, id=ticket_id, service_id=g.service.id)
     assignee = int_arg("assignee", source=request.form)  # blank: unassign; no member's id: not found
 
