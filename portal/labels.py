@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.config import SUPPORTED_LOCALES
 from portal.models import (
+    AssignMode,
     BatchStatus,
     FieldType,
     MemberStatus,
@@ -150,6 +151,24 @@ def local_time(moment, zone: str) -> str:
     local = moment.astimezone(ZoneInfo(zone))
     same_day = local.date() == datetime.now(ZoneInfo(zone)).date()
     return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+
+
+def assign_mode_label(value: AssignMode | str) -> str:
+    """How automatic assignment picks the agent (the code as stored in a ticket's history when unknown)."""
+    code = value.value if isinstance(value, AssignMode) else str(value)
+    return {"round_robin": _("round-robin"), "least_loaded": _("least-loaded")}.get(code, code)
+
+
+def age(since: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, the way an agent glances at it: "5 min", "3 h", "2 d" (whole units, rounded down)."""
+    if since is None:
+        return ""
+    minutes = max(0, int(((now or datetime.now(since.tzinfo)) - since).total_seconds() // 60))
+    if minutes < 60:
+        return _("%(n)d min", n=minutes)
+    if minutes < 48 * 60:
+        return _("%(n)d h", n=minutes // 60)
+    return _("%(n)d d", n=minutes // (24 * 60))
 
 
 def duration(seconds: float | int | None) -> str:

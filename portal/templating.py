@@ -70,6 +70,9 @@ def register(app: Flask) -> None:
         job_stall=stall_of, export_zone=export_zone, poll_delay=poll_delay, batch_message=batch_message,
         row_error=messages.row_error, job_message=job_message, choice_labels=choice_labels,
         direction_label=labels.direction_label, interval_reason_label=labels.interval_reason_label,
+        ticket_priority_label=labels.ticket_priority_label, ticket_channel_label=labels.ticket_channel_label,
+        cti_event_label=labels.cti_event_label,
     )
     app.jinja_env.filters.update(won=labels.won, local=labels.local, duration=labels.duration, clock=labels.clock,
-                                 markdown=markdown, local_time=labels.local_time)
+                                 markdown=markdown, local_time=labels.local_time,
+                                 age=labels.age)

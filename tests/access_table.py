@@ -113,6 +113,14 @@ ACCESS = {
     "tickets.index": Rule("service_reader", "/services/{service}/tickets"),
     "tickets.assign": Rule("service_member", "/services/{service}/tickets/{ticket}/assign", "POST",
                            {"assignee": "{agent}"}),
+    # The world's ticket has number 1 (tests/test_access.py) and waits unassigned: no move applies to it, so those
+    # who may work on it are refused with a message; the agent, not its assignee, is refused before that.
+    # tests/test_ticket_page.py checks the moves themselves.
+    "tickets.detail": Rule("service_reader", "/services/{service}/tickets/1"),
+    "tickets.move": Rule("service_reader", "/services/{service}/tickets/1/status", "POST", {"status": "resolved"},
+                         refused_for=("agent", "manager", "admin")),
+    "tickets.give_back": Rule("service_reader", "/services/{service}/tickets/1/return", "POST",
+                              refused_for=("agent", "manager", "admin")),
     "calls.index": Rule("service_reader", "/services/{service}/calls"),
     "calls.called_back": Rule("service_member", "/services/{service}/calls/{call}/called-back", "POST"),
     # The widget is for members with CTI credentials in the service they work in (the agent and the manager
