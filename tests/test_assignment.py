@@ -414,3 +414,22 @@ def test_switching_off_without_return_keeps_the_tickets(desk, ctx):
     [ticket] = new_tickets(desk["sid"])
     assert set_switch(desk["ann"], False) == 0
     assert holder(ticket) == ("in_progress", desk["ann"])
+
+
+def test_a_call_ticket_without_an_agent_on_the_call_is_offered_like_any_other(desk, ctx):
+    """A call's ticket goes to the agent on the call; one opened for a call no agent is on waits in the queue, and
+    the service's automatic assignment offers it at once."""
+    from portal.models import Call
+    from portal.services import cti_events
+
+    set_state(desk["bob"], desk["sid"], "ready")
+    service = db.session.get(Service, desk["sid"])
+    for call_id, member_id in (("c-1", desk["ann"]), ("c-2", None)):
+        call = Call(organization_id=service.organization_id, service_id=service.id, call_id=call_id, direction="IB",
+                    member_id=member_id, counterpart="0101", started_at=utcnow())
+        db.session.add(call)
+        db.session.flush()
+        cti_events._open_ticket(service, call, member_id, utcnow())
+    db.session.commit()
+    owners = dict(db.session.execute(select(Ticket.call_id, Ticket.assignee_id)).all())
+    assert owners == {"c-1": desk["ann"], "c-2": desk["bob"]}

@@ -22,7 +22,7 @@ from portal.extensions import db
 from portal.models import Call, CtiAgent, CtiEvent, Member, Service, Ticket, TicketChannel, TicketStatus
 from portal.models.base import utcnow
 from portal.labels import cti_error_text
-from portal.services import Actor, ServiceError, agent_states, tickets
+from portal.services import Actor, ServiceError, agent_states, assignment, tickets
 from portal.services.cti import settings_of
 
 KINDS = ("agent_login", "agent_logout", "state_change", "inbound_ringing", "answered", "outbound_dial", "connected",
@@ -344,3 +344,5 @@ def _open_ticket(service: Service, call: Call, member_id: int | None, at: dateti
     db.session.add(ticket)
     db.session.flush()
     call.ticket_id = ticket.id
+    if member_id is None:  # no agent on the call: the service's automatic assignment offers it like any other
+        assignment.assign_waiting(service.id, ticket_ids=[ticket.id])
