@@ -53,6 +53,19 @@ def demo(app):
 
 
 @pytest.fixture
+def ui(app):
+    """`ui(message, locale="ko", **params)` is the text the UI shows for that message in that language: tests take
+    visible texts from the app's own catalog, so they follow the translations."""
+    from flask_babel import force_locale, gettext
+
+    def _ui(message: str, locale: str = "ko", **params) -> str:
+        with app.test_request_context("/"), force_locale(locale):
+            return gettext(message, **params)
+
+    return _ui
+
+
+@pytest.fixture
 def shot():
     """`shot(page, name)` saves a full-page screenshot under test-artifacts/ for people to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select
 
-from tests.browser.test_layout import in_language, ui  # noqa: F401 (ui is a fixture)
+from tests.browser.test_layout import in_language
 from tests.browser.test_smoke import log_in as smoke_log_in
 from tests.factories import PASSWORD
 

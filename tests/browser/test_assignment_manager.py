@@ -18,17 +18,6 @@ MANAGER_NAME = "김매니저"
 AGENT_LOGIN, AGENT_NAME = "agent2", "박상담"  # support: ticket and phone
 
 
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
 def member_id(app, login_id: str) -> int:
     from portal.extensions import db
     from portal.models import Member, Organization

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_layout import WIDTHS, boxes, in_language, ui  # noqa: F401 (ui is a fixture)
+from tests.browser.test_layout import WIDTHS, boxes, in_language
 from tests.browser.test_smoke import log_in
 
 

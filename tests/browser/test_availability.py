@@ -11,7 +11,6 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
@@ -27,18 +26,6 @@ SLOW = 15_000
 QUIET_MS = 7_000
 CLOCK = re.compile(r"^\d+:\d{2}:\d{2}$")
 ZERO = "0:00:00"
-
-
-@pytest.fixture
-def ui(app):
-    """`ui("Ready")` is the text the UI shows for that message in Korean (or `ui(..., "en")`)."""
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
 
 
 def service_today(app) -> date:

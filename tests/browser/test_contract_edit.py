@@ -19,17 +19,6 @@ WHEN = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) \(([A-Za-z_/]+)\)")
 
 
 @pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
-@pytest.fixture
 def admin(page: Page, live_server, demo) -> Page:
     log_in(page, live_server, demo, "admin")
     expect(page).to_have_url(LIST_URL)

@@ -20,18 +20,6 @@ LIST_URL = re.compile(r"/admin/services$")
 
 
 @pytest.fixture
-def ui(app):
-    """`ui("Register")` is the text the Korean UI shows for that message (the catalog may still lack it)."""
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str) -> str:
-        with app.test_request_context("/"), force_locale("ko"):
-            return gettext(message)
-
-    return _ui
-
-
-@pytest.fixture
 def admin(page: Page, live_server, demo) -> Page:
     log_in(page, live_server, demo, "admin")
     expect(page).to_have_url(LIST_URL)

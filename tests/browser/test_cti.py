@@ -11,7 +11,6 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
@@ -26,18 +25,6 @@ CALLER = "010-2345-6789"
 VIEWPORT = {"width": 1280, "height": 800}
 # A widget click goes through the CTI ingest and several writes; on a loaded machine that takes more than 5 s.
 SLOW = 15_000
-
-
-@pytest.fixture
-def ui(app):
-    """`ui("Ready")` is the text the UI shows for that message in Korean (or `ui(..., "en")`)."""
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
 
 
 def log_out(page: Page) -> None:

@@ -3,24 +3,12 @@ to be cleared as soon as it arrived, so the button just seemed dead), in Korean 
 width; the next good request clears it; and the account menu offers the page only to those who may use it."""
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_smoke import log_in
-
-
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
 
 
 def account_menu_link(page: Page):

@@ -13,17 +13,6 @@ from tests.browser.test_smoke import log_in
 URL = "/admin/cti?service=support"
 
 
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
 def activation(page: Page):
     return page.locator("#setting-mobile_activated button[role=switch]")
 

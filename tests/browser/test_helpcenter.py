@@ -19,18 +19,6 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def ui(app):
-    """`ui(message, **values)` is what the Korean UI shows for that message."""
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, **values) -> str:
-        with app.test_request_context("/"), force_locale("ko"):
-            return gettext(message, **values)
-
-    return _ui
-
-
-@pytest.fixture
 def admin(page: Page, live_server, demo) -> Page:
     log_in(page, live_server, demo, "admin")
     expect(page).to_have_url(re.compile(r"/admin/services$"))

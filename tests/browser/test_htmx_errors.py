@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_smoke import log_in
 
 RELOAD = "Your form expired or was sent from elsewhere. Reload the page and try again."
-
-
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko") -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message)
-
-    return _ui
 
 
 def log_in_again_elsewhere(page: Page, live_server, demo) -> None:

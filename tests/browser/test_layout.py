@@ -35,17 +35,6 @@ STYLE_JS = """
 """
 
 
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
 def in_language(page: Page, locale: str) -> None:
     page.locator(f".topbar .language-switch button[lang={locale}]").click()
     expect(page.locator("html")).to_have_attribute("lang", locale)

@@ -10,24 +10,11 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.test_smoke import log_in
 
 NEW_PASSWORD = "Newbie-pass-2026"
-
-
-@pytest.fixture
-def ui(app):
-    """`ui("Remove")` is the text the UI shows for that message in Korean (or `ui(..., "en")`)."""
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
 
 
 def log_out(page: Page) -> None:

@@ -13,17 +13,6 @@ from tests.browser.test_migration import BAD, LIST_URL, POLL, uploaded_batch
 from tests.browser.test_smoke import log_in
 
 
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
 def lines(locator) -> int:
     """How many lines the element's text takes on screen."""
     return locator.evaluate("""el => {

@@ -13,17 +13,6 @@ from tests.browser.test_contracts import LIST_URL, service_row
 from tests.browser.test_smoke import log_in
 
 
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
 def banner_file(tmp_path, name="wide-banner.png", size=(640, 160)):
     path = tmp_path / name
     Image.new("RGB", size, (30, 110, 200)).save(path, format="PNG")

@@ -14,17 +14,6 @@ PAGE = "/services/support/ticket-fields"
 
 
 @pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
-
-
-@pytest.fixture
 def manager(page: Page, live_server, demo) -> Page:
     log_in(page, live_server, demo, "manager")
     expect(page).to_have_url(re.compile(r"/workspace/support$"))

@@ -6,24 +6,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_smoke import log_in
 
 PHONE = {"width": 390, "height": 844}
 SERVICE_KEY = "support"
-
-
-@pytest.fixture
-def ui(app):
-    from flask_babel import force_locale, gettext
-
-    def _ui(message: str, locale: str = "ko", **params) -> str:
-        with app.test_request_context("/"), force_locale(locale):
-            return gettext(message, **params)
-
-    return _ui
 
 
 def give_tickets(app, login_id: str, titles: list[str]) -> list[int]:
