@@ -267,15 +267,17 @@ def test_supervisor_board_follows_an_agent_live_and_sets_a_state_with_a_reason(
         axe_check(page, "supervisor board")
         shot(page, "supervisor-board-ko")
 
-        # Only the eligible agents: 이상담 alone, and the filtered rows keep polling with the filter.
+        # Only the eligible agents (이상담, and the demo's agents at work; not the manager, offline), and the
+        # filtered rows keep polling with the filter.
         page.locator("#board-state").select_option("eligible")
-        expect(page).to_have_url(re.compile(r"/board\?state=eligible$"))
-        expect(rows).to_have_count(1)
-        expect(rows.first).to_have_id(re.compile(r"^agent-\d+$"))
+        expect(page).to_have_url(re.compile(r"/board\?state=eligible&assignment=$"))
+        expect(board_row(page, MANAGER_LOGIN)).to_have_count(0)
         expect(board_row(page, AGENT_LOGIN)).to_have_count(1)
+        expect(rows.first).to_have_id(re.compile(r"^agent-\d+$"))
+        expect(rows.locator("td:nth-of-type(4) .badge-ok")).to_have_count(rows.count())  # each says eligible
         expect(page.locator("#board-rows")).to_have_attribute("hx-get", re.compile(r"state=eligible"))
         page.locator("#board-state").select_option("")
-        expect(page).to_have_url(re.compile(r"/board\?state=$"))
+        expect(page).to_have_url(re.compile(r"/board\?state=&assignment=$"))
         expect(board_row(page, MANAGER_LOGIN)).to_have_count(1)
         mark_page(page)
 

@@ -277,7 +277,7 @@ def test_personal_settings_switch_language_and_change_password(page: Page, live_
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("details.account-menu summary")).to_have_attribute("aria-label", "Account menu")
     expect(page.locator("main h1")).to_contain_text("고객지원센터")  # the service's own name stays as it is
-    expect(page.locator("main")).to_contain_text("Your role")
+    expect(page.locator("main")).to_contain_text("My tickets in progress")
 
     new_password = "Changed-pass-2027"
     dialog = open_settings(page)

@@ -47,9 +47,10 @@ def test_admin_logs_in_and_switches_language_both_ways(page: Page, live_server, 
 def test_account_menu_opens_and_logs_out(page: Page, live_server, demo, shot):
     log_in(page, live_server, demo, "agent")
     expect(page).to_have_url(re.compile(r"/workspace/support$"))
-    page.get_by_text("이상담").click()
-    expect(page.get_by_role("link", name="My 실적")).to_be_visible()
-    expect(page.get_by_role("link", name="개인정보설정")).to_be_visible()
+    menu = page.locator("details.account-menu")
+    menu.locator("summary").click()
+    expect(menu.get_by_role("link", name="My 실적")).to_be_visible()
+    expect(menu.get_by_role("link", name="개인정보설정")).to_be_visible()
     shot(page, "agent-workspace-menu-ko")
     page.get_by_role("button", name="로그아웃").click()
     expect(page).to_have_url(re.compile("/login"))

@@ -126,8 +126,13 @@ def test_a_manager_returns_a_ticket_to_the_queue_after_confirming(browser, live_
     expect(page.locator("#ticket-status")).to_have_text(ui("In progress"))  # dismissed: nothing changed
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=ui("Return to the queue"), exact=True).click()
-    expect(page.locator("#ticket-status")).to_have_text(ui("Unassigned"))
-    expect(page.locator("#ticket-history")).to_contain_text(ui("Returned to the queue (was %(name)s's)", name="이상담"))
+    history = page.locator("#ticket-history")
+    expect(history).to_contain_text(ui("Returned to the queue (was %(name)s's)", name="이상담"))
+    # The demo's support desk assigns automatically: another agent at work takes it at once (never the one it left).
+    expect(history).to_contain_text(re.compile(re.escape(ui("Assigned to %(name)s (automatically, %(mode)s)",
+                                                            name="@@", mode="@@")).replace("@@", ".+")))
+    expect(page.locator("#ticket-status")).to_have_text(ui("In progress"))
+    expect(page.locator("#ticket-assignee")).not_to_have_text("이상담")
     fits_the_width(page)
     shot(page, "ticket-returned-ko-390")
     page.goto(f"{live_server}/workspace/{SERVICE_KEY}")
