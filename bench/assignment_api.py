@@ -149,8 +149,10 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite", help="sqlite (a temp file) or a throwaway PostgreSQL URL")
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--capacity", type=int, default=50)
-    parser.add_argument("--count", type=int, default=600, help="tickets per run (≤ agents × capacity)")
-    parser.add_argument("--rate", type=float, default=40, help="tickets a second the simulator aims at")
+    parser.add_argument("--count", type=int, default=300, help="tickets per run (≤ agents × capacity)")
+    parser.add_argument("--rate", type=float, default=10,
+                        help="tickets a second the simulator aims at (below what either server can take, so the
+                        latencies are per ticket, not a queue)")
     parser.add_argument("--concurrency", type=int, default=4, help="the simulator's connections")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     args = parser.parse_args()
