@@ -151,8 +151,8 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=50)
     parser.add_argument("--count", type=int, default=300, help="tickets per run (≤ agents × capacity)")
     parser.add_argument("--rate", type=float, default=10,
-                        help="tickets a second the simulator aims at (below what either server can take, so the
-                        latencies are per ticket, not a queue)")
+                        help="tickets a second the simulator aims at (below what either server takes, so the "
+                             "latencies are a ticket's, not a queue's)")
     parser.add_argument("--concurrency", type=int, default=4, help="the simulator's connections")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     args = parser.parse_args()
