@@ -26,17 +26,19 @@ net, like the scheduled return of a switch turned off "until")."""
 from __future__ import annotations
 
 import heapq
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, String, bindparam, cast, func, insert, literal, null, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.models import (Activity, AgentStateInterval, AssignMode, Member, MemberStatus, MigrationBatch, Service,
                            ServiceMember, ServiceRole, ServiceStatus, Ticket, TicketStatus)
-from portal.models.base import utcnow
+from portal.models.base import UTCDateTime, utcnow
 from portal.services import Actor, ServiceError, activity
 from portal.services.jobs import enqueue_after_commit
 
@@ -46,8 +48,8 @@ NOTE_MAX = 200
 OFF_UNTIL_MAX = timedelta(days=366)
 CAPACITY_MIN, CAPACITY_MAX = 1, 999
 NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)  # last_assigned_at of a member never assigned: first in line
-DRAIN_CHUNK = 1000
-_TICKET, _LINK = Ticket.__table__, ServiceMember.__table__  # Core tables: one executemany per round  # tickets per transaction when a whole queue drains (a job commits between chunks)
+DRAIN_CHUNK = 1000  # tickets per transaction when a whole queue drains (a job commits between chunks)
+_TICKET, _LINK, _ACTIVITY = Ticket.__table__, ServiceMember.__table__, Activity.__table__  # Core: one statement a round
 
 
 # -- the switch ----------------------------------------------------------------------------------------------
@@ -310,30 +312,59 @@ def assign_waiting(service_id: int, *, ticket_ids=None, member_ids=None, exclude
              .order_by(Ticket.created_at, Ticket.id).limit(want).with_for_update(skip_locked=True))
         if ticket_ids is not None:
             q = q.where(Ticket.id.in_(ticket_ids))
-        tickets = list(db.session.scalars(q))
-        if not tickets:
+        claimed = db.session.execute(q).all()
+        if not claimed:
             return {}
-        given = _distribute(service.assign_mode, slots, tickets)
+        given = _distribute(service.assign_mode, slots, [t.id for t in claimed])
         now = now or utcnow()
-        db.session.execute(
-            update(_TICKET).where(_TICKET.c.id == bindparam("tid"), _TICKET.c.status == TicketStatus.unassigned.value,
+        # One statement a round for each write, whatever the number of tickets (was one per ticket and member).
+        rows = _rows({"tid": (Integer(), list(given)), "mid": (Integer(), list(given.values()))})
+        done = set(db.session.scalars(
+            update(_TICKET).where(_TICKET.c.id == rows.c.tid, _TICKET.c.status == TicketStatus.unassigned.value,
                                   _TICKET.c.assignee_id.is_(None))
-            .values(assignee_id=bindparam("mid"), status=TicketStatus.in_progress.value, updated_at=now),
-            [{"tid": t, "mid": m} for t, m in given.items()])
+            .values(assignee_id=rows.c.mid, status=TicketStatus.in_progress.value, updated_at=now)
+            .returning(_TICKET.c.id)))
+        given = {t: m for t, m in given.items() if t in done}  # all of them: claimed under lock, still unassigned
+        if not given:
+            return {}
         # The order in which members got their last ticket carries over to the next round (microseconds apart).
         last_by_member = {}
         for i, member_id in enumerate(given.values()):
             last_by_member[member_id] = now + timedelta(microseconds=i)
         links = {s.member_id: s.link_id for s in slots}
-        db.session.execute(update(_LINK).where(_LINK.c.id == bindparam("lid")).values(last_assigned_at=bindparam("at")),
-                           [{"lid": links[m], "at": at} for m, at in last_by_member.items()])
-        numbers = dict(db.session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(list(given)))).all())
-        db.session.execute(insert(Activity), [
-            {"organization_id": service.organization_id, "actor_id": None, "action": "ticket.assigned",
-             "subject_type": "ticket", "subject_id": t, "subject_label": f"#{numbers.get(t, '')}",
-             "details": {"from": None, "to": m, "auto": service.assign_mode.value}, "created_at": now}
-            for t, m in given.items()])
+        rows = _rows({"lid": (Integer(), [links[m] for m in last_by_member]),
+                      "at": (UTCDateTime(), list(last_by_member.values()))})
+        db.session.execute(update(_LINK).where(_LINK.c.id == rows.c.lid).values(last_assigned_at=rows.c.at))
+        # The trail, built by the database from the tickets just assigned: a row per ticket.
+        pg = db.session.get_bind().dialect.name == "postgresql"
+        details = (func.json_build_object if pg else func.json_object)(
+            literal("from", String), null(), literal("to", String), _TICKET.c.assignee_id,
+            literal("auto", String), literal(service.assign_mode.value, String))
+        db.session.execute(insert(_ACTIVITY).from_select(
+            ["organization_id", "actor_id", "action", "subject_type", "subject_id", "subject_label", "details",
+             "created_at"],
+            select(_TICKET.c.organization_id, null(), literal("ticket.assigned", String), literal("ticket", String),
+                   _TICKET.c.id, literal("#", String) + cast(_TICKET.c.number, String), details,
+                   literal(now, UTCDateTime)).where(_TICKET.c.id.in_(list(given)))))
     return given
+
+
+def _rows(columns: dict[str, tuple]) -> object:
+    """Rows given column by column ({name: (type, values)}) as one table to join in a single statement, whatever
+    their number: unnest of one array per column on PostgreSQL, json_each of one JSON array on SQLite (values
+    converted as the column type stores them)."""
+    dialect = db.session.get_bind().dialect
+    names = list(columns)
+    if dialect.name == "postgresql":
+        arrays = [bindparam(f"rows_{name}", values, type_=ARRAY(type_)) for name, (type_, values) in columns.items()]
+        return func.unnest(*arrays).table_valued(*names).render_derived(name="v")
+    stored = []
+    for type_, values in columns.values():
+        convert = type_.dialect_impl(dialect).bind_processor(dialect)
+        stored.append([convert(v) for v in values] if convert else list(values))
+    each = func.json_each(bindparam("rows", json.dumps(list(zip(*stored))))).table_valued("value")
+    return select(*[func.json_extract(each.c.value, f"$[{i}]").label(name) for i, name in enumerate(names)]
+                  ).subquery("v")
 
 
 def _distribute(mode: AssignMode, slots: list[_Slot], tickets: list[int]) -> dict[int, int]:
