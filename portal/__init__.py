@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import weakref
 from typing import Any
 
 from dotenv import load_dotenv
@@ -72,6 +73,8 @@ def _init_extensions(app: Flask) -> None:
     from portal.i18n import select_locale
 
     db.init_app(app)
+    with app.app_context():
+        _engines.update(db.engines.values())
     migrate.init_app(app, db, render_as_batch=True, directory=os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "migrations")))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -99,6 +102,24 @@ def _register_blueprints(app: Flask) -> None:
     from portal.blueprints.api import register as register_api
 
     register_api(app)
+
+
+# Every engine of every app built in this process, and, in a forked child, the pools it inherited.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_inherited_pools: list = []
+
+
+def _fresh_pools_in_child() -> None:
+    """A forked process (an RQ work horse, a gunicorn worker of `--preload`) opens connections of its own: the ones
+    in its parent's pools are the parent's, still in use there. They are neither used nor closed here (closing a
+    socket or an SQLite handle from the child could end the parent's session), only kept out of the way until this
+    process exits. Redis clients need nothing: redis-py's pools see the new pid and start afresh."""
+    for engine in list(_engines):
+        _inherited_pools.append(engine.pool)
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_fresh_pools_in_child)
 
 
 @event.listens_for(Engine, "connect")
