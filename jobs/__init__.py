@@ -74,19 +74,15 @@ def progress_apart(run_id: int, percent: int, code: str | None = None, params: d
             **job_runs.progress_values(percent, code, params)))
 
 
-def worker_app(warm: bool = False):
+def worker_app():
     """The app of this worker process, built on first use. The PortalWorker builds it (and so imports every job
-    module) and warms it (portal.warm_up) before it forks its first work horse: each horse inherits it instead of
-    building its own, and gets database connections of its own (portal._fresh_pools_in_child)."""
+    module) before it forks its first work horse: each horse inherits it instead of building its own, and gets
+    database connections of its own (portal._fresh_pools_in_child)."""
     global _app
     if _app is None:
         from portal import create_app  # lazy: a web process importing a job module builds no second app
 
         _app = create_app()
-    if warm:
-        from portal import warm_up
-
-        warm_up(_app)
     return _app
 
 

@@ -18,10 +18,12 @@ gives up after a few fast restarts; honcho stops every process when one exits). 
 on, and the dequeue waits for Redis; what RQ could not record is the database's to set right (the reconciler).
 
 RQ forks a work horse per job. The worker builds the portal's app (and so imports every job module) once, as it
-starts, warms it (templates, catalogs: portal.warm_up) and freezes what it built out of the garbage collector's
-sight; every horse inherits all of it and starts its job in milliseconds instead of importing the portal and
-building an app of its own (1–2 s). A horse never uses its parent's database connections: it gets pools of its own
-as it is forked (portal._fresh_pools_in_child).
+starts, and freezes what it built out of the garbage collector's sight; every horse inherits all of it and starts
+its job in tens of milliseconds instead of importing the portal and building an app of its own (1–5 s). A horse
+never uses its parent's database connections: it gets pools of its own as it is forked
+(portal._fresh_pools_in_child). The worker does not warm the app as the web master does (portal.warm_up): the
+help-center language names alone are 120 MB of Babel's data, which no job needs and every fork would copy the
+page tables of.
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ class PortalWorker(Worker):
     def bootstrap(self, *args, **kwargs):
         own_app = not has_app_context()  # tests run a worker inside their own app's context
         if own_app:
-            worker_app(warm=True)  # built here, once, for every work horse to inherit
+            worker_app()  # built here, once, for every work horse to inherit
         super().bootstrap(*args, **kwargs)
         reconcile_now()  # before the first job: what Redis lost while no worker ran is back
         if own_app:
