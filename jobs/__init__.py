@@ -74,16 +74,23 @@ def progress_apart(run_id: int, percent: int, code: str | None = None, params: d
             **job_runs.progress_values(percent, code, params)))
 
 
-def _app_context():
-    """Reuse the caller's context (tests run a SimpleWorker in-process), else one app per worker process."""
+def worker_app():
+    """The app of this worker process, built on first use. The PortalWorker builds it (and so imports every job
+    module) before it forks its first work horse: each horse inherits it instead of building its own, and gets
+    database connections of its own (portal._fresh_pools_in_child)."""
     global _app
-    if has_app_context():
-        return nullcontext()
     if _app is None:
-        from portal import create_app  # lazy: the worker's app, built once the job modules are loaded
+        from portal import create_app  # lazy: a web process importing a job module builds no second app
 
         _app = create_app()
-    return _app.app_context()
+    return _app
+
+
+def _app_context():
+    """Reuse the caller's context (tests run a SimpleWorker in-process), else the worker process's app."""
+    if has_app_context():
+        return nullcontext()
+    return worker_app().app_context()
 
 
 @contextmanager

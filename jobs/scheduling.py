@@ -48,5 +48,4 @@ def reconcile_now() -> dict | None:
             return None
         finally:
             if own_context:
-                db.session.remove()
-                db.engine.dispose()  # a forking worker's job processes must not inherit its connections
+                db.session.remove()  # its connection back to the pool; a work horse forked later gets pools of its own

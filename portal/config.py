@@ -98,6 +98,9 @@ class Config:
         self.API_VERSION = "v1"
         self.OPENAPI_VERSION = "3.0.3"
         self.INVITATION_TTL_HOURS = _int("INVITATION_TTL_HOURS", 72)
+        # Build templates, catalogs and name lists at start instead of in the first requests (portal.warm_up): the
+        # Procfile's web processes (gunicorn --preload: once, in the master) set it.
+        self.WARM_UP = _bool("PORTAL_WARM_UP", False)
         # "fast" trades KDF cost for speed; only the test suite sets it.
         self.PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")
 

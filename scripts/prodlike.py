@@ -442,10 +442,10 @@ class Run:
         for name in ("web1", "web2"):
             port = free_port()
             self.web[name] = f"http://127.0.0.1:{port}"
-            # The Procfile's web process.
+            # The Procfile's web process (`env` execs gunicorn: the same process).
             self.supervisor.add(name, lambda _g, port=port: [
-                str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-",
-                "app:app"])
+                "env", "PORTAL_WARM_UP=1", str(VENV_BIN / "gunicorn"), "--preload", "--workers", "2", "--bind",
+                f"127.0.0.1:{port}", "--access-logfile", "-", "app:app"])
         for name in WORKERS:
             # The Procfile's worker process; a name per generation (RQ refuses a name a live worker key still has).
             self.supervisor.add(name, lambda g, name=name: [
