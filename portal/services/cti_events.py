@@ -489,10 +489,12 @@ class _Batch:
                      "started_at": i["started_at"], "ended_at": i["ended_at"], "reason": i["reason"],
                      "end_reason": i["end_reason"], "changed_by_id": None} for member, i in new]
             # The ids: a later write of this batch may close or remove one, an after-call limit's job names it.
-            ids = session.execute(insert(_INTERVAL).returning(_INTERVAL.c.id, sort_by_parameter_order=True),
-                                  rows).scalars().all()
-            for (_member, interval), interval_id in zip(new, ids):
-                interval["id"] = interval_id
+            # Matched by member and start (unique: intervals of a member neither overlap nor are empty), as one
+            # multi-row INSERT … RETURNING promises no order.
+            ids = {(row.member_id, row.started_at): row.id for row in session.execute(
+                insert(_INTERVAL).returning(_INTERVAL.c.id, _INTERVAL.c.member_id, _INTERVAL.c.started_at), rows)}
+            for member, interval in new:
+                interval["id"] = ids[member, interval["started_at"]]
         for _member, interval in changed + new:
             interval["dirty"] = False
         if self.tickets:
@@ -500,10 +502,9 @@ class _Batch:
             for n, ticket in enumerate(self.tickets):
                 ticket["number"] = first + n
             rows = [dict(t) for t in self.tickets]
-            ids = session.execute(insert(_TICKET).returning(_TICKET.c.id, sort_by_parameter_order=True),
-                                  rows).scalars().all()
-            for ticket, ticket_id in zip(self.tickets, ids):
-                ticket["id"] = ticket_id
+            ids = dict(session.execute(insert(_TICKET).returning(_TICKET.c.number, _TICKET.c.id), rows).all())
+            for ticket in self.tickets:
+                ticket["id"] = ids[ticket["number"]]
             self.tickets = []
         new_calls, changed_calls = [], []
         for call in self.calls.values():
@@ -516,11 +517,11 @@ class _Batch:
                 changed_calls.append(call)
             call["was"] = fields
         if new_calls:
-            ids = session.execute(insert(_CALL).returning(_CALL.c.id, sort_by_parameter_order=True), [
+            ids = dict(session.execute(insert(_CALL).returning(_CALL.c.call_id, _CALL.c.id), [
                 {"organization_id": self.service.organization_id, "service_id": self.service.id,
-                 "call_id": c["call_id"], **c["was"]} for c in new_calls]).scalars().all()
-            for call, call_id in zip(new_calls, ids):
-                call["id"] = call_id
+                 "call_id": c["call_id"], **c["was"]} for c in new_calls]).all())
+            for call in new_calls:
+                call["id"] = ids[call["call_id"]]
         if changed_calls:
             session.execute(update(_CALL).where(_CALL.c.id == bindparam("cid")).values(
                 {name: bindparam(f"v_{name}") for name in _CALL_FIELDS}),
