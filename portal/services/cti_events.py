@@ -3,7 +3,10 @@
 Each event is stored once per (service, external ID); a retried event returns what the first delivery
 stored and does nothing again. An event that cannot drive anything (an unknown CTI ID) is stored with an
 error, never raised. Events may arrive in any order: the first event of a call starts its record, whichever
-it is, and the others complete it; an event older than its agent's latest one changes no state (_Drive)."""
+it is, and the others complete it; an event older than its agent's latest one changes no state (_Batch).
+
+A batch is read and checked first (prepare: no write), then stored in one go (store): its agents locked, their
+state read once, its effects computed in memory in event order and written with one statement per kind of row."""
 from __future__ import annotations
 
 import json
