@@ -2,8 +2,9 @@
 # CTI ingest benchmark (see bench/README.md). For SQLite (WAL) and then PostgreSQL: migrate + seed the demo, give
 # BENCH_AGENTS phone agents of `support` CTI credentials, issue an organization API key, start `gunicorn -w 2` for
 # the portal and for bench/cti_ingest_bare.py on the same database, and post the same simulated event streams
-# (`flask cti simulate`) to both: on 4 connections in batches of 20 and of 1, and on one connection. Prints
-# events/s, request p50/p99, the ratio portal/bare and the workers' CPU per event.
+# (`flask cti simulate`) to the portal and to the bare app's two endpoints (same rows; insert only): on 4
+# connections in batches of 20 and of 1, and on one connection. Prints events/s, request p50/p99, the ratios
+# portal/same-rows (the target) and portal/insert-only, the workers' CPU per event and the rows each wrote.
 # Starts its own Redis and PostgreSQL on free loopback ports and stops everything on exit.
 # BENCH_RUNS ("4x20 4x1 1x20": connections x events per request), BENCH_CALLS (1000 calls ≈ 4,000 events on
 # BENCH_AGENTS connections at batch 20; fewer on fewer connections, a quarter at batch 1), BENCH_AGENTS (4: the
@@ -56,9 +57,12 @@ worker_ticks() {
 }
 
 # setup_agents — BENCH_AGENTS phone agents of `support` with CTI credentials (the demo has three: agent01,
-# agent201, manager01; more are created as cti01, cti02, …), then a new organization API key, printed.
+# agent201, manager01; more are created as cti01, cti02, …), then a new organization API key, printed. For the
+# bare app's same-rows endpoint: as many members of its own (bare01, …), one per CTI ID, and the demo's `shop` as
+# its service, written to $BARE_CONFIG.
 setup_agents() {
   BENCH_AGENTS=$agents .venv/bin/python - <<'EOF'
+import json
 import os
 
 from sqlalchemy import select
@@ -66,26 +70,50 @@ from sqlalchemy import select
 from app import app
 from portal.devtools.demo import DEMO_DOMAIN, demo_cti_agents
 from portal.extensions import db
-from portal.models import Organization
+from portal.models import Organization, Service
 from portal.services import Actor
+from portal.services.accounts import create_member
 from portal.services.organizations import rotate_api_key
 
 with app.app_context():
-    demo_cti_agents(int(os.environ["BENCH_AGENTS"]))
+    cti_ids = demo_cti_agents(int(os.environ["BENCH_AGENTS"]))
     org = db.session.scalars(select(Organization).where(Organization.domain == DEMO_DOMAIN)).one()
+    shop = db.session.scalars(select(Service).where(Service.organization_id == org.id,
+                                                    Service.service_key == "shop")).one()
+    bare = {cti_id: create_member(org.id, login_id=f"bare{n:02d}", name=f"Bare {n}", email=f"bare{n:02d}@demo.example")
+            for n, cti_id in enumerate(cti_ids, 1)}
     key = rotate_api_key(Actor(org.id, None), org)
     db.session.commit()
+    with open(os.environ["BARE_CONFIG"], "w") as f:
+        json.dump({"organization_id": org.id, "service_id": shop.id,
+                   "agents": {cti_id: member.id for cti_id, member in bare.items()}}, f)
     print(key)
 EOF
 }
 
-# row_counts — rows in the tables the ingest writes: events, calls, tickets, state intervals, bare events.
+# row_counts — rows in the tables the ingest writes, the portal's (service `support`) and then the same-rows
+# floor's (service `shop`): events, calls, tickets, state intervals; then bench_cti_event (insert only).
 row_counts() {
+  .venv/bin/python -c 'import json, os, sqlalchemy as sa
+url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+bare = json.load(open(os.environ["BARE_CONFIG"]))
+with sa.create_engine(url).connect() as c:
+    counts = []
+    for service in (c.scalar(sa.text("select id from service where service_key = :k"), {"k": "support"}), bare["service_id"]):
+        counts += [c.scalar(sa.text(f"select count(*) from {t} where service_id = :s"), {"s": service})
+                   for t in ("cti_event", "call", "ticket", "agent_state_interval")]
+    print(*counts, c.scalar(sa.text("select count(*) from bench_cti_event")))'
+}
+
+# reset_agents — every agent back to no state and no telephony event seen (no interval, no last_cti_event_at).
+# Each run's streams end just before now and start hours earlier, so without this every event of a run would be
+# older than the previous run's last one: late (SPEC 4.3), stored with an error and driving no state.
+reset_agents() {
   .venv/bin/python -c 'import os, sqlalchemy as sa
 url = os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
-with sa.create_engine(url).connect() as c:
-    print(" ".join(str(c.scalar(sa.text(f"select count(*) from {t}"))) for t in
-                   ("cti_event", "call", "ticket", "agent_state_interval", "bench_cti_event")))'
+with sa.create_engine(url).begin() as c:
+    c.execute(sa.text("delete from agent_state_interval"))
+    c.execute(sa.text("update member set last_cti_event_at = null"))'
 }
 
 # simulate URL CONNECTIONS BATCH CALLS — `flask cti simulate` against URL: the same BENCH_AGENTS agents every time,
@@ -131,6 +159,7 @@ for backend in $backends; do
   fi
   .venv/bin/flask --app app db upgrade >"$work/$backend-migrate.log" 2>&1
   .venv/bin/flask --app app seed-demo --password demo-pass-1234 >/dev/null
+  export BARE_CONFIG="$work/$backend-bare.json"
   key=$(setup_agents | tail -n 1)
   .venv/bin/python bench/cti_ingest_bare.py
   portal_port=$(free_port); bare_port=$(free_port)
@@ -143,25 +172,36 @@ for backend in $backends; do
   echo "  warm-up: 50 calls to each, one connection"
   drive "$backend-portal" "$portal" "$portal_pid" 1 20 50 >/dev/null
   drive "$backend-bare" "$bare" "$bare_pid" 1 20 50 >/dev/null
+  drive "$backend-bare" "$bare/insert" "$bare_pid" 1 20 50 >/dev/null
   for run in $runs; do
     connections=${run%x*} batch=${run#*x}
     n=$(( calls * connections / agents ))  # fewer calls where each event costs more wall time
     (( batch == 1 )) && n=$(( n / 4 ))
+    reset_agents
     before=($(row_counts))
     echo "  portal: $agents agents on $connections connection(s), batch $batch, $n calls → $portal/api/v1/cti/events"
     drive "$backend-portal" "$portal" "$portal_pid" "$connections" "$batch" "$n"
     portal_rate=$rate portal_p50=$p50 portal_p99=$p99 portal_cpu=$cpu portal_errors=$errors portal_events=$events
-    after=($(row_counts))
-    echo "    rows written: cti_event +$(( after[0] - before[0] )), call +$(( after[1] - before[1] )), ticket" \
-      "+$(( after[2] - before[2] )), agent_state_interval +$(( after[3] - before[3] ))"
-    echo "  bare: the same, → $bare/api/v1/cti/events"
+    echo "  bare, same rows: the same, → $bare/api/v1/cti/events"
     drive "$backend-bare" "$bare" "$bare_pid" "$connections" "$batch" "$n"
-    ratio=$(awk -v p="$portal_rate" -v b="$rate" 'BEGIN { if (p + 0 > 0 && b + 0 > 0) printf "%.2f", p / b; else printf "-" }')
-    met=$(awk -v r="$ratio" 'BEGIN { printf "ratio>=0.50 %s", (r != "-" && r >= 0.5 ? "yes" : "NO") }')
-    results+=("$backend|$connections|$batch|portal ingest|$portal_events|$portal_rate|$portal_p50|$portal_p99|$ratio|$met|$portal_cpu|$portal_errors")
-    results+=("$backend|$connections|$batch|bare insert|$events|$rate|$p50|$p99| | |$cpu|$errors")
+    same_rate=$rate same_p50=$p50 same_p99=$p99 same_cpu=$cpu same_errors=$errors same_events=$events
+    after=($(row_counts))
+    for i in 0 4; do
+      echo "    rows written by the $([[ $i == 0 ]] && echo "portal:   " || echo "same rows:")" \
+        "cti_event +$(( after[i] - before[i] )), call +$(( after[i+1] - before[i+1] )), ticket" \
+        "+$(( after[i+2] - before[i+2] )), agent_state_interval +$(( after[i+3] - before[i+3] ))"
+    done
+    echo "  bare, insert only: the same, → $bare/insert/api/v1/cti/events"
+    drive "$backend-bare" "$bare/insert" "$bare_pid" "$connections" "$batch" "$n"
+    ratio=$(awk -v p="$portal_rate" -v b="$same_rate" 'BEGIN { if (p + 0 > 0 && b + 0 > 0) printf "%.2f", p / b; else printf "-" }')
+    ratio_insert=$(awk -v p="$portal_rate" -v b="$rate" 'BEGIN { if (p + 0 > 0 && b + 0 > 0) printf "%.2f", p / b; else printf "-" }')
+    met=$(awk -v r="$ratio" 'BEGIN { printf "same>=0.50 %s", (r != "-" && r >= 0.5 ? "yes" : "NO") }')
+    results+=("$backend|$connections|$batch|portal ingest|$portal_events|$portal_rate|$portal_p50|$portal_p99|$ratio|$ratio_insert|$met|$portal_cpu|$portal_errors")
+    results+=("$backend|$connections|$batch|bare same rows|$same_events|$same_rate|$same_p50|$same_p99| | | |$same_cpu|$same_errors")
+    results+=("$backend|$connections|$batch|bare insert|$events|$rate|$p50|$p99| | | |$cpu|$errors")
   done
-  echo "  rows now: cti_event, call, ticket, agent_state_interval, bench_cti_event = $(row_counts)"
+  echo "  rows now (cti_event, call, ticket, agent_state_interval of the portal, then of the same rows;" \
+    "bench_cti_event): $(row_counts)"
 
   for pid in "${pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
   pids=()
@@ -170,10 +210,11 @@ done
 echo
 commit=$(git describe --always --dirty 2>/dev/null || echo "no git")
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, gunicorn -w 2, $agents agents, BENCH_CALLS=$calls"
-row='| %-8s | %5s | %5s | %-13s | %6s | %8s | %6s | %6s | %11s | %-15s | %12s | %6s |\n'
-printf "$row" backend conns batch endpoint events 'events/s' 'p50 ms' 'p99 ms' 'portal/bare' target 'CPU ms/event' errors
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------: ------: --------------- -------: ---------: \
-  -------: -------: ------------: ----------------- -------------: -------:
+row='| %-8s | %5s | %5s | %-14s | %6s | %8s | %6s | %6s | %11s | %13s | %-14s | %12s | %6s |\n'
+printf "$row" backend conns batch endpoint events 'events/s' 'p50 ms' 'p99 ms' 'portal/same' 'portal/insert' target \
+  'CPU ms/event' errors
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------: ------: ---------------- -------: ---------: \
+  -------: -------: ------------: --------------: ---------------- -------------: -------:
 for result in "${results[@]}"; do
   IFS='|' read -r -a cells <<<"$result"
   printf "$row" "${cells[@]}"

@@ -429,7 +429,8 @@ def test_a_call_ticket_without_an_agent_on_the_call_is_offered_like_any_other(de
                     member_id=member_id, counterpart="0101", started_at=utcnow())
         db.session.add(call)
         db.session.flush()
-        cti_events._open_ticket(service, call, member_id, utcnow())
+        cti_events.ingest(service, {"kind": "answered", "event_id": f"answered-{call_id}", "call_id": call_id,
+                                    "direction": "IB", "occurred_at": utcnow().isoformat()})
     db.session.commit()
     owners = dict(db.session.execute(select(Ticket.call_id, Ticket.assignee_id)).all())
     assert owners == {"c-1": desk["ann"], "c-2": desk["bob"]}

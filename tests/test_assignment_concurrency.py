@@ -131,7 +131,7 @@ def test_assigners_at_once_never_assign_twice_nor_over_capacity_nor_deadlock(flo
                 db.session.commit()
         elif kind == "cti":
             # One transaction that both changes an agent's state and opens a ticket, as a CTI batch does (in
-            # either order, its agents locked first: cti_events.lock_agents): it holds what the first step
+            # either order, its agents locked first: cti_events.store): it holds what the first step
             # locked while it waits for what the second needs.
             member, service = db.session.get(Member, agent), db.session.get(Service, sid)
             agent_states.lock_members([agent])

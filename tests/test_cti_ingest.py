@@ -415,3 +415,49 @@ def test_the_same_batch_sent_twice_at_the_same_moment_is_stored_once(line, app):
     statuses = sorted(r["status"] for a in answers for r in a.json["results"])
     assert statuses.count("stored") == 20 and statuses.count("duplicate") == 20
     assert count(app, CtiEvent) == 20
+
+
+def _working_stretch(first: int, calls: int) -> list[dict]:
+    """An agent's events as a telephony sends them: calls answered and hung up, after-call work, ready again."""
+    events, t = [], first * 1000
+    for n in range(calls):
+        call = f"c{first}-{n}"
+        for kind, dt in (("inbound_ringing", 1), ("answered", 3), ("hangup", 20), ("state_change", 10)):
+            t += dt
+            events.append({"kind": kind, "event_id": f"{call}-{kind}", "occurred_at": at(t), "cti_id": "ann01",
+                           "call_id": call if kind != "state_change" else None, "direction": "IB",
+                           "counterpart": "01012345678", **({"state": "ready"} if kind == "state_change" else {})})
+    return events
+
+
+def test_a_batch_costs_a_bounded_number_of_statements_whatever_its_size(client, line, app):
+    """The ingest reads what a batch needs once and writes each kind of row with one statement: a batch of 20
+    events for a known agent costs a handful of statements, and a batch of 80 no more (before: about 12 per
+    event). A behaviour guard for the ingest's cost, not a timing."""
+    from sqlalchemy import event as sa_event
+
+    post(client, line["key"], [{"kind": "agent_login", "event_id": "login", "occurred_at": at(0), "cti_id": "ann01"}])
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def count_statement(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count_statement)
+    try:
+        costs = []
+        for first, calls in ((1, 5), (2, 20)):
+            statements.clear()
+            response = post(client, line["key"], _working_stretch(first, calls))
+            assert response.status_code == 200
+            assert [r["status"] for r in response.json["results"]] == ["stored"] * 4 * calls
+            costs.append(len(statements))
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count_statement)
+    assert costs[0] <= 24, costs  # 20 events
+    assert costs[1] <= costs[0], costs  # 80 events: nothing per event
+    assert count(app, Call) == 25 and count(app, Ticket) == 25
+    with app.app_context():
+        states = [i.state for i in db.session.scalars(select(AgentStateInterval).order_by(AgentStateInterval.started_at))]
+        assert states == ["ready"] + ["inbound_call", "ticket_work", "ready"] * 25

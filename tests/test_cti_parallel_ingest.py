@@ -89,20 +89,19 @@ class FakeDeadlock(Exception):
     sqlstate = "40P01"  # what psycopg's DeadlockDetected carries
 
 
-def lose_once_after_one_event(monkeypatch, failures: int):
-    """Make ingest() store one event of the batch, then fail like a deadlock victim, `failures` times."""
-    real, calls = cti_events.ingest, {"failed": 0, "n": 0}
+def lose_after_storing(monkeypatch, failures: int):
+    """Make the batch store its events (and what they drive), then fail like a deadlock victim before the commit,
+    `failures` times."""
+    real, calls = cti_events.store, {"failed": 0}
 
-    def ingest(*args, **kwargs):
+    def store(*args, **kwargs):
         stored = real(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 2 and calls["failed"] < failures:
+        if calls["failed"] < failures:
             calls["failed"] += 1
-            calls["n"] = 0
             raise OperationalError("UPDATE agent_state_interval …", {}, FakeDeadlock())
         return stored
 
-    monkeypatch.setattr(cti_events, "ingest", ingest)
+    monkeypatch.setattr(cti_events, "store", store)
     return calls
 
 
@@ -110,7 +109,7 @@ def test_a_batch_that_loses_a_deadlock_is_rolled_back_and_run_again(make, app, m
     """Second line of defence: the batch's savepoint is rolled back (the event it had stored with it) and the
     whole batch runs again; every event is stored once."""
     key = _desk(make, app)["key"]
-    calls = lose_once_after_one_event(monkeypatch, failures=2)
+    calls = lose_after_storing(monkeypatch, failures=2)
     response = app.test_client().post("/api/v1/cti/events", json={"service": "phone", "events": batch(0, 0, "A")},
                                       headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200 and calls["failed"] == 2
@@ -121,7 +120,7 @@ def test_a_batch_that_loses_a_deadlock_is_rolled_back_and_run_again(make, app, m
 
 def test_a_batch_that_keeps_losing_gives_up_after_a_bounded_number_of_attempts(make, app, monkeypatch):
     key = _desk(make, app)["key"]
-    calls = lose_once_after_one_event(monkeypatch, failures=100)
+    calls = lose_after_storing(monkeypatch, failures=100)
     with pytest.raises(OperationalError):  # a 500 outside testing, nothing stored
         app.test_client().post("/api/v1/cti/events", json={"service": "phone", "events": batch(0, 0, "A")},
                                headers={"Authorization": f"Bearer {key}"})

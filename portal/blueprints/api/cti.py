@@ -9,7 +9,7 @@ from portal.blueprints.api.common import Blueprint, api_key_required, documented
 from portal.blueprints.api.schemas import CtiEventsSchema, CtiIngestSchema
 from portal.extensions import db, limiter
 from portal.models import Service, ServiceStatus
-from portal.services import ServiceError, cti_events
+from portal.services import cti_events
 from portal.services.cti import has_cti
 from portal.tenancy import scoped
 from portal.transactions import lost_to_another
@@ -19,24 +19,36 @@ MAX_EVENTS = 500
 ATTEMPTS = 5  # a batch that lost a race (duplicate event, deadlock, serialization failure) is run again, this often
 
 
-def _ingest_all(service, events: list) -> list[dict]:
-    """One transaction for the batch: a malformed event is refused before it writes anything, so it needs no
-    rollback of its own; the settings and agents are looked up once, and the agents' members locked first."""
-    cache, results = {}, []
-    cti_events.lock_agents(service, events, cache)
-    for raw in events:
-        event_id = raw.get("event_id") if isinstance(raw, dict) else None
-        if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or len(str(event_id)) > 64:
-            event_id = None  # a refused event's ID is echoed only when it is one
+def _results(service, events: list) -> list[dict]:
+    """The batch is read and checked before its transaction writes anything (on SQLite no write lock is held while
+    events are validated), then stored in one savepoint: its agents' members are locked first (in id order), so
+    two requests for the same agents wait for each other instead of deadlocking."""
+    batch = cti_events.prepare(service, events)
+    for attempt in range(1, ATTEMPTS + 1):
         try:
-            stored = cti_events.ingest(service, raw, cache=cache)
-        except ServiceError as exc:
-            results.append({"event_id": event_id, "status": "rejected", "code": exc.code, "detail": exc.message})
+            with db.session.begin_nested():  # committed by the request, before the answer
+                outcomes = cti_events.store(batch)
+            break
+        except DBAPIError as exc:
+            # IntegrityError: another request stored one of these events at the same moment (read them again).
+            # Deadlock or serialization failure: the member locks should prevent them; if one comes anyway, the
+            # rolled-back savepoint released this batch's locks and the batch runs again (events are idempotent
+            # by event ID).
+            if attempt == ATTEMPTS or not (isinstance(exc, IntegrityError) or lost_to_another(exc)):
+                raise
+    results = []
+    for raw, outcome in zip(events, outcomes):
+        if outcome.refused is not None:
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or len(str(event_id)) > 64:
+                event_id = None  # a refused event's ID is echoed only when it is one
+            results.append({"event_id": event_id, "status": "rejected", "code": outcome.refused.code,
+                            "detail": outcome.refused.message})
             continue
-        result = {"event_id": stored.event.external_id, "status": "stored" if stored.created else "duplicate",
-                  "error": cti_events.error_text(stored.event)}
-        if stored.event.error_code:
-            result["code"] = stored.event.error_code
+        result = {"event_id": outcome.external_id, "status": "stored" if outcome.created else "duplicate",
+                  "error": cti_events.error_text(outcome)}
+        if outcome.error_code:
+            result["code"] = outcome.error_code
         results.append(result)
     return results
 
@@ -61,17 +73,6 @@ def ingest(body):
     events = body["events"]
     if len(events) > MAX_EVENTS:
         return problem(413, "too_many_events", _("Send at most %(n)d events per request.", n=MAX_EVENTS))
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            with db.session.begin_nested():  # committed by the request, before the answer
-                results = _ingest_all(service, events)
-            break
-        except DBAPIError as exc:
-            # IntegrityError: another request stored one of these events at the same moment (read them again).
-            # Deadlock or serialization failure: the locks of lock_agents should prevent them; if one comes
-            # anyway, the rolled-back savepoint released this batch's locks and the batch runs again (events
-            # are idempotent by event ID).
-            if attempt == ATTEMPTS or not (isinstance(exc, IntegrityError) or lost_to_another(exc)):
-                raise
+    results = _results(service, events)
     rejected = sum(1 for r in results if r["status"] == "rejected")
     return {"results": results, "rejected": rejected}, 422 if rejected == len(results) else 200
