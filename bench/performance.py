@@ -63,6 +63,7 @@ DAYS = 365
 PASSWORD = "bench-pass-1234"
 CHUNK = 5_000
 TARGET_MS = 50.0
+CHANGED = 10  # agents who change state between two polls of the board (of 500)
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 # Phone: after `ready` comes one of these (weights); after a call, after-call ticket work mostly.
@@ -511,7 +512,7 @@ def run(app, ids: dict, timelines: dict, runs: int, warmup: int, profile: bool) 
         ("dialog poll: ?part=body (htmx, X-Poll)", agent, f"/me/performance?day={today}&part=body", poll,
          'data-figure="phone-ready"'),
         ("board page: GET /services/support/board", admin, "/services/support/board", {}, 'id="agent-'),
-        ("board poll: ?part=rows (htmx, X-Poll)", admin, "/services/support/board?part=rows", poll, 'id="agent-'),
+        ("board poll, every row: ?part=rows (no version)", admin, "/services/support/board?part=rows", poll, 'id="agent-'),
     ]
     print(f"\nrequests through the test client ({runs} runs after {warmup} warm-up):")
     for label, client, path, headers, marker in requests:
@@ -526,6 +527,54 @@ def run(app, ids: dict, timelines: dict, runs: int, warmup: int, profile: bool) 
             client.get(path, headers=headers)
 
         measure(label + note, call, runs, warmup, meter, results, "request", profile=profile)
+
+    # The board's poll as an open board sends it (issue 18): with the version it shows (If-None-Match). Nothing
+    # changed → 304; CHANGED agents changed their phone state since (a busy floor in 5 s) → only their rows.
+    board_poll = "/services/support/board?part=rows"
+    current = {}
+
+    def version():
+        """Not timed: the board's version now, as the browser holds it after its last answer."""
+        current["tag"] = admin.get(board_poll, headers=poll).headers["ETag"]
+
+    def flip_some():
+        """Not timed: the version the browser shows, then CHANGED agents change state elsewhere."""
+        version()
+        with app.app_context():
+            from portal.models import AgentStateInterval
+            from sqlalchemy import update
+
+            chosen = flip_rng.sample(flip_ids, CHANGED)
+            for member_id in chosen:
+                db.session.execute(update(AgentStateInterval).where(
+                    AgentStateInterval.member_id == member_id, AgentStateInterval.channel == "phone",
+                    AgentStateInterval.ended_at.is_(None)).values(
+                    state=flip_rng.choice(("ready", "break", "ticket_work", "meeting"))))
+            db.session.commit()
+
+    with app.app_context():
+        from portal.models import AgentStateInterval
+
+        flip_ids = list(db.session.scalars(select(AgentStateInterval.member_id).where(
+            AgentStateInterval.service_id == ids["support"], AgentStateInterval.channel == "phone",
+            AgentStateInterval.ended_at.is_(None), AgentStateInterval.member_id != ids["heavy"])))
+    flip_rng = random.Random(11)
+    version()
+    unchanged = admin.get(board_poll, headers={**poll, "If-None-Match": current["tag"]})
+    if unchanged.status_code != 304:
+        sys.exit(f"board poll with its own version: {unchanged.status_code}, not 304")
+    flip_some()
+    some = admin.get(board_poll, headers={**poll, "If-None-Match": current["tag"]})
+    sent = some.get_data(as_text=True).count('<tr id="agent-')
+    size = f"{sent} rows, {len(some.get_data()) / 1024:.1f} KiB"
+    if some.status_code != 200 or some.headers.get("HX-Reswap") != "none":
+        sys.exit(f"board poll after {CHANGED} changes: {some.status_code}, {some.headers.get('HX-Reswap')}")
+    measure("board poll, nothing changed (If-None-Match → 304)",
+            lambda: admin.get(board_poll, headers={**poll, "If-None-Match": current["tag"]}), runs, warmup, meter,
+            results, "request", profile=profile, setup=version)
+    measure(f"board poll, {CHANGED} agents changed [{size}]",
+            lambda: admin.get(board_poll, headers={**poll, "If-None-Match": current["tag"]}), runs, warmup, meter,
+            results, "request", profile=profile, setup=flip_some)
     return results
 
 

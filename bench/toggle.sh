@@ -7,7 +7,7 @@
 # BENCH_DURATION (10s), BENCH_WARMUP (3s) and BENCH_BACKENDS ("sqlite postgres") change the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh --test  # .venv, Redis, PostgreSQL, compiled translations
+[[ -n ${BENCH_NO_BOOTSTRAP:-} ]] || scripts/bootstrap.sh --test  # .venv, Redis, PostgreSQL, compiled translations (BENCH_NO_BOOTSTRAP=1: a shared .venv is left alone)
 sudo=(); [[ $(id -u) -ne 0 ]] && sudo=(sudo)
 command -v wrk >/dev/null || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq wrk >/dev/null; }
 source scripts/lib.sh  # free_port, start_redis/stop_redis, start_postgres/stop_postgres (throwaway cluster)

@@ -120,3 +120,97 @@ def test_the_board_lives_where_spec_12_says_and_the_old_address_redirects(floor,
     token = csrf_token(c, "/services/desk/board")
     assert c.post(f"/agent/desk/members/{floor['bob'].id}/state", data={"csrf_token": token}).status_code == 308
     assert login_as(floor["ann"]).get("/agent/desk/board").status_code == 403  # the old address admits no one new
+
+
+# -- the poll sends only what changed (issue 18) -----------------------------------------------------------------
+
+POLL = {**EN, "HX-Request": "true", "X-Poll": "1"}
+
+
+def version_of(page: str) -> str:
+    start = page.index('data-version="') + len('data-version="')
+    return page[start:page.index('"', start)]
+
+
+def poll(client, version, query=""):
+    return client.get(f"/services/desk/board?part=rows{query}", headers={**POLL, "If-None-Match": f'"{version}"'})
+
+
+def rows_in(html: str) -> set[str]:
+    return {part.split('"', 1)[0] for part in html.split('<tr id="agent-')[1:]}
+
+
+def test_a_poll_when_nothing_changed_is_304_with_no_rows(floor):
+    c = floor["client"]
+    version = version_of(c.get("/services/desk/board", headers=EN).get_data(as_text=True))
+    answer = poll(c, version)
+    assert answer.status_code == 304 and answer.get_data() == b"" and answer.headers["ETag"] == f'"{version}"'
+    assert poll(c, version).status_code == 304  # time passing (timers tick in the browser) changes nothing
+
+
+def test_a_poll_after_one_state_change_sends_only_that_row_out_of_band(floor, app):
+    c = floor["client"]
+    version = version_of(c.get("/services/desk/board", headers=EN).get_data(as_text=True))
+    with app.app_context():
+        agent_states.change(Actor(floor["org"].id, floor["bob"].id), db.session.get(Member, floor["bob"].id),
+                            db.session.get(Service, floor["service"].id), "phone", "ready")
+        db.session.commit()
+    answer = poll(c, version)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and answer.headers["HX-Reswap"] == "none"
+    assert rows_in(html) == {str(floor["bob"].id)} and 'hx-swap-oob="true"' in html
+    assert "Ready" in row(html, floor["bob"]) and "Yes · Phone" in row(html, floor["bob"])
+    newer = answer.headers["ETag"].strip('"')
+    assert newer != version and poll(c, newer).status_code == 304  # the browser keeps the new version
+    # The full rows say the same as page + out-of-band answer.
+    assert newer == version_of(c.get("/services/desk/board", headers=EN).get_data(as_text=True))
+
+
+def test_the_poll_keeps_the_filters(floor, app):
+    c = floor["client"]
+    version = version_of(c.get("/services/desk/board?state=working", headers=EN).get_data(as_text=True))
+    assert poll(c, version, "&state=working").status_code == 304
+    with app.app_context():  # Ann, shown, changes; Cal works only elsewhere and stays out
+        agent_states.change(Actor(floor["org"].id, floor["ann"].id), db.session.get(Member, floor["ann"].id),
+                            db.session.get(Service, floor["service"].id), "chat", "break")
+        db.session.commit()
+    html = poll(c, version, "&state=working").get_data(as_text=True)
+    assert rows_in(html) == {str(floor["ann"].id)} and "Break" in row(html, floor["ann"])
+    # Asked with the version of another filter, the answer still leaves exactly this filter's rows: Ann (ready on
+    # the phone) stays and is sent again, Bob (on a break) goes.
+    other = poll(c, version, "&state=eligible").get_data(as_text=True)
+    assert f'<tr id="agent-{floor["bob"].id}" hx-swap-oob="delete">' in other and "Yes · Phone" in row(other, floor["ann"])
+
+
+def test_an_agent_who_leaves_the_filter_is_removed_and_a_new_one_brings_every_row(floor, app, make):
+    c = floor["client"]
+    version = version_of(c.get("/services/desk/board?state=working", headers=EN).get_data(as_text=True))
+    with app.app_context():  # Bob logs off: he leaves "Logged in"
+        agent_states.change(Actor(floor["org"].id, floor["bob"].id), db.session.get(Member, floor["bob"].id),
+                            db.session.get(Service, floor["service"].id), "phone", "offline")
+        db.session.commit()
+    gone = poll(c, version, "&state=working")
+    html = gone.get_data(as_text=True)
+    assert gone.headers["HX-Reswap"] == "none" and f'<tr id="agent-{floor["bob"].id}" hx-swap-oob="delete">' in html
+    assert rows_in(html) == {str(floor["bob"].id)}
+    version = gone.headers["ETag"].strip('"')
+    dee = make.member(floor["org"], "dee", name="Dee")  # a new agent of the service: the order changes
+    make.place(floor["service"], dee, phone=True)
+    with app.app_context():
+        agent_states.change(Actor(floor["org"].id, dee.id), db.session.get(Member, dee.id),
+                            db.session.get(Service, floor["service"].id), "phone", "ready")
+        db.session.commit()
+    every = poll(c, version, "&state=working")
+    assert every.status_code == 200 and "HX-Reswap" not in every.headers
+    assert rows_in(every.get_data(as_text=True)) == {str(floor["ann"].id), str(dee.id)}
+    assert "hx-swap-oob" not in every.get_data(as_text=True)
+
+
+def test_an_unknown_or_hostile_version_gets_every_row(floor):
+    c = floor["client"]
+    every = rows_in(c.get("/services/desk/board?part=rows", headers=POLL).get_data(as_text=True))
+    assert {str(floor[who].id) for who in ("ann", "bob", "cal")} <= every
+    for tag in ("nope", "x" * 500, "", "ab:cd,12", "*"):
+        answer = c.get("/services/desk/board?part=rows", headers={**POLL, "If-None-Match": f'"{tag}"'})
+        assert answer.status_code == 200 and "HX-Reswap" not in answer.headers
+        assert rows_in(answer.get_data(as_text=True)) == every

@@ -278,17 +278,18 @@ def set_status(actor: Actor, service: Service, target: ServiceStatus) -> Service
     before = service.status
     # Conditional on the status read: of two concurrent toggles (a double click, two admins) one changes
     # it and the other finds nothing to change, so the trail never records a change twice.
-    changed = db.session.execute(
-        update(Service).where(Service.id == service.id, Service.status == before).values(status=target)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    table = Service.__table__
+    changed = activity.record_if_changed(
+        update(table).where(table.c.id == service.id, table.c.status == before).values(status=target),
+        actor.organization_id, actor.member_id,
+        "service.resumed" if target == ServiceStatus.active else "service.suspended", subject_type="service",
+        subject_id=service.id, subject_label=f"{service.name} ({service.service_key})",
+        details={"from": before.value, "to": target.value}, ip=actor.ip)
     if changed != 1:  # someone else changed it first: show what it is now
         db.session.refresh(service, ["status"])
         _require_not_terminated(service)
         return service
     set_committed_value(service, "status", target)  # what the UPDATE wrote; no need to read it back
-    _log(actor, "service.resumed" if target == ServiceStatus.active else "service.suspended", service,
-         {"from": before.value, "to": target.value})
     return service
 
 

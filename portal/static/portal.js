@@ -58,6 +58,17 @@
       event.preventDefault();
     }
   });
+  // A polling element with data-version (the supervisor board) asks "anything newer than this?" (If-None-Match) and
+  // keeps the version of each answer (ETag); 304, nothing changed, swaps nothing (the htmx-config in base.html).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var version = event.detail.elt.getAttribute && event.detail.elt.getAttribute("data-version");
+    if (version) { event.detail.headers["If-None-Match"] = '"' + version + '"'; }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var el = event.detail.elt, xhr = event.detail.xhr;
+    var tag = xhr && xhr.status === 200 && el.hasAttribute && el.hasAttribute("data-version") && xhr.getResponseHeader("ETag");
+    if (tag) { el.setAttribute("data-version", tag.replace(/^W\//, "").replace(/"/g, "")); }
+  });
   // Ticking a language as the default also chooses it.
   document.addEventListener("change", function (event) {
     var el = event.target;

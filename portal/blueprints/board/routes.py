@@ -1,12 +1,12 @@
 """The supervisor board (SPEC 5, 5.1, 12): every agent's states, assignment switch and tickets against capacity in
 one service, and a manager's override of one agent's state or assignment with a reason. Served at
 /services/<service ID>/board; the first address, under /agent, redirects."""
-from flask import abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _, ngettext
 
 from portal.access import service_role_required
 from portal.blueprints.actions import attempt, current_actor, leave_dialog
-from portal.blueprints.board import bp
+from portal.blueprints.board import bp, poll
 from portal.errors import form_expired
 from portal.forms import ConfirmForm
 from portal.htmx import render
@@ -35,10 +35,32 @@ def index(service_key: str):
         rows = [r for r in rows if not work[r.member_id].switch.on]
     elif load == "full":
         rows = [r for r in rows if r.can_ticket and work[r.member_id].full]
-    context = {"service": g.service, "rows": rows, "work": work, "state": state, "load": load, "now": utcnow()}
-    if request.args.get("part") == "rows":
-        return render_template("board/_board_rows.html", **context)
-    return render_template("board/board.html", **context)
+    board = poll.snapshot(f"{g.service.id}|{g.service.service_key}|{g.service.time_zone}|{get_locale()}|{state}|{load}",
+                          rows, work)
+    context = {"service": g.service, "rows": rows, "work": work, "state": state, "load": load, "now": utcnow(),
+               "version": board.tag}
+    if request.args.get("part") != "rows":
+        poll.remember(board)
+        return render_template("board/board.html", **context)
+    # The poll: nothing changed → 304; a version known here → only the changed rows, out of band; else every row.
+    shown = next(iter(request.if_none_match.as_set()), "") if request.if_none_match else ""
+    if shown == board.tag:
+        return _versioned(make_response("", 304), board)
+    diff = poll.changes(poll.recall(shown), board)
+    poll.remember(board)
+    if diff is None:
+        return _versioned(make_response(render_template("board/_board_rows.html", **context)), board)
+    changed = set(diff.changed)
+    response = make_response(render_template("board/_board_rows.html", **{
+        **context, "rows": [r for r in rows if r.member_id in changed], "removed": diff.removed, "oob": True}))
+    response.headers["HX-Reswap"] = "none"  # the rows swap themselves by id
+    return _versioned(response, board)
+
+
+def _versioned(response, board: poll.Snapshot):
+    response.set_etag(board.tag)
+    response.headers["Cache-Control"] = "no-store"  # the browser must not answer the poll from its cache
+    return response
 
 
 def _agent_of(member_id: int) -> Member:
