@@ -7,7 +7,7 @@ from portal.models.contract import Contract, ContractLine
 from portal.models.cti import AgentStateInterval, Call, CtiAgent, CtiEvent, CtiSettings, CtiVersion
 from portal.models.job_run import JobRun, JobState, JobStop
 from portal.models.member import Invitation, Member, MemberStatus
-from portal.models.migration_batch import BatchStatus, MigrationBatch
+from portal.models.migration_batch import BatchStatus, MigrationBatch, MigrationStagedChunk
 from portal.models.organization import Organization
 from portal.models.permission_change import Operation, PermissionChange
 from portal.models.service import (
@@ -38,6 +38,7 @@ __all__ = [
     "HelpCenterFooter",
     "FieldType",
     "MigrationBatch",
+    "MigrationStagedChunk",
     "Ticket",
     "TicketChannel",
     "TicketField",

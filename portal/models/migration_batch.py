@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,3 +68,18 @@ class MigrationBatch(TenantMixin, TimestampMixin, db.Model):
     applied_fields: Mapped[list | None] = mapped_column(JSON)
     # The admin ticked "assign after apply": the service's automatic assignment takes the unassigned tickets.
     assign_after_apply: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+
+
+class MigrationStagedChunk(TenantMixin, db.Model):
+    """The rows a check found valid, ready for the apply (services.migration): up to STAGE_CHUNK rows of a batch,
+    normalized ticket values as zlib-compressed JSON, so the apply never reads or validates the file again. Kept
+    from the check until the batch ends (completed, failed, deleted); `fingerprint` is the batch's, at the check."""
+
+    __tablename__ = "migration_staged_chunk"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("migration_batch.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    first_row: Mapped[int]  # how many of the batch's staged rows come before this chunk's
+    rows: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

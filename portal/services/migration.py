@@ -1,13 +1,15 @@
 """Data migration (데이터 이관): upload → check (job) → confirm (reserve) → apply at 01:00 (job) → tickets.
 
-State lives in the MigrationBatch row; jobs take ids and can run twice without doing the work twice.
+State lives in the MigrationBatch row; jobs take ids and can run twice without doing the work twice. The file is
+read and validated once, by the check, which stages the valid rows (services.migration_staging); the apply inserts
+from there, and the staged rows are dropped when the batch ends.
 """
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
 from itertools import islice
 from time import monotonic
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -32,6 +34,7 @@ from portal.models import (
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity, assignment
 from portal.services import jobs as job_runs
+from portal.services import migration_staging as staging
 from portal.services.migration_files import (
     ErrorReport,
     FileRefused,
@@ -111,6 +114,7 @@ def begin_check(batch_id: int) -> MigrationBatch | None:
         return None
     batch.check_attempts += 1
     batch.heartbeat_at = utcnow()
+    staging.clear(batch_id)  # what an earlier attempt staged before its worker stopped: this one stages anew
     db.session.flush()
     return batch
 
@@ -123,20 +127,24 @@ def check_beat(batch_id: int, now: datetime):
 
 
 def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) -> MigrationBatch:
-    """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready.
-    Every PROGRESS_EVERY rows the progress and heartbeat are set and `checkpoint()` is called (the job commits
-    there); a batch deleted meanwhile is left deleted. Raises when the file is refused or breaks the check: the
-    caller rolls back and ends it with `end_broken_check`, so a check always ends in a final state."""
+    """Validate every row of the batch's file. Errors → check_failed with an error report; otherwise ready, with
+    the rows staged for the apply. Every PROGRESS_EVERY rows the rows staged so far are written, the progress and
+    heartbeat set and `checkpoint()` is called (the job commits there); a batch deleted meanwhile is left deleted.
+    Raises when the file is refused or breaks the check: the caller rolls back and ends it with
+    `end_broken_check`, so a check always ends in a final state."""
     service = db.session.get(Service, batch.service_id)
     fields = fields_of(service)
     # Set with the result, not now: a write here would hold SQLite's write lock while the file is opened, and the
     # job's heartbeat (a transaction of its own) could not be written meanwhile.
     checked_fingerprint = fingerprint(fields)
+    custom_keys = [f.key for f in fields if not f.system]
+    stager = staging.Stager(batch.id, batch.organization_id, checked_fingerprint)
 
     def progress(percent: int) -> bool:
         db.session.refresh(batch, ["status"])
         if batch.status != BatchStatus.checking:
             return False
+        stager.write()  # right before the commit: the write lock is held for it alone
         batch.progress, batch.heartbeat_at = max(0, min(99, percent)), utcnow()
         db.session.flush()
         checkpoint()
@@ -145,14 +153,18 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
     rows = error_count = 0
     errors, assignees = [], {}
     report = ErrorReport(fields)
-    for number, raw, _values, row_errors in read_rows(batch, service, fields, progress, assigned=assignees):
+    for number, raw, values, row_errors in read_rows(batch, service, fields, progress, assigned=assignees):
         rows += 1
         if row_errors:
             error_count += 1
             report.add(number, raw, row_errors)
             errors.extend({"row": number, **error} for error in row_errors[:MAX_STORED_ERRORS - len(errors)])
+            stager.stop()  # nothing of a file with errors is applied
+        else:
+            stager.add(staging.staged_row(number, values, custom_keys))
     db.session.refresh(batch, ["status"])
     if batch.status != BatchStatus.checking:  # deleted while being checked
+        staging.drop_if_ended(batch.id)
         return batch
     batch.rows, batch.error_count, batch.errors, batch.progress = rows, error_count, errors, 100
     batch.assignees = assignees  # the apply makes sure they are still members before its first ticket
@@ -167,6 +179,9 @@ def check(batch: MigrationBatch, checkpoint: Callable[[], None] = lambda: None) 
                                            "openxmlformats-officedocument.spreadsheetml.sheet", data=report.save()).id
     else:
         batch.status, batch.message_code, batch.message_args = BatchStatus.ready, "ready", {"rows": rows}
+        stager.write(final=True)
+    db.session.flush()
+    staging.drop_if_ended(batch.id)  # a failed check keeps nothing it staged
     return batch
 
 
@@ -184,6 +199,7 @@ def _end_check(batch_id: int, code: str, params: dict) -> MigrationBatch | None:
         MigrationBatch.id == batch_id, MigrationBatch.status == BatchStatus.checking).values(
         status=BatchStatus.check_failed, message_code=code, message_args=params, progress=100,
         finished_at=utcnow()))
+    staging.drop_if_ended(batch_id)
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
@@ -224,6 +240,7 @@ def delete(actor: Actor, batch: MigrationBatch) -> MigrationBatch:
     ).rowcount
     if done != 1:
         raise ServiceError(_("Applied batches cannot be deleted."), "not_deletable")
+    staging.drop_if_ended(batch.id)
     db.session.refresh(batch)
     activity.record(actor.organization_id, actor.member_id, "migration.deleted", subject_type="migration_batch",
                     subject_id=batch.id, subject_label=batch.filename, ip=actor.ip)
@@ -294,9 +311,12 @@ def apply(batch_id: int, run: int, checkpoint: Callable[[], None] = lambda: None
     if batch.applied_fields is None:
         _start(batch, service, run)
         checkpoint()
-    fields = _fields_from(batch.applied_fields, service)
     done, total, first, reserved = batch.applied_rows, max(batch.rows, 1), batch.numbers_from, batch.numbers_count
-    rows = islice(_ticket_rows(batch, service, fields, batch.apply_started_at, batch.assignees), done, None)
+    if staging.staged_count(batch_id, batch.organization_id, batch.fingerprint) == batch.rows:
+        rows = _staged_tickets(batch, batch.apply_started_at, done)
+    else:  # a batch checked before the check staged its rows: read and validate its file again
+        fields = _fields_from(batch.applied_fields, service)
+        rows = islice(_ticket_rows(batch, service, fields, batch.apply_started_at, batch.assignees), done, None)
     while chunk := list(islice(rows, reserved or APPLY_CHUNK)):
         if not reserved:
             first, reserved = _reserve(batch_id, service_id, run, len(chunk)), len(chunk)
@@ -312,6 +332,7 @@ def apply(batch_id: int, run: int, checkpoint: Callable[[], None] = lambda: None
            status=BatchStatus.completed, created_tickets=done, finished_at=utcnow(), progress=100,
            heartbeat_at=utcnow(), duration_ms=_plus_ms(monotonic() - started), message_code="applied",
            message_args={"n": done})
+    staging.drop_if_ended(batch_id)
     batch = db.session.get(MigrationBatch, batch_id, populate_existing=True)
     if batch.assign_after_apply:
         assignment.drain_later(batch.service_id)
@@ -383,6 +404,7 @@ def apply_failed(batch_id: int, run: int, exc: Exception) -> MigrationBatch | No
         MigrationBatch.apply_runs == run, MigrationBatch.applied_rows == 0).values(
         status=BatchStatus.failed, finished_at=utcnow(), heartbeat_at=None, message_code=code,
         message_args=params))
+    staging.drop_if_ended(batch_id)
     return db.session.get(MigrationBatch, batch_id, populate_existing=True)
 
 
@@ -399,40 +421,47 @@ def release_apply(batch_id: int, run: int) -> None:
         MigrationBatch.apply_runs == run).values(heartbeat_at=None))
 
 
+def _staged_tickets(batch: MigrationBatch, now: datetime, start: int) -> Iterator[dict]:
+    """The rows the check staged, from the `start`-th on, as ticket values in file order."""
+    # Read now: the caller commits between rows, which expires the ORM objects.
+    constants = {"organization_id": batch.organization_id, "service_id": batch.service_id,
+                 "source_batch_id": batch.id, "updated_at": now}
+
+    def tickets():
+        for row in staging.staged_rows(constants["source_batch_id"], constants["organization_id"], start):
+            values = staging.ticket_values(row)
+            values.update(constants)
+            if values["created_at"] is None:
+                values["created_at"] = now
+            yield values
+
+    return tickets()
+
+
 def _ticket_rows(batch: MigrationBatch, service: Service, fields: list[TicketField], now: datetime,
                  members: dict[str, int] | None, assigned: dict[str, int] | None = None):
-    """The file's rows as ticket values, in file order; a row that no longer passes the check raises."""
+    """The file's rows as ticket values, in file order; a row that no longer passes the check raises. (Only for
+    a batch checked before checks staged their rows.)"""
     custom_keys = [f.key for f in fields if not f.system]
     # Read once: the caller commits between rows, which expires the ORM objects.
-    batch_id, organization_id, service_id = batch.id, service.organization_id, service.id
+    constants = {"organization_id": service.organization_id, "service_id": service.id, "source_batch_id": batch.id,
+                 "updated_at": now}
     for row_number, _raw, values, errors in read_rows(batch, service, fields, members=members, assigned=assigned):
         if errors:
             raise ServiceError.of("row_invalid", row=row_number, error=errors[0])
-        tags = [t.strip() for t in values.get("tags", "").split(",") if t.strip()] if values.get("tags") else None
-        custom = {k: _jsonable(values[k]) for k in custom_keys if k in values}
-        yield {
-            "organization_id": organization_id, "service_id": service_id,
-            "title": values["title"], "body": values.get("body"), "status": values.get("status") or "unassigned",
-            "priority": values.get("priority") or "normal", "channel": values.get("channel") or "migration",
-            "requester_name": values.get("requester_name"), "requester_email": values.get("requester_email"),
-            "requester_phone": values.get("requester_phone"), "assignee_id": values.get("assignee"),
-            "category": values.get("category"), "tags": tags, "custom": custom or None,
-            "external_id": values.get("external_id"), "created_at": values.get("created_at") or now,
-            "updated_at": now, "closed_at": values.get("closed_at"), "source_batch_id": batch_id,
-            "source_row": row_number,
-        }
+        ticket = staging.ticket_values(staging.staged_row(row_number, values, custom_keys))
+        ticket.update(constants)
+        if ticket["created_at"] is None:
+            ticket["created_at"] = now
+        yield ticket
 
 
 def _insert_numbered(rows: list[dict], first: int) -> int:
-    """Insert the rows numbered from `first` on (numbers reserved for them)."""
+    """Insert the rows numbered from `first` on (numbers reserved for them): one Core executemany."""
     for offset, row in enumerate(rows):
         row["number"] = first + offset
-    db.session.execute(insert(Ticket), rows)
+    db.session.execute(insert(Ticket.__table__), rows)
     return len(rows)
-
-
-def _jsonable(value):
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def due_batches(now: datetime | None = None, *, force: bool = False) -> list[int]:
