@@ -16,12 +16,11 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from portal.errors import render_error
-from portal.services import MAX_ID, whole_number
+from portal.services import FIRST_DAY, LAST_DAY, MAX_ID, whole_number
 
 __all__ = ["MAX_ID", "MAX_PAGE", "NotANumber", "int_arg", "page_arg", "day", "month", "local_moment", "register"]
 
 MAX_PAGE = 100_000
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
 _MOMENT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}):([0-9]{2})")
 

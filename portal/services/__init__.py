@@ -1,6 +1,7 @@
 """Business rules as plain functions. They flush, never commit: the caller (request, job, CLI) commits once."""
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from portal import messages
 
@@ -32,6 +33,9 @@ class Actor:
 
 # The largest id any table holds (PostgreSQL's integer); SQLite would overflow past 2^63, PostgreSQL past this.
 MAX_ID = 2**31 - 1
+# The days any date a person or a file sends may fall on: a day after the last, or a time on it in any zone, is
+# still a date (Python's end at year 1 and 9999 would overflow, a 500, when moved across zones).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 _WHOLE = re.compile(r"[+-]?[0-9]{1,32}")
 
 

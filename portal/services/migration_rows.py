@@ -14,6 +14,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.labels import choice_spellings
 from portal.models import FieldType, Member, Service, ServiceMember, TicketField
+from portal.services import FIRST_DAY, LAST_DAY
 
 LENGTHS = {"title": 200, "requester_name": 100, "category": 100, "external_id": 100}
 TEXT_MAX, LONG_TEXT_MAX = 1000, 20000
@@ -70,17 +71,29 @@ def _number(value):
     return int(number) if number.is_integer() else number
 
 
+def _within_days(day: date) -> None:
+    """A date or time outside FIRST_DAY..LAST_DAY is refused: year 1 or 9999 moved to UTC (or shown in another
+    zone) overflows Python's datetime, and no ticket has such a day."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise RowError("date_range", first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
+
+
 def _date(value) -> date:
     if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(str(value).strip(), fmt).date()
-        except ValueError:
-            continue
-    raise RowError("date")
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        for fmt in DATE_FORMATS:
+            try:
+                day = datetime.strptime(str(value).strip(), fmt).date()
+                break
+            except ValueError:
+                continue
+        else:
+            raise RowError("date")
+    _within_days(day)
+    return day
 
 
 def _datetime(value, zone: ZoneInfo) -> datetime:
@@ -97,6 +110,7 @@ def _datetime(value, zone: ZoneInfo) -> datetime:
                 continue
         else:
             raise RowError("datetime")
+    _within_days(moment.date())
     return moment.replace(tzinfo=zone).astimezone(timezone.utc)
 
 

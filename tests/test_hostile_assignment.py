@@ -1,0 +1,70 @@
+"""Hostile and clumsy input to what issue 17 added: the Open API's tickets (custom values at the edge of what a
+date or a number can be), the assignment switch's "off until", and tickets given to someone who cannot log in.
+Each case here was a 500 or stored what should have been refused."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import json_bounds
+from portal.extensions import db
+from portal.models import Member, MemberStatus, Organization, Service, Ticket, TicketStatus
+from portal.models.base import utcnow
+from portal.services import Actor, ticket_fields
+from portal.services.organizations import rotate_api_key
+from tests.conftest import csrf_token
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def desk(make, app, monkeypatch):
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT", "100000 per minute")
+    org = make.org(domain="acme")
+    service = make.service(org, "desk", name="Desk")
+    ann = make.member(org, "ann", name="Ann", ui_language="en")
+    gone = make.member(org, "gone", name="Gone Away")
+    boss = make.member(org, "boss", name="Bea Boss", ui_language="en")
+    make.place(service, ann)
+    make.place(service, gone)
+    make.place(service, boss, "manager")
+    with app.app_context():
+        svc = db.session.get(Service, service.id)
+        svc.time_zone = "America/New_York"  # behind UTC: the last day of year 9999 overflows when moved to UTC
+        actor = Actor(org.id, None)
+        for key, type_ in (("due", "datetime"), ("day", "date"), ("amount", "number")):
+            ticket_fields.add_custom_field(actor, svc, key=key, type=type_, label_ko=key, label_en=key.title())
+        db.session.get(Member, gone.id).status = MemberStatus.disabled
+        key = rotate_api_key(actor, db.session.get(Organization, org.id))
+        db.session.commit()
+    return {"org": org, "service": service, "ann": ann, "gone": gone, "boss": boss, "key": key}
+
+
+def post(client, desk, body):
+    return client.post("/api/v1/services/desk/tickets", json=body,
+                       headers={"Authorization": f"Bearer {desk['key']}", **EN})
+
+
+def tickets_stored(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Ticket))
+
+
+@pytest.mark.parametrize("custom", [{"due": "0001-01-01 00:00"}, {"due": "9999-12-31 23:59"},
+                                    {"day": "0001-01-01"}, {"day": "9999-12-31"}])
+def test_an_api_ticket_with_a_day_at_the_end_of_the_calendar_is_refused_at_its_field(client, desk, app, custom):
+    answer = post(client, desk, {"title": "Late delivery", "custom": custom})
+    assert answer.status_code == 422, answer.get_data(as_text=True)[:300]
+    path = f"custom.{next(iter(custom))}"
+    assert answer.json["codes"] == {path: "date_range"}
+    assert answer.json["errors"][path] == ["Enter a day from 1900-01-01 to 2999-12-31."]
+    assert tickets_stored(app) == 0
+
+
+def test_an_api_ticket_with_a_day_within_the_calendar_still_goes_in(client, desk):
+    answer = post(client, desk, {"title": "Late delivery", "custom": {"due": "2999-12-31 23:59", "day": "1900-01-01"}})
+    assert answer.status_code == 201, answer.json
+    assert answer.json["custom"] == {"due": "3000-01-01T04:59:00+00:00", "day": "1900-01-01"}
