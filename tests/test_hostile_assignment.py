@@ -68,3 +68,13 @@ def test_an_api_ticket_with_a_day_within_the_calendar_still_goes_in(client, desk
     answer = post(client, desk, {"title": "Late delivery", "custom": {"due": "2999-12-31 23:59", "day": "1900-01-01"}})
     assert answer.status_code == 201, answer.json
     assert answer.json["custom"] == {"due": "3000-01-01T04:59:00+00:00", "day": "1900-01-01"}
+
+
+def test_a_huge_number_is_kept_as_a_number_the_api_can_read_back(client, desk):
+    """1e308 came back as a 309-digit integer, which the portal's own JSON bounds (and any 64-bit reader) refuse."""
+    created = post(client, desk, {"title": "Big order", "custom": {"amount": 1e308}})
+    assert created.status_code == 201, created.json
+    read = client.get(created.headers["Location"], headers={"Authorization": f"Bearer {desk['key']}"})
+    json_bounds.check(read.json)  # raises JsonRefused on an integer past 64 bits
+    assert read.json["custom"]["amount"] == 1e308
+    assert post(client, desk, {"title": "Order", "custom": {"amount": "12,000"}}).json["custom"]["amount"] == 12000

@@ -60,15 +60,20 @@ def _text(value) -> str:
 def _number(value):
     if isinstance(value, bool):
         raise RowError("number")
-    if isinstance(value, (int, float)):
-        return int(value) if float(value).is_integer() else float(value)
-    try:
-        number = float(str(value).replace(",", ""))
-    except ValueError:
-        raise RowError("number") from None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        number = value
+    else:
+        try:
+            number = float(str(value).replace(",", ""))
+        except ValueError:
+            raise RowError("number") from None
     if not math.isfinite(number):  # "inf", "nan", "1e999": no JSON column stores them
         raise RowError("number")
-    return int(number) if number.is_integer() else number
+    # A whole number becomes an integer only while it fits in 64 bits: 1e308 as int() has 309 digits, which no
+    # 64-bit reader (nor this portal's own JSON bounds, json_bounds.MAX_INT) takes back.
+    return int(number) if number.is_integer() and abs(number) < 2**63 else number
 
 
 def _within_days(day: date) -> None:
