@@ -46,6 +46,7 @@ _ROW_ERRORS: dict[str, Callable[[dict, Callable[..., str]], str]] = {
     "datetime": lambda p, _: _("Enter a real date and time as YYYY-MM-DD HH:MM."),
     "date_range": lambda p, _: _("Enter a day from %(first)s to %(last)s.", first=_str(p, "first"), last=_str(p, "last")),
     "not_member": lambda p, _: _("%(login)s is not a member of this service.", login=_str(p, "login")),
+    "member_disabled": lambda p, _: _("%(login)s is disabled: enable the member first.", login=_str(p, "login")),
     "too_long": lambda p, _: _("At most %(n)s characters.", n=_num(p.get("n"))),
     "not_choice": lambda p, _: _("%(value)s is not one of the choices.", value=_str(p, "value")),
     "yes_no": lambda p, _: _("Enter Y or N."),

@@ -78,3 +78,29 @@ def test_a_huge_number_is_kept_as_a_number_the_api_can_read_back(client, desk):
     json_bounds.check(read.json)  # raises JsonRefused on an integer past 64 bits
     assert read.json["custom"]["amount"] == 1e308
     assert post(client, desk, {"title": "Order", "custom": {"amount": "12,000"}}).json["custom"]["amount"] == 12000
+
+
+def test_an_api_ticket_for_a_disabled_member_is_refused(client, desk, app):
+    answer = post(client, desk, {"title": "For someone gone", "assignee": "gone"})
+    assert answer.status_code == 422, answer.json
+    assert answer.json["codes"] == {"assignee": "member_disabled"}
+    assert answer.json["errors"]["assignee"] == ["gone is disabled: enable the member first."]
+    assert tickets_stored(app) == 0
+
+
+def test_a_manager_cannot_hand_a_ticket_to_a_disabled_member(desk, app, login_as):
+    with app.app_context():
+        now = utcnow()
+        ticket = Ticket(organization_id=desk["org"].id, service_id=desk["service"].id, number=1, title="Waiting",
+                        status=TicketStatus.unassigned, priority="normal", channel="web", created_at=now,
+                        updated_at=now)
+        db.session.add(ticket)
+        db.session.commit()
+        ticket_id = ticket.id
+    boss = login_as(desk["boss"])
+    page = boss.post(f"/services/desk/tickets/{ticket_id}/assign", headers=EN, follow_redirects=True,
+                     data={"csrf_token": csrf_token(boss, "/me/settings"), "assignee": str(desk["gone"].id)})
+    assert "Gone Away is disabled: enable the member first." in page.get_data(as_text=True)
+    with app.app_context():
+        assert (db.session.get(Ticket, ticket_id).assignee_id, db.session.get(Ticket, ticket_id).status) == (
+            None, TicketStatus.unassigned)

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.labels import state_label, ticket_status_label
-from portal.models import Member, Service, ServiceMember, Ticket, TicketStatus
+from portal.models import Member, MemberStatus, Service, ServiceMember, Ticket, TicketStatus
 from portal.models.base import utcnow
 from portal.services import Actor, ServiceError, activity, agent_states, assignment
 from portal.services.pagination import decode_cursor, encode_cursor, keyset_before
@@ -63,6 +63,8 @@ def assign(actor, ticket: Ticket, assignee_id: int | None) -> list[str]:
             ServiceMember.service_id == ticket.service_id, Member.id == assignee_id)).first()
         if member is None:
             raise ServiceError(_("Assign tickets to members of this service."), "not_a_member")
+        if member.status == MemberStatus.disabled:  # cannot log in: the ticket would wait for no one
+            raise ServiceError(_("%(name)s is disabled: enable the member first.", name=member.name), "member_disabled")
     before = ticket.assignee_id
     ticket.assignee_id = assignee_id
     if assignee_id is not None and ticket.status == TicketStatus.unassigned:
@@ -205,6 +207,10 @@ def create(actor: Actor, service: Service, values: dict, *, idempotency_key: str
               for f in fields if not f.system and f.key in checked}
     tags = [t.strip() for t in checked.get("tags", "").split(",") if t.strip()] if checked.get("tags") else None
     assignee = checked.get("assignee")
+    if assignee is not None and db.session.get(Member, assignee).status == MemberStatus.disabled:
+        field = next(f for f in fields if f.key == "assignee")
+        raise TicketInvalid([{"column": [field.label_ko, field.label_en], "code": "member_disabled",
+                              "args": {"login": str(values.get("assignee"))[:100]}}])
     now = utcnow()
     ticket = Ticket(organization_id=service.organization_id, service_id=service.id,
                     number=reserve_numbers(service.id), title=checked["title"], body=checked.get("body") or None,
