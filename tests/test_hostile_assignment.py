@@ -104,3 +104,28 @@ def test_a_manager_cannot_hand_a_ticket_to_a_disabled_member(desk, app, login_as
     with app.app_context():
         assert (db.session.get(Ticket, ticket_id).assignee_id, db.session.get(Ticket, ticket_id).status) == (
             None, TicketStatus.unassigned)
+
+
+@pytest.mark.parametrize("until", ["2027-01-01T10:00junk", "२०२७-01-01T10:00", "2027-06-30T23:59:60",
+                                   "2027-01-01T10:00:00Z"])
+def test_off_until_must_be_a_date_and_time_as_the_input_sends_it(desk, app, login_as, until):
+    """strptime took the Devanagari year for 2027 and dropped whatever followed the minutes."""
+    ann = login_as(desk["ann"])
+    page = ann.post("/me/settings/assignment", headers=EN, data={
+        "csrf_token": csrf_token(ann, "/me/settings"), "state": "off", "until": until})
+    assert page.status_code == 422
+    assert "Enter dates and times as YYYY-MM-DD HH:MM." in page.get_data(as_text=True)
+    with app.app_context():
+        member = db.session.get(Member, desk["ann"].id)
+        assert (member.assignment_on, member.assignment_off_until) == (True, None)
+
+
+def test_off_until_with_the_seconds_a_browser_may_add_is_taken(desk, app, login_as):
+    ann = login_as(desk["ann"])
+    day = (utcnow() + timedelta(days=30)).astimezone(ZoneInfo("America/New_York")).date()
+    page = ann.post("/me/settings/assignment", headers=EN, data={
+        "csrf_token": csrf_token(ann, "/me/settings"), "state": "off", "until": f"{day.isoformat()}T10:00:30"})
+    assert page.status_code == 303
+    with app.app_context():
+        until = db.session.get(Member, desk["ann"].id).assignment_off_until
+        assert until == datetime.combine(day, time(10, 0), tzinfo=ZoneInfo("America/New_York"))

@@ -1,5 +1,6 @@
 """The member's own pages: personal settings (with the assignment switch, also one click in the top bar), My
 performance, CTI log download, the current service."""
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,9 @@ from portal.tenancy import get_or_404
 
 # A datetime-local value (seconds, if a browser sends them, are dropped).
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+# What a datetime-local input sends, in ASCII digits: strptime alone took "२०२७" for 2027 and ignored whatever
+# followed the minutes ("…T10:00junk", a leap second's ":60").
+_LOCAL_VALUE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-5][0-9](\.[0-9]{1,6})?)?")
 
 
 def _assignment_form() -> AssignmentForm:
@@ -95,6 +99,8 @@ def _local_time(raw: str, zone: str) -> datetime | None:
     raw = (raw or "").strip()
     if not raw:
         return None
+    if not _LOCAL_VALUE.fullmatch(raw):
+        raise ValueError(f"{raw[:40]!r} is not a date and time written YYYY-MM-DDTHH:MM")
     moment = datetime.strptime(raw[:16].replace(" ", "T"), LOCAL_INPUT)
     moment = min(max(moment, datetime.combine(FIRST_DAY, datetime.min.time())),
                  datetime.combine(LAST_DAY, datetime.min.time()))
