@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_assignment_manager import AGENT_LOGIN, member_id, ui  # noqa: F401 (ui: a fixture)
+from tests.browser.test_assignment_manager import AGENT_LOGIN, member_id
 from tests.browser.test_smoke import log_in
 
 
