@@ -65,10 +65,19 @@ def assert_assigned_once(service_id: int) -> None:
             assert ticket.assignee_id is None
 
 
-def assert_nobody_with_room_left_waiting(service_id: int) -> None:
-    """At rest, a drain finds nothing to do: no ticket waits while an eligible agent has room."""
+def assert_nobody_with_room_left_waiting(service_id: int, *, raced: bool = False) -> None:
+    """At rest, a drain finds nothing to do: no ticket waits while an eligible agent has room.
+
+    `raced`: after transactions ran at once. An offer skips the waiting tickets another transaction holds locked
+    at that moment (SKIP LOCKED, which keeps assigners from waiting on each other); when that transaction then
+    commits without offering them, they wait for the next trigger or the minute sweep (the documented safety net).
+    So a rare leftover is allowed, and the sweep's drain must then leave nothing."""
     db.session.expire_all()
     given = assignment.assign_waiting(service_id)
+    if raced:
+        db.session.commit()  # what the sweep does
+        assert len(given) <= 2, f"{len(given)} tickets waited for the sweep while an eligible agent had room"
+        given = assignment.assign_waiting(service_id)
     db.session.rollback()
     # A ticket a manager returned to the queue is not offered straight back to the agent who had it: it may wait
     # for them (the next drain gives it back if they are still the only one with room).
@@ -158,7 +167,7 @@ def test_assigners_at_once_never_assign_twice_nor_over_capacity_nor_deadlock(flo
         assert all(load <= limit[m] for m, load in in_progress(sid).items())
         assert sum(peaks.values()) > 0  # the run did assign
         assert_assigned_once(sid)
-        assert_nobody_with_room_left_waiting(sid)
+        assert_nobody_with_room_left_waiting(sid, raced=True)
 
 
 def test_a_state_change_then_a_call_beside_a_new_ticket_do_not_deadlock(floor, app):
